@@ -1,0 +1,364 @@
+/*
+ * io.c - saving and loading networks in the byte format of docs/file-format.md: explicit
+ * little-endian, every length checked against the data size before allocation, CRC-32 last,
+ * atomic replacement of files on save.
+ */
+#define _XOPEN_SOURCE 700 /* POSIX with XSI: mkstemp, fdopen, fsync, unlink */
+
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h> /* mkstemp */
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+/* "FANOISE" and a 0x1a (Ctrl-Z) byte, which stops accidental text-mode reads, as PNG does. */
+static const unsigned char MAGIC[8] = {'F', 'A', 'N', 'O', 'I', 'S', 'E', 0x1a};
+#define FORMAT_VERSION 1u
+#define FIXED_HEADER 56u /* bytes before the layer table */
+
+/* ---- little-endian encoding ---------------------------------------------------------------- */
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) v |= (uint32_t)p[i] << (8 * i);
+    return v;
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static uint32_t f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static float bits_f32(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* ---- a sink: memory buffer or FILE, with a running CRC ------------------------------------- */
+
+typedef struct sink {
+    unsigned char *buf; /* memory sink, or NULL */
+    size_t cap, pos;
+    FILE *f; /* file sink, or NULL */
+    uLong crc;
+    int failed;
+} sink;
+
+static void sink_write(sink *s, const unsigned char *p, size_t n)
+{
+    if (s->failed || n == 0) return;
+    s->crc = crc32_z(s->crc, p, n);
+    if (s->f != NULL) {
+        if (fwrite(p, 1, n, s->f) != n) s->failed = 1;
+    } else if (s->buf != NULL) {
+        memcpy(s->buf + s->pos, p, n);
+    }
+    s->pos += n;
+}
+
+static void sink_floats(sink *s, const float *v, size_t n)
+{
+    unsigned char chunk[4096];
+    while (n > 0) {
+        size_t k = n < sizeof chunk / 4 ? n : sizeof chunk / 4;
+        for (size_t i = 0; i < k; i++) put_u32(chunk + 4 * i, f32_bits(v[i]));
+        sink_write(s, chunk, 4 * k);
+        v += k;
+        n -= k;
+    }
+}
+
+static size_t encoded_size(const fan_net *net)
+{
+    const size_t L = net->n_layers;
+    return FIXED_HEADER + 8 * (L + 1) + 4 * L + 4 * (net->n_params + net->n_feedback) + 4;
+}
+
+static void encode(const fan_net *net, sink *s)
+{
+    const size_t L = net->n_layers;
+    unsigned char h[FIXED_HEADER];
+    memcpy(h, MAGIC, 8);
+    put_u32(h + 8, FORMAT_VERSION);
+    put_u32(h + 12, 0); /* flags: none defined in version 1 */
+    put_u32(h + 16, (uint32_t)L);
+    put_u32(h + 20, (uint32_t)net->rule);
+    put_u32(h + 24, (uint32_t)net->loss);
+    put_u32(h + 28, (uint32_t)net->init_w);
+    put_u32(h + 32, (uint32_t)net->init_b);
+    put_u32(h + 36, f32_bits(net->leaky_slope));
+    put_u64(h + 40, net->weight_seed);
+    put_u64(h + 48, net->feedback_seed);
+    sink_write(s, h, sizeof h);
+    for (size_t l = 0; l <= L; l++) {
+        unsigned char b[8];
+        put_u64(b, (uint64_t)net->sizes[l]);
+        sink_write(s, b, 8);
+    }
+    for (size_t l = 0; l < L; l++) {
+        unsigned char b[4];
+        put_u32(b, (uint32_t)net->act[l]);
+        sink_write(s, b, 4);
+    }
+    for (size_t l = 0; l < L; l++) {
+        const size_t wn = net->sizes[l] * net->sizes[l + 1];
+        sink_floats(s, fan__net_w(net, l), wn);
+        sink_floats(s, fan__net_b(net, l), net->sizes[l + 1]);
+        sink_floats(s, fan__net_fb(net, l), wn);
+    }
+    unsigned char c[4];
+    put_u32(c, (uint32_t)s->crc);
+    sink_write(s, c, 4);
+}
+
+fan_status fan_net_save_mem(const fan_net *net, void *buf, size_t cap, size_t *written)
+{
+    FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
+    FAN__FAIL_IF(net->err, written == NULL, FAN_E_NULL, "written is NULL");
+    const size_t need = encoded_size(net);
+    *written = need;
+    if (buf == NULL) return FAN_OK;
+    FAN__FAIL_IF(net->err, cap < need, FAN_E_SHAPE, "buffer of %zu bytes; the net needs %zu",
+                 cap, need);
+    sink s = {buf, cap, 0, NULL, crc32(0L, Z_NULL, 0), 0};
+    encode(net, &s);
+    return FAN_OK;
+}
+
+fan_status fan_net_save(const fan_net *net, const char *path)
+{
+    FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
+    FAN__FAIL_IF(net->err, path == NULL, FAN_E_NULL, "path is NULL");
+    static const char suffix[] = ".tmp-XXXXXX";
+    const size_t plen = strlen(path);
+    char *tmp = fan__alloc(&net->alloc, plen + sizeof suffix);
+    FAN__FAIL_IF(net->err, tmp == NULL, FAN_E_NOMEM, "cannot allocate a path");
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, suffix, sizeof suffix);
+
+    /* The temporary file sits next to path so that rename() stays within one file system and
+       replaces path atomically: readers see the old model or the new one, never a mix. */
+    fan_status st = FAN_OK;
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        st = fan__fail(net->err, FAN_E_IO, "cannot create %s: %s", tmp, strerror(errno));
+        fan__free(&net->alloc, tmp);
+        return st;
+    }
+    FILE *f = fdopen(fd, "wb");
+    if (f == NULL) {
+        st = fan__fail(net->err, FAN_E_IO, "cannot open %s: %s", tmp, strerror(errno));
+        close(fd);
+    } else {
+        sink s = {NULL, 0, 0, f, crc32(0L, Z_NULL, 0), 0};
+        encode(net, &s);
+        int err_no = s.failed ? errno : 0;
+        if (!s.failed && fflush(f) != 0) err_no = errno ? errno : EIO;
+        if (!err_no && fsync(fileno(f)) != 0) err_no = errno ? errno : EIO;
+        if (fclose(f) != 0 && !err_no) err_no = errno ? errno : EIO;
+        if (err_no)
+            st = fan__fail(net->err, FAN_E_IO, "cannot write %s: %s", tmp, strerror(err_no));
+        else if (rename(tmp, path) != 0)
+            st = fan__fail(net->err, FAN_E_IO, "cannot rename %s to %s: %s", tmp, path,
+                           strerror(errno));
+    }
+    if (st != FAN_OK) (void)unlink(tmp);
+    fan__free(&net->alloc, tmp);
+    return st;
+}
+
+/* ---- loading ------------------------------------------------------------------------------- */
+
+static void read_floats(float *dst, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) dst[i] = bits_f32(get_u32(p + 4 * i));
+}
+
+static fan_status decode(fan_net **out, const unsigned char *p, size_t len,
+                         const fan_allocator *alloc, char *err)
+{
+    FAN__FAIL_IF(err, len < FIXED_HEADER + 4, FAN_E_FORMAT,
+                 "%zu bytes is shorter than the smallest model file", len);
+    FAN__FAIL_IF(err, memcmp(p, MAGIC, sizeof MAGIC) != 0, FAN_E_FORMAT,
+                 "not a libfanoise model (bad magic)");
+    const uint32_t version = get_u32(p + 8);
+    FAN__FAIL_IF(err, version != FORMAT_VERSION, FAN_E_VERSION,
+                 "format version %u; this library reads version %u", (unsigned)version,
+                 FORMAT_VERSION);
+    FAN__FAIL_IF(err, get_u32(p + 12) != 0, FAN_E_FORMAT, "unknown header flags 0x%x",
+                 (unsigned)get_u32(p + 12));
+    const uint32_t L = get_u32(p + 16);
+    FAN__FAIL_IF(err, L < 1 || L > FAN_MAX_LAYERS, FAN_E_FORMAT,
+                 "layer count %u is outside [1, %d]", (unsigned)L, FAN_MAX_LAYERS);
+    /* The layer table must fit before the sizes are read. */
+    const size_t table = (size_t)8 * (L + 1) + (size_t)4 * L;
+    FAN__FAIL_IF(err, len - 4 - FIXED_HEADER < table, FAN_E_FORMAT,
+                 "file truncated inside the layer table");
+    size_t sizes[FAN_MAX_LAYERS + 1];
+    for (uint32_t l = 0; l <= L; l++) {
+        const uint64_t s = get_u64(p + FIXED_HEADER + 8 * l);
+        FAN__FAIL_IF(err, s == 0 || s > FAN_MAX_WIDTH, FAN_E_LIMIT,
+                     "layer width %llu is outside [1, FAN_MAX_WIDTH]", (unsigned long long)s);
+        sizes[l] = (size_t)s;
+    }
+    /* Expected size, computed with the bounds above (each matrix <= FAN_MAX_MATRIX, <= 64 of
+       them): no overflow on 64-bit size_t, and checked anyway. */
+    size_t body = 0;
+    for (uint32_t l = 0; l < L; l++) {
+        size_t wn;
+        FAN__FAIL_IF(err, !fan__mul_ok(sizes[l], sizes[l + 1], &wn) || wn > FAN_MAX_MATRIX,
+                     FAN_E_LIMIT, "layer %u: %zu x %zu exceeds FAN_MAX_MATRIX", (unsigned)l,
+                     sizes[l + 1], sizes[l]);
+        body += 4 * (2 * wn + sizes[l + 1]);
+    }
+    const size_t need = FIXED_HEADER + table + body + 4;
+    FAN__FAIL_IF(err, len != need, FAN_E_FORMAT,
+                 "file has %zu bytes; its header describes %zu", len, need);
+    const uint32_t crc_stored = get_u32(p + len - 4);
+    const uint32_t crc_actual = (uint32_t)crc32_z(crc32(0L, Z_NULL, 0), p, len - 4);
+    FAN__FAIL_IF(err, crc_stored != crc_actual, FAN_E_CHECKSUM,
+                 "CRC-32 mismatch (stored %08x, computed %08x): the file is corrupt",
+                 (unsigned)crc_stored, (unsigned)crc_actual);
+
+    /* The bytes are now trusted to be what was written; still validate the enumerations. */
+    const uint32_t rule = get_u32(p + 20), loss = get_u32(p + 24), iw = get_u32(p + 28),
+                   ib = get_u32(p + 32);
+    const float slope = bits_f32(get_u32(p + 36));
+    FAN__FAIL_IF(err, rule > FAN_RULE_FA || loss > FAN_LOSS_MSE || iw > FAN_INIT_LECUN_NORMAL ||
+                          ib > FAN_INIT_LECUN_NORMAL || !(slope >= 0.0f && slope <= 1.0f),
+                 FAN_E_FORMAT, "unknown rule, loss, initialiser or slope in the header");
+    const unsigned char *acts = p + FIXED_HEADER + 8 * (L + 1);
+    for (uint32_t l = 0; l < L; l++)
+        FAN__FAIL_IF(err, get_u32(acts + 4 * l) > FAN_ACT_SIGMOID, FAN_E_FORMAT,
+                     "unknown activation %u for layer %u", (unsigned)get_u32(acts + 4 * l),
+                     (unsigned)l);
+
+    fan_net *net = NULL;
+    FAN__CHECK(fan__net_new(&net, sizes, (size_t)L + 1, alloc, err));
+    net->rule = (fan_rule)rule;
+    net->loss = (fan_loss)loss;
+    net->init_w = (fan_init)iw;
+    net->init_b = (fan_init)ib;
+    net->leaky_slope = slope;
+    net->weight_seed = get_u64(p + 40);
+    net->feedback_seed = get_u64(p + 48);
+    for (uint32_t l = 0; l < L; l++) net->act[l] = (fan_activation)get_u32(acts + 4 * l);
+    const unsigned char *q = acts + 4 * L;
+    for (uint32_t l = 0; l < L; l++) {
+        const size_t wn = sizes[l] * sizes[l + 1];
+        read_floats(fan__net_w(net, l), q, wn);
+        q += 4 * wn;
+        read_floats(fan__net_b(net, l), q, sizes[l + 1]);
+        q += 4 * sizes[l + 1];
+        read_floats(fan__net_fb(net, l), q, wn);
+        q += 4 * wn;
+    }
+    *out = net;
+    return FAN_OK;
+}
+
+/* Reads a whole file into memory from the allocator, bounded by the largest legal model. */
+static fan_status slurp(const char *path, const fan_allocator *al, unsigned char **data,
+                        size_t *len, char *err)
+{
+    FILE *f = fopen(path, "rb");
+    FAN__FAIL_IF(err, f == NULL, FAN_E_IO, "cannot open %s: %s", path, strerror(errno));
+    fan_status st = FAN_OK;
+    long size = -1;
+    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
+    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        st = fan__fail(err, FAN_E_IO, "cannot determine the size of %s", path);
+    } else if ((unsigned long)size > (unsigned long)SIZE_MAX / 2) {
+        st = fan__fail(err, FAN_E_LIMIT, "%s is too large", path);
+    } else {
+        *len = (size_t)size;
+        *data = fan__alloc(al, *len);
+        if (*data == NULL) {
+            st = fan__fail(err, FAN_E_NOMEM, "cannot allocate %zu bytes for %s", *len, path);
+        } else if (fread(*data, 1, *len, f) != *len) {
+            st = fan__fail(err, FAN_E_IO, "cannot read %s", path);
+            fan__free(al, *data);
+            *data = NULL;
+        }
+    }
+    fclose(f);
+    return st;
+}
+
+fan_status fan_net_load_v2(fan_net **out, const char *path, const void *buf, size_t len,
+                           const fan_allocator *alloc, char *errmsg, size_t errmsg_cap)
+{
+    char err[FAN__ERRMSG_CAP] = "";
+    fan_status st;
+    if (out == NULL) {
+        st = fan__fail(err, FAN_E_NULL, "out is NULL");
+    } else {
+        *out = NULL;
+        if (path != NULL) {
+            fan_allocator al;
+            fan__alloc_init(&al, alloc);
+            unsigned char *data = NULL;
+            size_t n = 0;
+            st = slurp(path, &al, &data, &n, err);
+            if (st == FAN_OK) {
+                st = decode(out, data, n, alloc, err);
+                fan__free(&al, data);
+            }
+        } else if (buf == NULL) {
+            st = fan__fail(err, FAN_E_NULL, "both path and buf are NULL");
+        } else {
+            st = decode(out, buf, len, alloc, err);
+        }
+    }
+    if (errmsg != NULL && errmsg_cap > 0) {
+        size_t n = strlen(err);
+        if (n >= errmsg_cap) n = errmsg_cap - 1;
+        memcpy(errmsg, err, n);
+        errmsg[n] = '\0';
+    }
+    return st;
+}
+
+fan_status fan_net_load(fan_net **out, const char *path, const fan_allocator *alloc)
+{
+    if (path == NULL) {
+        if (out) *out = NULL;
+        return FAN_E_NULL;
+    }
+    return fan_net_load_v2(out, path, NULL, 0, alloc, NULL, 0);
+}
+
+fan_status fan_net_load_mem(fan_net **out, const void *buf, size_t len,
+                            const fan_allocator *alloc)
+{
+    if (buf == NULL) {
+        if (out) *out = NULL;
+        return FAN_E_NULL;
+    }
+    return fan_net_load_v2(out, NULL, buf, len, alloc, NULL, 0);
+}

@@ -1,0 +1,33 @@
+/* testutil.h - shared test helpers: a leak-checking allocator, a failing allocator for OOM
+   sweeps, tolerance comparisons and small random data. Include after cmocka.h. */
+#ifndef FAN_TESTUTIL_H
+#define FAN_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fanoise.h"
+
+/* An allocator that counts live blocks and bytes and can fail the Nth allocation. */
+typedef struct tu_counter {
+    size_t live_blocks, total_allocs;
+    size_t fail_at; /* 1-based allocation number to fail; 0 = never */
+} tu_counter;
+
+/* Returns an allocator bound to c (zeroed by the caller). */
+fan_allocator tu_allocator(tu_counter *c);
+
+/* Asserts |a - b| <= abs_tol + rel_tol * max(|a|, |b|), reporting both values. */
+void tu_assert_close(double a, double b, double rel_tol, double abs_tol, const char *what,
+                     const char *file, int line);
+#define TU_CLOSE(a, b, rel, abs_) tu_assert_close((a), (b), (rel), (abs_), #a " vs " #b, __FILE__, __LINE__)
+
+/* Asserts a call returned FAN_OK, printing the status text and a message on failure. */
+void tu_assert_ok(fan_status s, const char *msg, const char *expr, const char *file, int line);
+#define TU_OK(expr) tu_assert_ok((expr), "", #expr, __FILE__, __LINE__)
+#define TU_OK_NET(net, expr) tu_assert_ok((expr), fan_net_errmsg(net), #expr, __FILE__, __LINE__)
+
+/* Fills v with deterministic pseudo-random floats in [lo, hi) from seed. */
+void tu_fill(float *v, size_t n, uint64_t seed, float lo, float hi);
+
+#endif

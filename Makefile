@@ -72,7 +72,8 @@ $(BUILD)/obj $(BUILD)/tests $(BUILD)/examples:
 
 # Tests link the static library so that internal (hidden) helpers stay testable through it.
 $(BUILD)/tests/%: tests/%.c $(TESTUTIL) tests/testutil.h $(STLIB) | $(BUILD)/tests
-	$(CC) $(ALL_CFLAGS) -Isrc -Itests $< $(TESTUTIL) -o $@ $(STLIB) $(TEST_LIBS) $(DEP_LIBS)
+	$(CC) $(ALL_CFLAGS) -Isrc -Itests -DFAN_TEST_MAKE_VERSION=\"$(VERSION)\" $< $(TESTUTIL) -o $@ \
+	    $(STLIB) $(TEST_LIBS) $(DEP_LIBS)
 
 tests: $(TESTS)
 
@@ -102,7 +103,12 @@ exports-check: $(SHLIB)
 	    { echo "exported symbols differ from abi/exports.txt (see docs/abi.md)"; exit 1; }
 	@echo "exports: $$(wc -l < $(BUILD)/exports.txt) fan_ symbols, as in abi/exports.txt"
 
-check: all header-check exports-check examples run-tests
+# Feature areas add their own targets in mk/*.mk and append the ones `make check` must run to
+# CHECK_TARGETS (bindings, install check, fuzz corpus replay, ABI, ...).
+CHECK_TARGETS :=
+-include $(sort $(wildcard mk/*.mk))
+
+check: all header-check exports-check examples run-tests $(CHECK_TARGETS)
 
 demo: all examples
 	./scripts/demo.sh

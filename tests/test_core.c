@@ -1,0 +1,173 @@
+/* test_core.c - status texts, versions and the random number generators. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+#include "testutil.h"
+
+static void test_every_status_has_distinct_text(void **state)
+{
+    (void)state;
+    const fan_status all[] = {FAN_OK, FAN_E_NULL, FAN_E_INVALID, FAN_E_SHAPE, FAN_E_NOMEM,
+                              FAN_E_NUMERIC, FAN_E_IO, FAN_E_FORMAT, FAN_E_VERSION, FAN_E_LIMIT,
+                              FAN_E_STATE, FAN_E_LAPACK, FAN_E_CHECKSUM, FAN_E_NONFINITE,
+                              FAN_E_LABEL, FAN_E_UNSUPPORTED, FAN_DONE, FAN_STOPPED};
+    const size_t n = sizeof all / sizeof all[0];
+    for (size_t i = 0; i < n; i++) {
+        const char *t = fan_strerror(all[i]);
+        assert_non_null(t);
+        assert_string_not_equal(t, "unknown status");
+        for (size_t j = 0; j < i; j++) assert_string_not_equal(t, fan_strerror(all[j]));
+    }
+    assert_string_equal(fan_strerror((fan_status)12345), "unknown status");
+    /* The values are part of the ABI. */
+    assert_int_equal(FAN_E_UNSUPPORTED, 15);
+    assert_int_equal(FAN_DONE, 100);
+    assert_int_equal(FAN_STOPPED, 101);
+}
+
+static void test_versions_agree_everywhere(void **state)
+{
+    (void)state;
+    char buf[32];
+    snprintf(buf, sizeof buf, "%d.%d.%d", FANOISE_VERSION_MAJOR, FANOISE_VERSION_MINOR,
+             FANOISE_VERSION_PATCH);
+    assert_string_equal(buf, FANOISE_VERSION_STRING);
+    assert_string_equal(fan_version_string(), FANOISE_VERSION_STRING);
+    assert_int_equal(fan_version_number(), FANOISE_VERSION_NUMBER);
+    assert_int_equal(FANOISE_VERSION_NUMBER, FANOISE_VERSION_MAJOR * 10000 +
+                                                 FANOISE_VERSION_MINOR * 100 +
+                                                 FANOISE_VERSION_PATCH);
+#ifdef FAN_TEST_MAKE_VERSION
+    assert_string_equal(FAN_TEST_MAKE_VERSION, FANOISE_VERSION_STRING);
+#endif
+}
+
+static void test_rng_streams_are_reproducible_and_distinct(void **state)
+{
+    (void)state;
+    fan__rng a, b, c;
+    fan__rng_seed_stream(&a, 7, 0);
+    fan__rng_seed_stream(&b, 7, 0);
+    fan__rng_seed_stream(&c, 7, 1);
+    int same_ab = 1, same_ac = 0;
+    for (int i = 0; i < 100; i++) {
+        uint64_t x = fan__rng_next(&a), y = fan__rng_next(&b), z = fan__rng_next(&c);
+        same_ab &= x == y;
+        same_ac += x == z;
+    }
+    assert_true(same_ab);
+    assert_int_equal(same_ac, 0);
+}
+
+static void test_below_is_uniform(void **state)
+{
+    (void)state;
+    fan__rng r;
+    fan__rng_seed(&r, 3);
+    size_t counts[7] = {0};
+    const size_t n = 70000;
+    for (size_t i = 0; i < n; i++) counts[fan__rng_below(&r, 7)]++;
+    for (int k = 0; k < 7; k++) {
+        /* 5 binomial standard deviations around n / 7. */
+        double sd = sqrt(n * (1.0 / 7) * (6.0 / 7));
+        TU_CLOSE((double)counts[k], n / 7.0, 0, 5 * sd);
+    }
+}
+
+/* Moments and tails of the ziggurat normal generator. */
+static void test_ziggurat_normals_have_normal_moments_and_tails(void **state)
+{
+    (void)state;
+    fan__rng r;
+    fan__normal_tables t;
+    fan__normal_tables_init(&t);
+    fan__rng_seed(&r, 11);
+    enum { N = 2000000 };
+    static float v[N];
+    fan__rng_fill_normal(&r, &t, v, N, 0.0f, 1.0f);
+    double m1 = 0, m2 = 0, m4 = 0;
+    size_t tail = 0, beyond_r = 0;
+    for (size_t i = 0; i < N; i++) {
+        double x = v[i];
+        m1 += x;
+        m2 += x * x;
+        m4 += x * x * x * x;
+        tail += fabs(x) > 2.0;
+        beyond_r += fabs(x) > 3.5; /* past the ziggurat's base strip at 3.44 */
+    }
+    m1 /= N;
+    m2 /= N;
+    m4 /= N;
+    TU_CLOSE(m1, 0.0, 0, 5 * sqrt(1.0 / N));
+    TU_CLOSE(m2, 1.0, 0, 5 * sqrt(2.0 / N));
+    TU_CLOSE(m4, 3.0, 0, 5 * sqrt(96.0 / N));
+    /* P(|Z| > 2) = 0.0455003, P(|Z| > 3.5) = 4.6525e-4 */
+    const double p2 = 0.0455003, p35 = 4.6525e-4;
+    TU_CLOSE((double)tail / N, p2, 0, 5 * sqrt(p2 * (1 - p2) / N));
+    TU_CLOSE((double)beyond_r / N, p35, 0, 5 * sqrt(p35 / N));
+    /* mean and std are applied */
+    fan__rng_fill_normal(&r, &t, v, 100000, 3.0f, 0.5f);
+    double s = 0, ss = 0;
+    for (size_t i = 0; i < 100000; i++) {
+        s += v[i];
+        ss += (double)v[i] * v[i];
+    }
+    TU_CLOSE(s / 1e5, 3.0, 0, 0.01);
+    TU_CLOSE(sqrt(ss / 1e5 - (s / 1e5) * (s / 1e5)), 0.5, 0.01, 0);
+}
+
+static void test_uniform_fill_stays_in_range_with_right_moments(void **state)
+{
+    (void)state;
+    fan__rng r;
+    fan__rng_seed(&r, 5);
+    static float v[400000];
+    fan__rng_fill_uniform(&r, v, 400000, -1.0f, 3.0f);
+    double s = 0, ss = 0;
+    for (size_t i = 0; i < 400000; i++) {
+        assert_true(v[i] >= -1.0f && v[i] < 3.0f);
+        s += v[i];
+        ss += (double)v[i] * v[i];
+    }
+    double mean = s / 4e5;
+    TU_CLOSE(mean, 1.0, 0, 0.01);
+    TU_CLOSE(ss / 4e5 - mean * mean, 16.0 / 12, 0.01, 0);
+}
+
+static void test_shuffle_is_a_permutation(void **state)
+{
+    (void)state;
+    fan__rng r;
+    fan__rng_seed(&r, 9);
+    size_t idx[1000], seen[1000] = {0};
+    for (size_t i = 0; i < 1000; i++) idx[i] = i;
+    fan__rng_shuffle(&r, idx, 1000);
+    size_t fixed = 0;
+    for (size_t i = 0; i < 1000; i++) {
+        seen[idx[i]]++;
+        fixed += idx[i] == i;
+    }
+    for (size_t i = 0; i < 1000; i++) assert_int_equal(seen[i], 1);
+    assert_true(fixed < 10); /* a shuffle leaves about one element in place */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_status_has_distinct_text),
+        cmocka_unit_test(test_versions_agree_everywhere),
+        cmocka_unit_test(test_rng_streams_are_reproducible_and_distinct),
+        cmocka_unit_test(test_below_is_uniform),
+        cmocka_unit_test(test_ziggurat_normals_have_normal_moments_and_tails),
+        cmocka_unit_test(test_uniform_fill_stays_in_range_with_right_moments),
+        cmocka_unit_test(test_shuffle_is_a_permutation),
+    };
+    return cmocka_run_group_tests_name("core", tests, NULL, NULL);
+}

@@ -20,7 +20,7 @@ WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-proto
 ifeq ($(WERROR),1)
 WARN    += -Werror
 endif
-OPT     ?= -O2 -g
+OPT     ?= -O2 -g -fvect-cost-model=dynamic
 CFLAGS  ?= $(OPT)
 ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -Iinclude
 LIB_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden -DFAN_BUILDING_LIBRARY
@@ -44,7 +44,7 @@ all: lib pkgconfig/fanoise.pc
 
 lib: $(STLIB) $(SHLIB) lib/$(SONAME) lib/libfanoise.so
 
-$(BUILD)/obj/%.o: src/%.c src/internal.h include/fanoise.h | $(BUILD)/obj
+$(BUILD)/obj/%.o: src/%.c src/internal.h include/fanoise.h Makefile | $(BUILD)/obj
 	$(CC) $(LIB_CFLAGS) -c $< -o $@
 
 $(STLIB): $(OBJS) | lib-dir

@@ -16,9 +16,12 @@
  *   of FA is delta_in = delta_out * B_l exactly as BP's is delta_out * W_l.
  * - Output buffers come with their length in elements; a length that does not match the required
  *   size fails with FAN_E_SHAPE and the message says the required size.
+ * - Const handles: a function taking a const handle changes nothing in it, with one exception: a
+ *   failing call records its message, readable with fan_*_errmsg.
  * - Thread safety: distinct handles may be used from different threads at once; one handle needs
- *   external locking (a function taking a const handle does not write to it, so concurrent const
- *   calls on one handle are safe). fan_strerror and the version functions are always safe.
+ *   external locking. Concurrent successful calls taking the same const handle are safe (two
+ *   failing ones may interleave their messages). fan_strerror and the version functions are
+ *   always safe.
  * - Memory goes through the fan_allocator given at creation (NULL means the C library's
  *   malloc/free); the library never prints, exits, aborts or keeps global mutable state.
  */

@@ -44,7 +44,7 @@ all: lib pkgconfig/fanoise.pc
 
 lib: $(STLIB) $(SHLIB) lib/$(SONAME) lib/libfanoise.so
 
-$(BUILD)/obj/%.o: src/%.c src/internal.h include/fanoise.h Makefile | $(BUILD)/obj
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) include/fanoise.h Makefile | $(BUILD)/obj
 	$(CC) $(LIB_CFLAGS) -c $< -o $@
 
 $(STLIB): $(OBJS) | lib-dir

@@ -145,7 +145,7 @@ typedef enum fan_init {
 typedef enum fan_matrix {
     FAN_MATRIX_WEIGHTS = 0,  /**< W_l. */
     FAN_MATRIX_FEEDBACK = 1, /**< B_l (W_l's shape). */
-    FAN_MATRIX_GRADIENTS = 2 /**< dW_l from the last gradient computation. */
+    FAN_MATRIX_GRADIENTS = 2 /**< dW_l from the last gradient computation (zero before any). */
 } fan_matrix;
 
 /** Scalar settings of a network, for fan_net_set / fan_net_get. */
@@ -771,6 +771,8 @@ FAN_API FAN_NODISCARD fan_status fan_diag_alignment(const fan_net *net, size_t l
  * that layer and the one backprop would send, on the batch (x, labels): deg_per_layer[l] for
  * l = 0 .. n_layers - 1 (n_layers = fan_net_num_layers). The output layer's entry is 0; all
  * entries are 0 for BP and for FA with B = W. Uses scratch memory, not the net's gradients.
+ * Cost: one forward pass and two error passes over the batch, no SVD; scratch O(n * sum of layer
+ * widths).
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n = 0); FAN_E_SHAPE; FAN_E_LABEL; FAN_E_NOMEM.
  */
 FAN_API FAN_NODISCARD fan_status fan_diag_delta_alignment(fan_net *net, const float *x,
@@ -793,7 +795,8 @@ FAN_API FAN_NODISCARD fan_status fan_diag_stable_rank(const fan_net *net, size_t
                                                       fan_matrix which, double *srank);
 /**
  * Principal angles (degrees, ascending) between the spans of the top-k left singular vectors of
- * W_l and of B_l (subspaces of the layer's output space). deg has k entries; 1 <= k <= min(rows,
+ * W_l and of B_l (subspaces of the layer's output space). deg has k entries (n must equal k,
+ * else FAN_E_SHAPE); 1 <= k <= min(rows,
  * cols). Cost: two SVDs of the layer plus one k x k SVD.
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (k); FAN_E_SHAPE; FAN_E_LAPACK; FAN_E_NOMEM.
  */
@@ -804,7 +807,9 @@ FAN_API FAN_NODISCARD fan_status fan_diag_principal_angles(const fan_net *net, s
  * num_layers - 1: the outputs of weight layer hidden - 1) over the first max_samples samples of
  * ds (0 = all): the cosine similarity between neurons' activation vectors (neurons x neurons;
  * a neuron that never fires has zero similarity to all, itself included), then its effective rank.
- * Cost O(samples * width^2) time, O(width^2) memory beyond one chunk of activations.
+ * max_samples above the dataset size means all samples. Cost O(samples * width^2) time plus one
+ * width x width SVD (O(width^3)); O(width^2) memory beyond one chunk of activations; nothing grows
+ * with the number of samples.
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID; FAN_E_SHAPE (dataset dim); FAN_E_LAPACK; FAN_E_NOMEM.
  */
 FAN_API FAN_NODISCARD fan_status fan_diag_gram_dimensionality(fan_net *net, size_t hidden,
@@ -814,7 +819,8 @@ FAN_API FAN_NODISCARD fan_status fan_diag_gram_dimensionality(fan_net *net, size
  * Readout statistics on a batch of n inputs: mean of the largest softmax output per sample,
  * mean entropy (nats) of the output distribution, and a histogram of all n * outputs
  * probabilities over [0, 1] in n_bins equal bins, as fractions summing to 1 (hist may be NULL).
- * Any scalar output may be NULL. Needs the cross-entropy loss.
+ * Any scalar output may be NULL. Needs the cross-entropy loss. A probability of exactly 1 falls
+ * in the last bin. Cost: one forward pass, in chunks.
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n = 0); FAN_E_SHAPE; FAN_E_UNSUPPORTED (MSE); FAN_E_NOMEM.
  */
 FAN_API FAN_NODISCARD fan_status fan_diag_readout(fan_net *net, const float *x, size_t n,
@@ -822,7 +828,10 @@ FAN_API FAN_NODISCARD fan_status fan_diag_readout(fan_net *net, const float *x, 
                                                   double *hist, size_t n_bins);
 /**
  * Expected calibration error over the dataset with n_bins equal-width confidence bins:
- * sum_b (|b| / N) * |accuracy(b) - confidence(b)|.
+ * sum_b (|b| / N) * |accuracy(b) - confidence(b)|. The prediction is the first class of largest
+ * probability (ties go to the lower index); its confidence is that probability; confidence 1 falls
+ * in the last bin. Needs the cross-entropy loss and dataset classes equal to the net's outputs
+ * (else FAN_E_SHAPE). One forward pass over the dataset, O(n_bins) memory.
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n_bins = 0); FAN_E_SHAPE; FAN_E_UNSUPPORTED; FAN_E_NOMEM.
  */
 FAN_API FAN_NODISCARD fan_status fan_diag_calibration_error(fan_net *net, const fan_dataset *ds,
@@ -833,7 +842,7 @@ FAN_API FAN_NODISCARD fan_status fan_diag_calibration_error(fan_net *net, const 
  * malloc/free) provides scratch memory. On failure there is no handle for a message: the status
  * says what went wrong.
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (zero size); FAN_E_SHAPE (n); FAN_E_NONFINITE;
- *         FAN_E_LIMIT; FAN_E_LAPACK; FAN_E_NOMEM.
+ *         FAN_E_LIMIT (rows * cols above FAN_MAX_MATRIX); FAN_E_LAPACK; FAN_E_NOMEM.
  */
 FAN_API FAN_NODISCARD fan_status fan_matrix_singular_values(const float *a, size_t rows,
                                                             size_t cols, double *sv, size_t n,

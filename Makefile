@@ -37,8 +37,8 @@ TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(sort $(wildcard tests/test_*.
 TESTUTIL := tests/testutil.c
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(sort $(wildcard examples/*.c)))
 
-.PHONY: all lib examples tests check demo install uninstall clean header-check exports-check \
-        run-tests
+.PHONY: all lib examples tests check demo data install uninstall clean header-check \
+        exports-check run-tests
 
 all: lib pkgconfig/fanoise.pc
 
@@ -82,14 +82,18 @@ $(BUILD)/examples/%: examples/%.c $(STLIB) | $(BUILD)/examples
 
 examples: $(EXAMPLES)
 
-# Runs every test binary; prints one summary line; fails if any failed.
+# Runs every test binary; prints one summary line counting the cmocka test cases; fails if any
+# binary failed.
 run-tests: $(TESTS)
-	@pass=0; fail=0; \
+	@pass=0; fail=0; bad=0; \
 	for t in $(TESTS); do \
-	    if ./$$t > $$t.log 2>&1; then pass=$$((pass+1)); echo "PASS $$t"; \
-	    else fail=$$((fail+1)); echo "FAIL $$t"; cat $$t.log; fi; \
+	    if ./$$t > $$t.log 2>&1; then echo "PASS $$t"; else bad=$$((bad+1)); echo "FAIL $$t"; cat $$t.log; fi; \
+	    p=$$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' $$t.log); \
+	    f=$$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' $$t.log); \
+	    pass=$$((pass+$${p:-0})); fail=$$((fail+$${f:-0})); \
 	done; \
-	echo "test binaries: $$pass passed, $$fail failed"; test $$fail -eq 0
+	[ $$bad -gt 0 ] && [ $$fail -eq 0 ] && fail=$$bad; \
+	echo "tests: $$pass passed, $$fail failed"; test $$bad -eq 0
 
 header-check:
 	$(CC) -std=c11 -pedantic -Wall -Wextra -Werror -fsyntax-only -x c include/fanoise.h
@@ -112,6 +116,10 @@ check: all header-check exports-check examples run-tests $(CHECK_TARGETS)
 
 demo: all examples
 	./scripts/demo.sh
+
+# Fashion-MNIST, MNIST-10k and the scikit-learn digits under data/ (see data/README.md).
+data:
+	sh scripts/get-data.sh
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(PCDIR)

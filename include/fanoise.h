@@ -463,12 +463,12 @@ typedef struct fan_dataset fan_dataset;
 /** How stored values become the floats of a batch. */
 typedef enum fan_norm {
     FAN_NORM_NONE = 0,       /**< Stored value as float (uint8 0..255 becomes 0..255). */
-    FAN_NORM_SCALE = 1,      /**< Divided by the dataset's value range (255 for uint8 images). */
+    FAN_NORM_SCALE = 1,      /**< Divided by the value range (255 for uint8 images, 1 for float data). */
     FAN_NORM_STANDARDIZE = 2 /**< Scaled as FAN_NORM_SCALE, then (v - mean) / std. */
 } fan_norm;
 
 /**
- * Loads IDX files (MNIST, Fashion-MNIST, Kuzushiji-MNIST), gzipped or raw (detected by content).
+ * Loads IDX files (MNIST, Fashion-MNIST, Kuzushiji-MNIST), gzip, zlib or raw (detected by content).
  * Images: magic 0x00000803, u8, n x rows x cols; labels: magic 0x00000801, u8, n. The class count
  * is max label + 1 (at least 10). Normalisation starts as FAN_NORM_SCALE (values in [0, 1]).
  * @return FAN_OK; FAN_E_NULL; FAN_E_IO; FAN_E_FORMAT (magic, truncation, counts that disagree);
@@ -486,7 +486,9 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_load_idx_mem(fan_dataset **out, con
  * Loads CIFAR binary batches: each record is 1 label byte (CIFAR-10; n_label_bytes = 1) or a
  * coarse and a fine label byte (CIFAR-100; n_label_bytes = 2, the fine label is used), then 3072
  * pixel bytes (32x32, channel-planar R, G, B). n_paths files are concatenated. Classes: 10 or 100.
- * @return as fan_dataset_load_idx, and FAN_E_INVALID for n_label_bytes not 1 or 2.
+ * Files are read raw (not gzipped).
+ * @return as fan_dataset_load_idx, FAN_E_INVALID for n_label_bytes not 1 or 2, FAN_E_LABEL for a
+ *         label not below the class count (or a CIFAR-100 coarse label >= 20).
  */
 FAN_API FAN_NODISCARD fan_status fan_dataset_load_cifar(fan_dataset **out,
                                                         const char *const *paths, size_t n_paths,
@@ -589,7 +591,8 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_subset_indices(fan_dataset **out,
                                                             const fan_dataset *ds,
                                                             const size_t *indices, size_t n);
 /**
- * Splits ds at random (by seed) into n_val validation samples and the rest for training.
+ * Splits ds at random (by seed) into n_val validation samples and the rest for training. val equals
+ * fan_dataset_subset_random(ds, n_val, seed); train keeps source order.
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n_val = 0 or n_val >= size); FAN_E_NOMEM.
  */
 FAN_API FAN_NODISCARD fan_status fan_dataset_split(fan_dataset **train, fan_dataset **val,
@@ -603,7 +606,8 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_split(fan_dataset **train, fan_data
  * rotate turns it by `degrees` counter-clockwise about the centre; scale zooms by `factor`
  * about the centre (> 1 enlarges); resize resamples to width x height (bilinear, align-corners
  * off, as image libraries do). Results keep the source's storage type (uint8 rounds to nearest)
- * and normalisation.
+ * and normalisation. resize clamps samples to the edge pixels (no zero fill), so a constant image
+ * stays constant.
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (non-finite or non-positive factor, zero size);
  *         FAN_E_LIMIT; FAN_E_NOMEM.
  */

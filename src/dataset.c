@@ -1,0 +1,486 @@
+/* dataset.c - the dataset handle: construction from arrays, accessors, normalisation, batch
+   gathering, statistics and subsets. Loaders are in dataset_load.c, transforms in
+   dataset_transform.c. */
+#include "dataset_internal.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+/* ---- construction ------------------------------------------------------------------------ */
+
+/* Derives the batch transform stored * scale + offset from norm / mean / std / range. */
+static void rebuild_tables(fan_dataset *ds)
+{
+    double a = 1.0, b = 0.0;
+    if (ds->norm == FAN_NORM_SCALE) {
+        a = 1.0 / ds->range;
+    } else if (ds->norm == FAN_NORM_STANDARDIZE) {
+        a = 1.0 / (ds->range * ds->std);
+        b = -ds->mean / ds->std;
+    }
+    ds->scale = (float)a;
+    ds->offset = (float)b;
+}
+
+fan_status fan__dataset_new(fan_dataset **out, size_t n, size_t dim, size_t classes, int is_u8,
+                            const fan_allocator *alloc, char *err)
+{
+    *out = NULL;
+    FAN__FAIL_IF(err, n == 0 || dim == 0 || classes == 0, FAN_E_INVALID,
+                 "zero size (n %zu, dim %zu, classes %zu)", n, dim, classes);
+    FAN__FAIL_IF(err, n > FAN_MAX_SAMPLES, FAN_E_LIMIT, "%zu samples exceed FAN_MAX_SAMPLES (%u)",
+                 n, FAN_MAX_SAMPLES);
+    FAN__FAIL_IF(err, classes > FAN_MAX_CLASSES, FAN_E_LIMIT,
+                 "%zu classes exceed FAN_MAX_CLASSES (%u)", classes, FAN_MAX_CLASSES);
+    size_t values, bytes;
+    FAN__FAIL_IF(err,
+                 !fan__mul_ok(n, dim, &values) ||
+                     !fan__mul_ok(values, is_u8 ? sizeof(uint8_t) : sizeof(float), &bytes) ||
+                     !fan__mul_ok(n, sizeof(int32_t), &(size_t){0}),
+                 FAN_E_LIMIT, "%zu samples of %zu values overflow size_t", n, dim);
+
+    fan_allocator al;
+    fan__alloc_init(&al, alloc);
+    fan_dataset *ds = fan__alloc(&al, sizeof *ds);
+    FAN__FAIL_IF(err, ds == NULL, FAN_E_NOMEM, "out of memory for the dataset handle");
+    memset(ds, 0, sizeof *ds);
+    ds->alloc = al;
+    ds->err = ds->err_storage;
+    ds->n = n;
+    ds->dim = dim;
+    ds->classes = classes;
+    ds->width = dim;
+    ds->height = 1;
+    ds->channels = 1;
+    ds->labels = fan__alloc(&al, n * sizeof(int32_t));
+    if (is_u8) {
+        ds->u8 = fan__alloc(&al, bytes);
+    } else {
+        ds->f32 = fan__alloc(&al, bytes);
+    }
+    if (ds->labels == NULL || (ds->u8 == NULL && ds->f32 == NULL)) {
+        fan_dataset_free(ds);
+        return fan__fail(err, FAN_E_NOMEM, "out of memory for %zu samples of %zu values", n, dim);
+    }
+    ds->norm = is_u8 ? FAN_NORM_SCALE : FAN_NORM_NONE;
+    ds->mean = 0.0;
+    ds->std = 1.0;
+    ds->range = is_u8 ? FAN__U8_RANGE : 1.0;
+    rebuild_tables(ds);
+    *out = ds;
+    return FAN_OK;
+}
+
+void fan__dataset_copy_norm(fan_dataset *dst, const fan_dataset *src)
+{
+    dst->norm = src->norm;
+    dst->mean = src->mean;
+    dst->std = src->std;
+    dst->range = src->range;
+    rebuild_tables(dst);
+}
+
+/* Checks labels[0..n) against [0, classes). */
+static fan_status check_labels(const int32_t *labels, size_t n, size_t classes)
+{
+    for (size_t i = 0; i < n; i++) {
+        FAN__FAIL_IF(NULL, labels[i] < 0 || (size_t)labels[i] >= classes, FAN_E_LABEL,
+                     "label %d of sample %zu is outside [0, %zu)", (int)labels[i], i, classes);
+    }
+    return FAN_OK;
+}
+
+fan_status fan_dataset_from_arrays(fan_dataset **out, const float *x, const int32_t *labels,
+                                   size_t n, size_t dim, size_t n_classes,
+                                   const fan_allocator *alloc)
+{
+    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
+    *out = NULL;
+    FAN__FAIL_IF(NULL, x == NULL || labels == NULL, FAN_E_NULL, "x or labels is NULL");
+    FAN__FAIL_IF(NULL, n == 0 || dim == 0 || n_classes == 0, FAN_E_INVALID, "zero size");
+    FAN__FAIL_IF(NULL, n > FAN_MAX_SAMPLES || n_classes > FAN_MAX_CLASSES, FAN_E_LIMIT,
+                 "size above limit");
+    size_t values;
+    FAN__FAIL_IF(NULL, !fan__mul_ok(n, dim, &values), FAN_E_LIMIT, "n * dim overflows");
+    FAN__CHECK(check_labels(labels, n, n_classes));
+    FAN__FAIL_IF(NULL, !fan__all_finite(x, values), FAN_E_NONFINITE, "x holds NaN or infinity");
+
+    fan_dataset *ds;
+    FAN__CHECK(fan__dataset_new(&ds, n, dim, n_classes, 0, alloc, NULL));
+    memcpy(ds->f32, x, values * sizeof(float));
+    memcpy(ds->labels, labels, n * sizeof(int32_t));
+    *out = ds;
+    return FAN_OK;
+}
+
+fan_status fan_dataset_from_u8(fan_dataset **out, const uint8_t *pixels, const int32_t *labels,
+                               size_t n, size_t width, size_t height, size_t channels,
+                               size_t n_classes, const fan_allocator *alloc)
+{
+    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
+    *out = NULL;
+    FAN__FAIL_IF(NULL, pixels == NULL || labels == NULL, FAN_E_NULL, "pixels or labels is NULL");
+    FAN__FAIL_IF(NULL, n == 0 || width == 0 || height == 0 || channels == 0 || n_classes == 0,
+                 FAN_E_INVALID, "zero size");
+    FAN__FAIL_IF(NULL, n > FAN_MAX_SAMPLES || n_classes > FAN_MAX_CLASSES, FAN_E_LIMIT,
+                 "size above limit");
+    size_t plane, dim, values;
+    FAN__FAIL_IF(NULL,
+                 !fan__mul_ok(width, height, &plane) || !fan__mul_ok(plane, channels, &dim) ||
+                     !fan__mul_ok(n, dim, &values),
+                 FAN_E_LIMIT, "image size overflows");
+    FAN__CHECK(check_labels(labels, n, n_classes));
+
+    fan_dataset *ds;
+    FAN__CHECK(fan__dataset_new(&ds, n, dim, n_classes, 1, alloc, NULL));
+    memcpy(ds->u8, pixels, values);
+    memcpy(ds->labels, labels, n * sizeof(int32_t));
+    ds->width = width;
+    ds->height = height;
+    ds->channels = channels;
+    *out = ds;
+    return FAN_OK;
+}
+
+void fan_dataset_free(fan_dataset *ds)
+{
+    if (ds == NULL) return;
+    fan_allocator al = ds->alloc;
+    fan__free(&al, ds->u8);
+    fan__free(&al, ds->f32);
+    fan__free(&al, ds->labels);
+    fan__free(&al, ds);
+}
+
+/* ---- accessors --------------------------------------------------------------------------- */
+
+size_t fan_dataset_size(const fan_dataset *ds) { return ds == NULL ? 0 : ds->n; }
+size_t fan_dataset_dim(const fan_dataset *ds) { return ds == NULL ? 0 : ds->dim; }
+size_t fan_dataset_classes(const fan_dataset *ds) { return ds == NULL ? 0 : ds->classes; }
+
+const char *fan_dataset_errmsg(const fan_dataset *ds)
+{
+    return ds == NULL ? "dataset is NULL" : ds->err;
+}
+
+const fan_allocator *fan__dataset_allocator(const fan_dataset *ds) { return &ds->alloc; }
+
+fan_status fan_dataset_shape(const fan_dataset *ds, size_t *width, size_t *height,
+                             size_t *channels)
+{
+    FAN__FAIL_IF(NULL, ds == NULL, FAN_E_NULL, "dataset is NULL");
+    if (width != NULL) *width = ds->width;
+    if (height != NULL) *height = ds->height;
+    if (channels != NULL) *channels = ds->channels;
+    return FAN_OK;
+}
+
+fan_status fan_dataset_set_shape(fan_dataset *ds, size_t width, size_t height, size_t channels)
+{
+    FAN__FAIL_IF(NULL, ds == NULL, FAN_E_NULL, "dataset is NULL");
+    size_t plane, dim;
+    FAN__FAIL_IF(ds->err,
+                 !fan__mul_ok(width, height, &plane) || !fan__mul_ok(plane, channels, &dim) ||
+                     dim != ds->dim,
+                 FAN_E_SHAPE, "shape %zu x %zu x %zu does not give dim %zu", width, height,
+                 channels, ds->dim);
+    ds->width = width;
+    ds->height = height;
+    ds->channels = channels;
+    return FAN_OK;
+}
+
+fan_status fan_dataset_set_normalization(fan_dataset *ds, fan_norm norm, double mean, double std)
+{
+    FAN__FAIL_IF(NULL, ds == NULL, FAN_E_NULL, "dataset is NULL");
+    FAN__FAIL_IF(ds->err,
+                 norm != FAN_NORM_NONE && norm != FAN_NORM_SCALE && norm != FAN_NORM_STANDARDIZE,
+                 FAN_E_INVALID, "unknown normalisation %d", (int)norm);
+    if (norm == FAN_NORM_STANDARDIZE) {
+        FAN__FAIL_IF(ds->err, !isfinite(mean) || !isfinite(std) || !(std > 0.0), FAN_E_INVALID,
+                     "standardisation needs finite mean and std > 0 (got %g, %g)", mean, std);
+        /* A std so small that 1/std overflows float would turn batches into infinities. */
+        FAN__FAIL_IF(ds->err,
+                     !(1.0 / (ds->range * std) <= FLT_MAX) || !(fabs(mean / std) <= FLT_MAX),
+                     FAN_E_INVALID, "mean %g / std %g overflow float", mean, std);
+        ds->mean = mean;
+        ds->std = std;
+    } else {
+        ds->mean = 0.0;
+        ds->std = 1.0;
+    }
+    ds->norm = norm;
+    rebuild_tables(ds);
+    return FAN_OK;
+}
+
+/* ---- gathering --------------------------------------------------------------------------- */
+
+/* Writes sample i, normalised, into x[0..dim). */
+static void gather_one(const fan_dataset *ds, size_t i, float *x)
+{
+    const size_t dim = ds->dim;
+    const float a = ds->scale, b = ds->offset;
+    if (ds->u8 != NULL) {
+        const uint8_t *p = ds->u8 + i * dim;
+        for (size_t j = 0; j < dim; j++) x[j] = (float)p[j] * a + b;
+        return;
+    }
+    const float *p = ds->f32 + i * dim;
+    if (a == 1.0f && b == 0.0f) {
+        memcpy(x, p, dim * sizeof(float));
+    } else {
+        for (size_t j = 0; j < dim; j++) x[j] = p[j] * a + b;
+    }
+}
+
+void fan__dataset_gather(const fan_dataset *ds, const size_t *idx, size_t first, size_t n,
+                         float *x, int32_t *labels)
+{
+    for (size_t r = 0; r < n; r++) {
+        size_t i = idx != NULL ? idx[r] : first + r;
+        gather_one(ds, i, x + r * ds->dim);
+        if (labels != NULL) labels[r] = ds->labels[i];
+    }
+}
+
+fan_status fan_dataset_get(const fan_dataset *ds, size_t index, float *x, size_t x_len,
+                           int32_t *label)
+{
+    FAN__FAIL_IF(NULL, ds == NULL, FAN_E_NULL, "dataset is NULL");
+    FAN__FAIL_IF(ds->err, index >= ds->n, FAN_E_INVALID, "index %zu is not below size %zu", index,
+                 ds->n);
+    if (x != NULL) {
+        FAN__FAIL_IF(ds->err, x_len != ds->dim, FAN_E_SHAPE, "x_len %zu, dim is %zu", x_len,
+                     ds->dim);
+        gather_one(ds, index, x);
+    }
+    if (label != NULL) *label = ds->labels[index];
+    return FAN_OK;
+}
+
+fan_status fan_dataset_class_counts(const fan_dataset *ds, size_t *counts, size_t len)
+{
+    FAN__FAIL_IF(NULL, ds == NULL, FAN_E_NULL, "dataset is NULL");
+    FAN__FAIL_IF(ds->err, counts == NULL, FAN_E_NULL, "counts is NULL");
+    FAN__FAIL_IF(ds->err, len != ds->classes, FAN_E_SHAPE, "len %zu, classes is %zu", len,
+                 ds->classes);
+    memset(counts, 0, len * sizeof *counts);
+    for (size_t i = 0; i < ds->n; i++) counts[ds->labels[i]]++;
+    return FAN_OK;
+}
+
+fan_status fan_dataset_compute_stats(const fan_dataset *ds, double *mean, double *std)
+{
+    FAN__FAIL_IF(NULL, ds == NULL, FAN_E_NULL, "dataset is NULL");
+    FAN__FAIL_IF(ds->err, mean == NULL || std == NULL, FAN_E_NULL, "mean or std is NULL");
+    const size_t total = ds->n * ds->dim; /* checked against overflow at creation */
+    double m = 0.0, var = 0.0;
+    if (ds->u8 != NULL) {
+        /* A histogram makes the statistics exact sums of at most 256 terms. */
+        uint64_t hist[FAN__U8_LEVELS] = {0};
+        for (size_t i = 0; i < total; i++) hist[ds->u8[i]]++;
+        for (int v = 0; v < FAN__U8_LEVELS; v++) m += (double)hist[v] * (v / ds->range);
+        m /= (double)total;
+        for (int v = 0; v < FAN__U8_LEVELS; v++) {
+            double d = v / ds->range - m;
+            var += (double)hist[v] * d * d;
+        }
+    } else {
+        /* Two passes: the second sums squared deviations, which avoids the cancellation of
+           E[x^2] - E[x]^2. */
+        for (size_t i = 0; i < total; i++) m += ds->f32[i] / ds->range;
+        m /= (double)total;
+        for (size_t i = 0; i < total; i++) {
+            double d = ds->f32[i] / ds->range - m;
+            var += d * d;
+        }
+    }
+    *mean = m;
+    *std = sqrt(var / (double)total);
+    return FAN_OK;
+}
+
+/* ---- subsets ----------------------------------------------------------------------------- */
+
+/* Makes a dataset of the samples idx[0..n) of ds (indices already checked). */
+static fan_status subset_from_indices(fan_dataset **out, const fan_dataset *ds, const size_t *idx,
+                                      size_t n)
+{
+    fan_dataset *s;
+    FAN__CHECK(fan__dataset_new(&s, n, ds->dim, ds->classes, ds->u8 != NULL, &ds->alloc,
+                                ds->err));
+    s->width = ds->width;
+    s->height = ds->height;
+    s->channels = ds->channels;
+    fan__dataset_copy_norm(s, ds);
+    const size_t dim = ds->dim;
+    for (size_t r = 0; r < n; r++) {
+        size_t i = idx[r];
+        if (ds->u8 != NULL) {
+            memcpy(s->u8 + r * dim, ds->u8 + i * dim, dim);
+        } else {
+            memcpy(s->f32 + r * dim, ds->f32 + i * dim, dim * sizeof(float));
+        }
+        s->labels[r] = ds->labels[i];
+    }
+    *out = s;
+    return FAN_OK;
+}
+
+/* Allocates idx[0..n) from ds's allocator. */
+static fan_status alloc_indices(const fan_dataset *ds, size_t n, size_t **idx)
+{
+    *idx = fan__calloc(&ds->alloc, n, sizeof **idx);
+    FAN__FAIL_IF(ds->err, *idx == NULL, FAN_E_NOMEM, "out of memory for %zu indices", n);
+    return FAN_OK;
+}
+
+/* Draws the first k entries of a uniform random permutation of [0, n) into perm (length n):
+   a partial Fisher-Yates shuffle, so the k drawn indices are distinct and in drawn order. */
+static void draw_without_replacement(fan__rng *r, size_t *perm, size_t n, size_t k)
+{
+    for (size_t i = 0; i < n; i++) perm[i] = i;
+    for (size_t i = 0; i < k; i++) {
+        size_t j = i + (size_t)fan__rng_below(r, n - i);
+        size_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+}
+
+fan_status fan_dataset_subset_first(fan_dataset **out, const fan_dataset *ds, size_t n)
+{
+    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
+    *out = NULL;
+    FAN__FAIL_IF(NULL, ds == NULL, FAN_E_NULL, "dataset is NULL");
+    FAN__FAIL_IF(ds->err, n == 0 || n > ds->n, FAN_E_INVALID, "n %zu is not in [1, %zu]", n,
+                 ds->n);
+    size_t *idx;
+    FAN__CHECK(alloc_indices(ds, n, &idx));
+    for (size_t i = 0; i < n; i++) idx[i] = i;
+    fan_status s = subset_from_indices(out, ds, idx, n);
+    fan__free(&ds->alloc, idx);
+    return s;
+}
+
+fan_status fan_dataset_subset_random(fan_dataset **out, const fan_dataset *ds, size_t n,
+                                     uint64_t seed)
+{
+    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
+    *out = NULL;
+    FAN__FAIL_IF(NULL, ds == NULL, FAN_E_NULL, "dataset is NULL");
+    FAN__FAIL_IF(ds->err, n == 0 || n > ds->n, FAN_E_INVALID, "n %zu is not in [1, %zu]", n,
+                 ds->n);
+    size_t *perm;
+    FAN__CHECK(alloc_indices(ds, ds->n, &perm));
+    fan__rng r;
+    fan__rng_seed(&r, seed);
+    draw_without_replacement(&r, perm, ds->n, n);
+    fan_status s = subset_from_indices(out, ds, perm, n);
+    fan__free(&ds->alloc, perm);
+    return s;
+}
+
+fan_status fan_dataset_subset_stratified(fan_dataset **out, const fan_dataset *ds,
+                                         size_t n_per_class, uint64_t seed)
+{
+    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
+    *out = NULL;
+    FAN__FAIL_IF(NULL, ds == NULL, FAN_E_NULL, "dataset is NULL");
+    FAN__FAIL_IF(ds->err, n_per_class == 0, FAN_E_INVALID, "n_per_class is 0");
+    size_t total;
+    FAN__FAIL_IF(ds->err, !fan__mul_ok(n_per_class, ds->classes, &total) || total > ds->n,
+                 FAN_E_INVALID, "%zu per class x %zu classes exceeds the %zu samples",
+                 n_per_class, ds->classes, ds->n);
+
+    /* remaining[c]: samples of class c not yet scanned; need[c]: still to pick. */
+    size_t *remaining = fan__calloc(&ds->alloc, 2 * ds->classes, sizeof(size_t));
+    FAN__FAIL_IF(ds->err, remaining == NULL, FAN_E_NOMEM, "out of memory for class counts");
+    size_t *need = remaining + ds->classes;
+    for (size_t i = 0; i < ds->n; i++) remaining[ds->labels[i]]++;
+    for (size_t c = 0; c < ds->classes; c++) {
+        if (remaining[c] < n_per_class) {
+            size_t have = remaining[c];
+            fan__free(&ds->alloc, remaining);
+            return fan__fail(ds->err, FAN_E_INVALID, "class %zu has %zu samples, fewer than %zu",
+                             c, have, n_per_class);
+        }
+        need[c] = n_per_class;
+    }
+    size_t *idx = fan__calloc(&ds->alloc, total, sizeof *idx);
+    if (idx == NULL) {
+        fan__free(&ds->alloc, remaining);
+        return fan__fail(ds->err, FAN_E_NOMEM, "out of memory for %zu indices", total);
+    }
+    /* Selection sampling (Knuth, TAOCP vol. 2, Algorithm S) per class in one scan: every
+       n_per_class-subset of a class is equally likely and the result keeps source order. */
+    fan__rng r;
+    fan__rng_seed(&r, seed);
+    size_t k = 0;
+    for (size_t i = 0; i < ds->n; i++) {
+        size_t c = (size_t)ds->labels[i];
+        if (need[c] > 0 && fan__rng_below(&r, remaining[c]) < need[c]) {
+            idx[k++] = i;
+            need[c]--;
+        }
+        remaining[c]--;
+    }
+    fan_status s = subset_from_indices(out, ds, idx, k);
+    fan__free(&ds->alloc, idx);
+    fan__free(&ds->alloc, remaining);
+    return s;
+}
+
+fan_status fan_dataset_subset_indices(fan_dataset **out, const fan_dataset *ds,
+                                      const size_t *indices, size_t n)
+{
+    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
+    *out = NULL;
+    FAN__FAIL_IF(NULL, ds == NULL, FAN_E_NULL, "dataset is NULL");
+    FAN__FAIL_IF(ds->err, indices == NULL, FAN_E_NULL, "indices is NULL");
+    FAN__FAIL_IF(ds->err, n == 0, FAN_E_INVALID, "n is 0");
+    for (size_t i = 0; i < n; i++) {
+        FAN__FAIL_IF(ds->err, indices[i] >= ds->n, FAN_E_INVALID,
+                     "indices[%zu] = %zu is not below size %zu", i, indices[i], ds->n);
+    }
+    return subset_from_indices(out, ds, indices, n);
+}
+
+fan_status fan_dataset_split(fan_dataset **train, fan_dataset **val, const fan_dataset *ds,
+                             size_t n_val, uint64_t seed)
+{
+    FAN__FAIL_IF(NULL, train == NULL || val == NULL, FAN_E_NULL, "train or val is NULL");
+    *train = NULL;
+    *val = NULL;
+    FAN__FAIL_IF(NULL, ds == NULL, FAN_E_NULL, "dataset is NULL");
+    FAN__FAIL_IF(ds->err, n_val == 0 || n_val >= ds->n, FAN_E_INVALID,
+                 "n_val %zu is not in [1, %zu)", n_val, ds->n);
+    /* One block: the permutation, then one "drawn" flag per sample. */
+    size_t bytes = ds->n * sizeof(size_t) + ds->n;
+    size_t *perm = fan__alloc(&ds->alloc, bytes);
+    FAN__FAIL_IF(ds->err, perm == NULL, FAN_E_NOMEM, "out of memory for %zu indices", ds->n);
+    uint8_t *drawn = (uint8_t *)(perm + ds->n);
+    /* The validation part is exactly fan_dataset_subset_random(n_val, seed); the training part
+       keeps source order, so splitting does not reorder the data it trains on. */
+    fan__rng r;
+    fan__rng_seed(&r, seed);
+    draw_without_replacement(&r, perm, ds->n, n_val);
+    memset(drawn, 0, ds->n);
+    for (size_t k = 0; k < n_val; k++) drawn[perm[k]] = 1;
+    size_t *rest = perm + n_val, n_train = 0;
+    for (size_t i = 0; i < ds->n; i++) {
+        if (!drawn[i]) rest[n_train++] = i;
+    }
+    fan_status s = subset_from_indices(val, ds, perm, n_val);
+    if (s == FAN_OK) {
+        s = subset_from_indices(train, ds, rest, n_train);
+        if (s != FAN_OK) {
+            fan_dataset_free(*val);
+            *val = NULL;
+        }
+    }
+    fan__free(&ds->alloc, perm);
+    return s;
+}

@@ -1,0 +1,388 @@
+/*
+ * iter.c - batch streams: shuffled epochs of mini-batches over a dataset, and the endless
+ * random-noise source of the paper's pretraining (Cheon, Lee, Paik 2024; PAPER.md section 3).
+ * Both hand out borrowed views into buffers allocated at creation, so that a training loop
+ * allocates nothing per step.
+ */
+#include "iter_internal.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+/* Stream numbers of fan__rng_seed_stream. Inputs and labels of the noise source come from
+   different streams so that the labels are independent of the inputs, as the paper requires,
+   and so that switching the label mode does not change the inputs that follow. */
+#define ITER_ORDER_STREAM 0
+#define NOISE_INPUT_STREAM 0
+#define NOISE_LABEL_STREAM 1
+
+/* U[mean - a, mean + a] has standard deviation a / sqrt(3): a = sqrt(3) * std matches it. */
+#define SQRT3 1.7320508075688772
+
+struct fan_iter {
+    fan_allocator alloc;
+    char *err; /* points at err_storage; see fan__fail */
+    char err_storage[FAN__ERRMSG_CAP];
+
+    int is_noise;
+    size_t dim, classes;
+    size_t batch;  /* requested rows per batch */
+    uint64_t seed; /* shuffle seed or noise seed */
+    float *x;      /* rows x dim: the batch handed out */
+    int32_t *labels;
+    size_t index;  /* batches returned in the current epoch (noise: since creation or reset) */
+
+    /* Batch iterators. */
+    const fan_dataset *ds; /* borrowed */
+    size_t size;           /* samples in ds */
+    size_t *perm;          /* this epoch's order when epoch_shuffled */
+    size_t pos;            /* samples of this epoch already returned */
+    int at_boundary;       /* the next call starts an epoch and draws its order */
+    int epoch_shuffled;    /* the shuffle setting as it was when this epoch began */
+    int drop_last, shuffle;
+    fan__rng order_rng;
+
+    /* Noise iterators. */
+    fan__rng input_rng, label_rng;
+    fan__normal_tables tables;
+    fan_noise_kind kind;
+    fan_label_mode label_mode;
+    double mean, std;
+    float *targets; /* batch x classes, every entry 1 / classes */
+};
+
+/* ---- construction ------------------------------------------------------------------------- */
+
+/* Allocates the handle and its rows x dim input and rows label buffers. */
+static fan_status iter_alloc(fan_iter **out, size_t rows, size_t dim, const fan_allocator *alloc)
+{
+    size_t elems, bytes;
+    if (!fan__mul_ok(rows, dim, &elems) || !fan__mul_ok(elems, sizeof(float), &bytes))
+        return FAN_E_LIMIT;
+    fan_allocator al;
+    fan__alloc_init(&al, alloc);
+    fan_iter *it = fan__calloc(&al, 1, sizeof *it);
+    if (it == NULL) return FAN_E_NOMEM;
+    it->alloc = al;
+    it->err = it->err_storage;
+    it->x = fan__alloc(&al, bytes);
+    it->labels = fan__calloc(&al, rows, sizeof *it->labels);
+    if (it->x == NULL || it->labels == NULL) {
+        fan_iter_free(it);
+        return FAN_E_NOMEM;
+    }
+    *out = it;
+    return FAN_OK;
+}
+
+static void restart(fan_iter *it)
+{
+    it->index = 0;
+    if (it->is_noise) {
+        fan__rng_seed_stream(&it->input_rng, it->seed, NOISE_INPUT_STREAM);
+        fan__rng_seed_stream(&it->label_rng, it->seed, NOISE_LABEL_STREAM);
+    } else {
+        fan__rng_seed_stream(&it->order_rng, it->seed, ITER_ORDER_STREAM);
+        it->pos = 0;
+        it->at_boundary = 1;
+    }
+}
+
+fan_status fan_iter_create_batches(fan_iter **out, const fan_dataset *ds, size_t batch,
+                                   uint64_t shuffle_seed, const fan_allocator *alloc)
+{
+    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
+    *out = NULL;
+    FAN__FAIL_IF(NULL, ds == NULL, FAN_E_NULL, "ds is NULL");
+    FAN__FAIL_IF(NULL, batch == 0, FAN_E_INVALID, "batch size 0");
+    const size_t size = fan_dataset_size(ds);
+    FAN__FAIL_IF(NULL, size == 0, FAN_E_INVALID, "the dataset is empty");
+    /* A batch larger than the dataset is one short batch per epoch: no need for more rows. */
+    const size_t rows = batch < size ? batch : size;
+    fan_iter *it = NULL;
+    FAN__CHECK(iter_alloc(&it, rows, fan_dataset_dim(ds), alloc));
+    it->perm = fan__calloc(&it->alloc, size, sizeof *it->perm);
+    if (it->perm == NULL) {
+        fan_iter_free(it);
+        return FAN_E_NOMEM;
+    }
+    it->ds = ds;
+    it->size = size;
+    it->dim = fan_dataset_dim(ds);
+    it->classes = fan_dataset_classes(ds);
+    it->batch = batch;
+    it->seed = shuffle_seed;
+    it->shuffle = 1;
+    restart(it);
+    *out = it;
+    return FAN_OK;
+}
+
+fan_status fan_iter_create_noise(fan_iter **out, size_t dim, size_t n_classes, size_t batch,
+                                 uint64_t seed, const fan_allocator *alloc)
+{
+    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
+    *out = NULL;
+    FAN__FAIL_IF(NULL, dim == 0 || n_classes == 0 || batch == 0, FAN_E_INVALID, "zero size");
+    FAN__FAIL_IF(NULL, n_classes > FAN_MAX_CLASSES, FAN_E_INVALID,
+                 "n_classes exceeds FAN_MAX_CLASSES");
+    FAN__FAIL_IF(NULL, dim > FAN_MAX_WIDTH, FAN_E_LIMIT, "dim exceeds FAN_MAX_WIDTH");
+    FAN__FAIL_IF(NULL, batch > FAN_MAX_SAMPLES, FAN_E_LIMIT, "batch exceeds FAN_MAX_SAMPLES");
+    size_t t_elems, t_bytes;
+    FAN__FAIL_IF(NULL,
+                 !fan__mul_ok(batch, n_classes, &t_elems) ||
+                     !fan__mul_ok(t_elems, sizeof(float), &t_bytes),
+                 FAN_E_LIMIT, "batch x n_classes overflows");
+    fan_iter *it = NULL;
+    FAN__CHECK(iter_alloc(&it, batch, dim, alloc));
+    it->targets = fan__alloc(&it->alloc, t_bytes);
+    if (it->targets == NULL) {
+        fan_iter_free(it);
+        return FAN_E_NOMEM;
+    }
+    it->is_noise = 1;
+    it->dim = dim;
+    it->classes = n_classes;
+    it->batch = batch;
+    it->seed = seed;
+    it->kind = FAN_NOISE_GAUSSIAN;
+    it->label_mode = FAN_LABELS_HARD;
+    it->mean = 0.0;
+    it->std = 1.0;
+    fan__normal_tables_init(&it->tables);
+    restart(it);
+    *out = it;
+    return FAN_OK;
+}
+
+void fan_iter_free(fan_iter *it)
+{
+    if (it == NULL) return;
+    const fan_allocator al = it->alloc;
+    fan__free(&al, it->targets);
+    fan__free(&al, it->perm);
+    fan__free(&al, it->labels);
+    fan__free(&al, it->x);
+    fan__free(&al, it);
+}
+
+const char *fan_iter_errmsg(const fan_iter *it)
+{
+    return it == NULL ? "iterator is NULL" : it->err;
+}
+
+/* ---- settings ----------------------------------------------------------------------------- */
+
+static const char *param_name(fan_iter_param p)
+{
+    switch (p) {
+    case FAN_ITER_NOISE_KIND: return "FAN_ITER_NOISE_KIND";
+    case FAN_ITER_NOISE_MEAN: return "FAN_ITER_NOISE_MEAN";
+    case FAN_ITER_NOISE_STD: return "FAN_ITER_NOISE_STD";
+    case FAN_ITER_LABEL_MODE: return "FAN_ITER_LABEL_MODE";
+    case FAN_ITER_DROP_LAST: return "FAN_ITER_DROP_LAST";
+    case FAN_ITER_SHUFFLE: return "FAN_ITER_SHUFFLE";
+    }
+    return NULL;
+}
+
+static int is_noise_param(fan_iter_param p)
+{
+    return p == FAN_ITER_NOISE_KIND || p == FAN_ITER_NOISE_MEAN || p == FAN_ITER_NOISE_STD ||
+           p == FAN_ITER_LABEL_MODE;
+}
+
+/* Checks that p exists and applies to this kind of iterator. */
+static fan_status check_param(const fan_iter *it, fan_iter_param p)
+{
+    const char *name = param_name(p);
+    FAN__FAIL_IF(it->err, name == NULL, FAN_E_INVALID, "unknown iterator parameter %d", (int)p);
+    FAN__FAIL_IF(it->err, is_noise_param(p) != it->is_noise, FAN_E_INVALID,
+                 "%s applies to %s iterators only", name, it->is_noise ? "batch" : "noise");
+    return FAN_OK;
+}
+
+/* Noise values become floats, and the uniform kind spans 2 sqrt(3) std: keep both finite. */
+static int noise_range_ok(double mean, double std)
+{
+    return isfinite(mean) && isfinite(std) && std > 0.0 && fabs(mean) + SQRT3 * std < FLT_MAX / 2;
+}
+
+fan_status fan_iter_set(fan_iter *it, fan_iter_param p, double value)
+{
+    FAN__FAIL_IF(NULL, it == NULL, FAN_E_NULL, "iterator is NULL");
+    FAN__CHECK(check_param(it, p));
+    const int flag = value == 0.0 ? 0 : value == 1.0 ? 1 : -1;
+    switch (p) {
+    case FAN_ITER_NOISE_KIND:
+        FAN__FAIL_IF(it->err, flag < 0, FAN_E_INVALID,
+                     "noise kind %g is neither FAN_NOISE_GAUSSIAN nor FAN_NOISE_UNIFORM", value);
+        it->kind = flag ? FAN_NOISE_UNIFORM : FAN_NOISE_GAUSSIAN;
+        break;
+    case FAN_ITER_NOISE_MEAN:
+        FAN__FAIL_IF(it->err, !noise_range_ok(value, it->std), FAN_E_INVALID,
+                     "noise mean %g is not finite or too large for float noise", value);
+        it->mean = value;
+        break;
+    case FAN_ITER_NOISE_STD:
+        FAN__FAIL_IF(it->err, !noise_range_ok(it->mean, value), FAN_E_INVALID,
+                     "noise std %g must be finite, > 0 and representable as float noise", value);
+        it->std = value;
+        break;
+    case FAN_ITER_LABEL_MODE:
+        FAN__FAIL_IF(it->err, flag < 0, FAN_E_INVALID,
+                     "label mode %g is neither FAN_LABELS_HARD nor FAN_LABELS_SOFT", value);
+        it->label_mode = flag ? FAN_LABELS_SOFT : FAN_LABELS_HARD;
+        break;
+    case FAN_ITER_DROP_LAST:
+        FAN__FAIL_IF(it->err, flag < 0, FAN_E_INVALID, "FAN_ITER_DROP_LAST takes 0 or 1, not %g",
+                     value);
+        /* Epochs without a single batch would make every epoch-based loop spin on FAN_DONE. */
+        FAN__FAIL_IF(it->err, flag && it->size < it->batch, FAN_E_INVALID,
+                     "dropping the last partial batch leaves no batch: %zu samples < batch %zu",
+                     it->size, it->batch);
+        it->drop_last = flag;
+        break;
+    case FAN_ITER_SHUFFLE:
+        /* Takes effect at the next epoch: the current one keeps the order it started with. */
+        FAN__FAIL_IF(it->err, flag < 0, FAN_E_INVALID, "FAN_ITER_SHUFFLE takes 0 or 1, not %g",
+                     value);
+        it->shuffle = flag;
+        break;
+    }
+    return FAN_OK;
+}
+
+fan_status fan_iter_get(const fan_iter *it, fan_iter_param p, double *value)
+{
+    FAN__FAIL_IF(NULL, it == NULL, FAN_E_NULL, "iterator is NULL");
+    FAN__FAIL_IF(it->err, value == NULL, FAN_E_NULL, "value is NULL");
+    FAN__CHECK(check_param(it, p));
+    switch (p) {
+    case FAN_ITER_NOISE_KIND: *value = (double)it->kind; break;
+    case FAN_ITER_NOISE_MEAN: *value = it->mean; break;
+    case FAN_ITER_NOISE_STD: *value = it->std; break;
+    case FAN_ITER_LABEL_MODE: *value = (double)it->label_mode; break;
+    case FAN_ITER_DROP_LAST: *value = (double)it->drop_last; break;
+    case FAN_ITER_SHUFFLE: *value = (double)it->shuffle; break;
+    }
+    return FAN_OK;
+}
+
+/* ---- the streams -------------------------------------------------------------------------- */
+
+static size_t ceil_div(size_t a, size_t b) { return a / b + (a % b != 0); }
+
+/* Batches that `left` remaining samples make under the drop-last setting. */
+static size_t batches_for(const fan_iter *it, size_t left)
+{
+    return it->drop_last ? left / it->batch : ceil_div(left, it->batch);
+}
+
+static void next_noise(fan_iter *it, const int32_t **labels, const float **targets)
+{
+    const size_t count = it->batch * it->dim;
+    if (it->kind == FAN_NOISE_GAUSSIAN) {
+        fan__rng_fill_normal(&it->input_rng, &it->tables, it->x, count, (float)it->mean,
+                             (float)it->std);
+    } else {
+        const double a = SQRT3 * it->std;
+        fan__rng_fill_uniform(&it->input_rng, it->x, count, (float)(it->mean - a),
+                              (float)(it->mean + a));
+    }
+    if (it->label_mode == FAN_LABELS_HARD) {
+        for (size_t i = 0; i < it->batch; i++)
+            it->labels[i] = (int32_t)fan__rng_below(&it->label_rng, (uint64_t)it->classes);
+        if (labels) *labels = it->labels;
+        if (targets) *targets = NULL;
+    } else {
+        /* Rewritten every batch: the views are const, but a caller writing through them must
+           not change later batches. */
+        const float p = 1.0f / (float)it->classes;
+        for (size_t i = 0; i < it->batch * it->classes; i++) it->targets[i] = p;
+        if (labels) *labels = NULL;
+        if (targets) *targets = it->targets;
+    }
+}
+
+/* Returns the size of the next batch of the epoch, or 0 at its end. */
+static size_t next_batch_rows(fan_iter *it)
+{
+    if (it->at_boundary) {
+        /* The order of an epoch is drawn from the stream when the epoch starts, so epochs
+           differ and the sequence after creation or reset depends only on the seed. */
+        it->epoch_shuffled = it->shuffle;
+        if (it->shuffle) {
+            for (size_t i = 0; i < it->size; i++) it->perm[i] = i;
+            fan__rng_shuffle(&it->order_rng, it->perm, it->size);
+        }
+        it->at_boundary = 0;
+        it->pos = 0;
+        it->index = 0;
+    }
+    const size_t left = it->size - it->pos;
+    if (left == 0 || (it->drop_last && left < it->batch)) return 0;
+    return left < it->batch ? left : it->batch;
+}
+
+fan_status fan_iter_next(fan_iter *it, const float **x, const int32_t **labels,
+                         const float **targets, size_t *n)
+{
+    FAN__FAIL_IF(NULL, it == NULL, FAN_E_NULL, "iterator is NULL");
+    FAN__FAIL_IF(it->err, x == NULL || n == NULL, FAN_E_NULL, "%s is NULL", x == NULL ? "x" : "n");
+    if (it->is_noise) {
+        next_noise(it, labels, targets);
+        it->index++;
+        *x = it->x;
+        *n = it->batch;
+        return FAN_OK;
+    }
+    if (targets) *targets = NULL;
+    const size_t rows = next_batch_rows(it);
+    if (rows == 0) {
+        it->at_boundary = 1;
+        *x = NULL;
+        if (labels) *labels = NULL;
+        *n = 0;
+        return FAN_DONE;
+    }
+    if (it->epoch_shuffled)
+        fan__dataset_gather(it->ds, it->perm + it->pos, 0, rows, it->x, it->labels);
+    else
+        fan__dataset_gather(it->ds, NULL, it->pos, rows, it->x, it->labels);
+    it->pos += rows;
+    it->index++;
+    *x = it->x;
+    if (labels) *labels = it->labels;
+    *n = rows;
+    return FAN_OK;
+}
+
+fan_status fan_iter_reset(fan_iter *it)
+{
+    FAN__FAIL_IF(NULL, it == NULL, FAN_E_NULL, "iterator is NULL");
+    restart(it);
+    return FAN_OK;
+}
+
+/* ---- queries ------------------------------------------------------------------------------ */
+
+int fan_iter_is_noise(const fan_iter *it) { return it != NULL && it->is_noise; }
+
+size_t fan_iter_dim(const fan_iter *it) { return it ? it->dim : 0; }
+
+size_t fan_iter_classes(const fan_iter *it) { return it ? it->classes : 0; }
+
+size_t fan_iter_batches_per_epoch(const fan_iter *it)
+{
+    return it == NULL || it->is_noise ? 0 : batches_for(it, it->size);
+}
+
+size_t fan__iter_batch_index(const fan_iter *it) { return it->at_boundary ? 0 : it->index; }
+
+size_t fan__iter_batches_left(const fan_iter *it)
+{
+    if (it->is_noise) return 0;
+    return batches_for(it, it->at_boundary ? it->size : it->size - it->pos);
+}

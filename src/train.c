@@ -1,0 +1,195 @@
+/*
+ * train.c - the training loop shared by data training and random-noise pretraining, and
+ * evaluation over a dataset. Noise pretraining is "train on a noise iterator" (DESIGN.md), so
+ * every rule, optimizer and callback works the same for both streams.
+ */
+#include "iter_internal.h"
+
+#include <string.h>
+
+/* Rows per forward pass of fan_net_evaluate: enough for the GEMMs to run near full speed, few
+   enough that the net's workspace stays small (784-100-10: about 0.3 MB). */
+#define EVAL_CHUNK 256
+
+typedef enum run_mode {
+    RUN_EPOCHS, /* count full epochs, after finishing a part-way epoch */
+    RUN_STEPS   /* exactly count batches, rolling over epochs */
+} run_mode;
+
+static fan_status check_args(fan_net *net, const fan_optimizer *opt, const fan_iter *it)
+{
+    FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
+    FAN__FAIL_IF(net->err, opt == NULL, FAN_E_NULL, "optimizer is NULL");
+    FAN__FAIL_IF(net->err, it == NULL, FAN_E_NULL, "iterator is NULL");
+    return FAN_OK;
+}
+
+/* Checked before the first step, so that a mismatch fails with nothing changed. */
+static fan_status check_shapes(fan_net *net, const fan_iter *it)
+{
+    const size_t dim = fan_iter_dim(it), classes = fan_iter_classes(it);
+    FAN__FAIL_IF(net->err, dim != net->sizes[0], FAN_E_SHAPE,
+                 "the iterator's batches have %zu inputs per row; the net takes %zu", dim,
+                 net->sizes[0]);
+    FAN__FAIL_IF(net->err, classes != net->sizes[net->n_layers], FAN_E_SHAPE,
+                 "the iterator has %zu classes; the net has %zu outputs", classes,
+                 net->sizes[net->n_layers]);
+    return FAN_OK;
+}
+
+/* Steps the call will make if not stopped; 0 (unknown) if that overflows. */
+static size_t planned_steps(const fan_iter *it, run_mode mode, size_t count, int partial)
+{
+    if (mode == RUN_STEPS) return count;
+    size_t total;
+    if (!fan__mul_ok(count, fan_iter_batches_per_epoch(it), &total)) return 0;
+    const size_t extra = partial ? fan__iter_batches_left(it) : 0;
+    return total > SIZE_MAX - extra ? 0 : total + extra;
+}
+
+static fan_status run(fan_net *net, fan_optimizer *opt, fan_iter *it, run_mode mode, size_t count,
+                      fan_progress_fn cb, void *user)
+{
+    FAN__CHECK(check_shapes(net, it));
+    const int noise = fan_iter_is_noise(it);
+    /* An epoch the iterator is part-way through is finished first and not counted. */
+    int partial = mode == RUN_EPOCHS && fan__iter_batch_index(it) > 0;
+    fan_progress p;
+    memset(&p, 0, sizeof p);
+    p.struct_size = sizeof p;
+    p.total_steps = planned_steps(it, mode, count, partial);
+    size_t epochs_done = 0, epoch_steps = 0;
+    double epoch_sum = 0.0;
+    int empty_epoch = 0; /* FAN_DONE came right after another FAN_DONE */
+    for (;;) {
+        if (mode == RUN_STEPS ? p.step == count : !partial && epochs_done == count) return FAN_OK;
+        const float *x = NULL, *targets = NULL;
+        const int32_t *labels = NULL;
+        size_t n = 0;
+        fan_status st = fan_iter_next(it, &x, &labels, &targets, &n);
+        if (st == FAN_DONE) {
+            /* Cannot happen with the iterator's own validation; guards against a loop that
+               would never end. */
+            FAN__FAIL_IF(net->err, empty_epoch, FAN_E_STATE, "the iterator yields empty epochs");
+            empty_epoch = 1;
+            if (partial)
+                partial = 0;
+            else
+                epochs_done++;
+            if (p.step > 0) p.epoch++;
+            epoch_steps = 0;
+            epoch_sum = 0.0;
+            continue;
+        }
+        if (st != FAN_OK) return fan__fail(net->err, st, "iterator: %s", fan_iter_errmsg(it));
+        empty_epoch = 0;
+        float loss = 0.0f;
+        st = targets != NULL ? fan_net_train_batch_targets(net, opt, x, targets, n, &loss)
+                             : fan_net_train_batch(net, opt, x, labels, n, &loss);
+        /* The optimizer's message covers both its own checks and the net's failures (which it
+           copies); the loop reports it on the net, the handle the caller passed first. */
+        if (st != FAN_OK)
+            return fan__fail(net->err, st, "step %zu: %s", p.step + 1, fan_optimizer_errmsg(opt));
+        p.step++;
+        p.batch_in_epoch = noise ? p.step - 1 : fan__iter_batch_index(it) - 1;
+        p.samples += n;
+        p.loss = (double)loss;
+        epoch_steps++;
+        epoch_sum += (double)loss;
+        p.epoch_loss = epoch_sum / (double)epoch_steps;
+        p.end_of_epoch = !noise && fan__iter_batches_left(it) == 0;
+        if (cb != NULL && cb(&p, user) != 0) return FAN_STOPPED;
+    }
+}
+
+fan_status fan_train(fan_net *net, fan_optimizer *opt, fan_iter *it, size_t epochs,
+                     fan_progress_fn cb, void *user)
+{
+    FAN__CHECK(check_args(net, opt, it));
+    FAN__FAIL_IF(net->err, fan_iter_is_noise(it), FAN_E_INVALID,
+                 "a noise iterator has no epochs: use fan_train_steps or fan_pretrain_noise");
+    return run(net, opt, it, RUN_EPOCHS, epochs, cb, user);
+}
+
+fan_status fan_train_steps(fan_net *net, fan_optimizer *opt, fan_iter *it, size_t steps,
+                           fan_progress_fn cb, void *user)
+{
+    FAN__CHECK(check_args(net, opt, it));
+    return run(net, opt, it, RUN_STEPS, steps, cb, user);
+}
+
+fan_status fan_pretrain_noise(fan_net *net, fan_optimizer *opt, fan_iter *noise, size_t steps,
+                              fan_progress_fn cb, void *user)
+{
+    FAN__CHECK(check_args(net, opt, noise));
+    FAN__FAIL_IF(net->err, !fan_iter_is_noise(noise), FAN_E_INVALID,
+                 "fan_pretrain_noise needs a noise iterator (fan_iter_create_noise)");
+    return run(net, opt, noise, RUN_STEPS, steps, cb, user);
+}
+
+/* ---- evaluation --------------------------------------------------------------------------- */
+
+static size_t argmax(const float *v, size_t n)
+{
+    size_t best = 0;
+    for (size_t j = 1; j < n; j++)
+        if (v[j] > v[best]) best = j;
+    return best;
+}
+
+/* Adds the summed loss and the number of correct predictions of m gathered rows. */
+static fan_status eval_chunk(fan_net *net, const float *x, const int32_t *labels, size_t m,
+                             double *loss_sum, size_t *correct)
+{
+    const size_t L = net->n_layers, c = net->sizes[L];
+    /* The dataset guarantees labels below its class count, which equals c; checking again keeps
+       a bad dataset from writing outside the target rows. */
+    FAN__CHECK(fan__net_check_labels(net, labels, m));
+    fan__net_forward_into(net, x, m, net->h, 0);
+    const float *out = net->h[L];
+    memset(net->onehot, 0, m * c * sizeof(float));
+    for (size_t i = 0; i < m; i++) net->onehot[i * c + (size_t)labels[i]] = 1.0f;
+    /* The loss routine of training gives the exact loss from the output activations; the error
+       it also writes goes to scratch space and is discarded. */
+    *loss_sum += fan__net_output_delta(net, out, net->onehot, m, net->delta_a) * (double)m;
+    for (size_t i = 0; i < m; i++)
+        *correct += argmax(out + i * c, c) == (size_t)labels[i];
+    return FAN_OK;
+}
+
+fan_status fan_net_evaluate(fan_net *net, const fan_dataset *ds, double *mean_loss,
+                            double *accuracy)
+{
+    FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
+    FAN__FAIL_IF(net->err, ds == NULL, FAN_E_NULL, "ds is NULL");
+    const size_t dim = net->sizes[0], c = net->sizes[net->n_layers];
+    const size_t size = fan_dataset_size(ds);
+    FAN__FAIL_IF(net->err, fan_dataset_dim(ds) != dim, FAN_E_SHAPE,
+                 "the dataset has %zu inputs per sample; the net takes %zu", fan_dataset_dim(ds),
+                 dim);
+    FAN__FAIL_IF(net->err, fan_dataset_classes(ds) != c, FAN_E_SHAPE,
+                 "the dataset has %zu classes; the net has %zu outputs", fan_dataset_classes(ds),
+                 c);
+    FAN__FAIL_IF(net->err, size == 0, FAN_E_INVALID, "the dataset is empty");
+    const size_t chunk = size < EVAL_CHUNK ? size : EVAL_CHUNK;
+    FAN__CHECK(fan__net_reserve(net, chunk));
+    float *x = fan__calloc(&net->alloc, chunk * dim, sizeof *x);
+    int32_t *labels = fan__calloc(&net->alloc, chunk, sizeof *labels);
+    fan_status st = FAN_OK;
+    if (x == NULL || labels == NULL)
+        st = fan__fail(net->err, FAN_E_NOMEM, "cannot allocate an evaluation buffer of %zu rows",
+                       chunk);
+    double loss_sum = 0.0;
+    size_t correct = 0;
+    for (size_t first = 0; st == FAN_OK && first < size; first += chunk) {
+        const size_t m = size - first < chunk ? size - first : chunk;
+        fan__dataset_gather(ds, NULL, first, m, x, labels);
+        st = eval_chunk(net, x, labels, m, &loss_sum, &correct);
+    }
+    fan__free(&net->alloc, labels);
+    fan__free(&net->alloc, x);
+    if (st != FAN_OK) return st;
+    if (mean_loss) *mean_loss = loss_sum / (double)size;
+    if (accuracy) *accuracy = (double)correct / (double)size;
+    return FAN_OK;
+}

@@ -38,7 +38,7 @@ TESTUTIL := tests/testutil.c
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(sort $(wildcard examples/*.c)))
 
 .PHONY: all lib examples tests check demo data install uninstall clean header-check \
-        exports-check run-tests
+        exports-check run-tests FORCE
 
 all: lib pkgconfig/fanoise.pc
 
@@ -61,12 +61,14 @@ lib/$(SONAME): $(SHLIB)
 lib/libfanoise.so: lib/$(SONAME)
 	ln -sf $(SONAME) $@
 
-pkgconfig/fanoise.pc: pkgconfig/fanoise.pc.in include/fanoise.h
+# Regenerated on every build so that it always carries the PREFIX of this invocation.
+pkgconfig/fanoise.pc: pkgconfig/fanoise.pc.in include/fanoise.h FORCE
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCDIR@|$(INCDIR)|g' \
 	    -e 's|@VERSION@|$(VERSION)|g' $< > $@
 
 lib-dir:
 	@mkdir -p lib
+FORCE:
 $(BUILD)/obj $(BUILD)/tests $(BUILD)/examples:
 	@mkdir -p $@
 

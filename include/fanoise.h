@@ -1,5 +1,6 @@
-/*
- * fanoise.h - libfanoise: learning without weight transport.
+/**
+ * @file fanoise.h
+ * libfanoise: learning without weight transport.
  *
  * Feedback alignment (FA) and backprop (BP) training of multilayer networks, random-noise
  * pretraining (Cheon, Lee, Paik, NeurIPS 2024) and SVD-based diagnostics of alignment and
@@ -38,12 +39,16 @@ extern "C" {
 /** @name Version
  *  The macros are the single source of truth; the Makefile reads them.
  *  @{ */
+/** Major version: the ABI is stable within one major version (SONAME libfanoise.so.MAJOR). */
 #define FANOISE_VERSION_MAJOR 0
+/** Minor version: additions only. */
 #define FANOISE_VERSION_MINOR 1
+/** Patch version: fixes only. */
 #define FANOISE_VERSION_PATCH 0
 /** MAJOR * 10000 + MINOR * 100 + PATCH. */
 #define FANOISE_VERSION_NUMBER \
     (FANOISE_VERSION_MAJOR * 10000 + FANOISE_VERSION_MINOR * 100 + FANOISE_VERSION_PATCH)
+/** "MAJOR.MINOR.PATCH". */
 #define FANOISE_VERSION_STRING "0.1.0"
 /** @} */
 
@@ -63,8 +68,9 @@ extern "C" {
 
 /* ------------------------------------------------------------------------------------------ */
 /** @name Status codes
- *  Values are explicit and append-only: a value is never renumbered or reused.
  *  @{ */
+/** What a call did: FAN_OK, an error (> 0) or an informational code (>= 100). Values are explicit
+ *  and append-only: a value is never renumbered or reused. */
 typedef enum fan_status {
     FAN_OK = 0,               /**< Success. */
     FAN_E_NULL = 1,           /**< A required pointer argument was NULL. */
@@ -104,9 +110,9 @@ FAN_API const char *fan_version_string(void);
  * releases it and is never called with NULL. This struct is frozen for the life of the ABI.
  */
 typedef struct fan_allocator {
-    void *(*alloc)(void *ud, size_t size);
-    void (*free)(void *ud, void *ptr);
-    void *ud;
+    void *(*alloc)(void *ud, size_t size); /**< Returns size bytes, or NULL on failure. */
+    void (*free)(void *ud, void *ptr);     /**< Releases a block returned by alloc. */
+    void *ud;                              /**< Passed unchanged to alloc and free. */
 } fan_allocator;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -574,19 +580,29 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_class_counts(const fan_dataset *ds,
 
 /**
  * Subsets: each makes a new dataset with the source's allocator, shape, classes and
- * normalisation. first: the first n samples. random: n samples drawn without replacement by
- * `seed`, in drawn order. stratified: n_per_class samples of each class, drawn by `seed`, in
- * source order. indices: the listed samples (repeats allowed).
- * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n = 0, n above size, a class with fewer samples than
- *         n_per_class, an index out of range); FAN_E_NOMEM.
+ * normalisation. This one takes the first n samples.
+ * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n = 0 or above the size); FAN_E_NOMEM.
  */
 FAN_API FAN_NODISCARD fan_status fan_dataset_subset_first(fan_dataset **out, const fan_dataset *ds,
                                                           size_t n);
+/**
+ * A subset of n samples drawn without replacement by `seed`, in drawn order.
+ * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n = 0 or above the size); FAN_E_NOMEM.
+ */
 FAN_API FAN_NODISCARD fan_status fan_dataset_subset_random(fan_dataset **out, const fan_dataset *ds,
                                                            size_t n, uint64_t seed);
+/**
+ * A stratified subset: n_per_class samples of each class, drawn by `seed`, in source order.
+ * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n_per_class = 0, or a class with fewer samples);
+ *         FAN_E_NOMEM.
+ */
 FAN_API FAN_NODISCARD fan_status fan_dataset_subset_stratified(fan_dataset **out,
                                                                const fan_dataset *ds,
                                                                size_t n_per_class, uint64_t seed);
+/**
+ * A subset of the listed samples, in the listed order (repeats allowed).
+ * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n = 0, an index out of range); FAN_E_NOMEM.
+ */
 FAN_API FAN_NODISCARD fan_status fan_dataset_subset_indices(fan_dataset **out,
                                                             const fan_dataset *ds,
                                                             const size_t *indices, size_t n);
@@ -601,22 +617,34 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_split(fan_dataset **train, fan_data
 
 /**
  * Image transforms: each returns a new dataset of the same size and labels, with stored values
- * transformed per channel plane and areas from outside the source filled with 0. translate moves
- * the content by (dx, dy) pixels (x right, y down; fractional shifts interpolate bilinearly);
- * rotate turns it by `degrees` counter-clockwise about the centre; scale zooms by `factor`
- * about the centre (> 1 enlarges); resize resamples to width x height (bilinear, align-corners
- * off, as image libraries do). Results keep the source's storage type (uint8 rounds to nearest)
- * and normalisation. resize clamps samples to the edge pixels (no zero fill), so a constant image
- * stays constant.
- * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (non-finite or non-positive factor, zero size);
- *         FAN_E_LIMIT; FAN_E_NOMEM.
+ * transformed per channel plane (bilinear interpolation) and areas from outside the source filled
+ * with 0. Results keep the source's storage type (uint8 rounds to nearest) and normalisation.
+ * This one moves the content by (dx, dy) pixels (x right, y down; fractional shifts
+ * interpolate).
+ * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (non-finite shift); FAN_E_NOMEM.
  */
 FAN_API FAN_NODISCARD fan_status fan_dataset_translate(fan_dataset **out, const fan_dataset *ds,
                                                        double dx, double dy);
+/**
+ * Turns the content by `degrees` counter-clockwise about the image centre (see
+ * fan_dataset_translate for the common rules). @return FAN_OK; FAN_E_NULL; FAN_E_INVALID
+ * (non-finite angle); FAN_E_NOMEM.
+ */
 FAN_API FAN_NODISCARD fan_status fan_dataset_rotate(fan_dataset **out, const fan_dataset *ds,
                                                     double degrees);
+/**
+ * Zooms the content by `factor` about the image centre (> 1 enlarges; see fan_dataset_translate
+ * for the common rules). @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (non-finite or non-positive
+ * factor); FAN_E_NOMEM.
+ */
 FAN_API FAN_NODISCARD fan_status fan_dataset_scale(fan_dataset **out, const fan_dataset *ds,
                                                    double factor);
+/**
+ * Resamples every image to width x height (bilinear, align-corners off, as image libraries do).
+ * Unlike the other transforms it clamps samples to the edge pixels (no zero fill), so a constant
+ * image stays constant. @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (zero size); FAN_E_LIMIT;
+ * FAN_E_NOMEM.
+ */
 FAN_API FAN_NODISCARD fan_status fan_dataset_resize(fan_dataset **out, const fan_dataset *ds,
                                                     size_t width, size_t height);
 /** @} */
@@ -807,7 +835,7 @@ FAN_API FAN_NODISCARD fan_status fan_diag_stable_rank(const fan_net *net, size_t
 FAN_API FAN_NODISCARD fan_status fan_diag_principal_angles(const fan_net *net, size_t layer,
                                                            size_t k, double *deg, size_t n);
 /**
- * Gram-matrix effective dimensionality of the activations of hidden layer `hidden` (1 ..
+ * Gram-matrix effective dimensionality of the activations of hidden layer `hidden` (1 to
  * num_layers - 1: the outputs of weight layer hidden - 1) over the first max_samples samples of
  * ds (0 = all): the cosine similarity between neurons' activation vectors (neurons x neurons;
  * a neuron that never fires has zero similarity to all, itself included), then its effective rank.
@@ -851,12 +879,15 @@ FAN_API FAN_NODISCARD fan_status fan_diag_calibration_error(fan_net *net, const 
 FAN_API FAN_NODISCARD fan_status fan_matrix_singular_values(const float *a, size_t rows,
                                                             size_t cols, double *sv, size_t n,
                                                             const fan_allocator *alloc);
+/** Effective rank of a caller's matrix (see fan_diag_effective_rank); statuses as above. */
 FAN_API FAN_NODISCARD fan_status fan_matrix_effective_rank(const float *a, size_t rows, size_t cols,
                                                            double *erank,
                                                            const fan_allocator *alloc);
+/** Participation ratio of a caller's matrix (see fan_diag_participation_ratio); statuses as above. */
 FAN_API FAN_NODISCARD fan_status fan_matrix_participation_ratio(const float *a, size_t rows,
                                                                 size_t cols, double *pr,
                                                                 const fan_allocator *alloc);
+/** Stable rank of a caller's matrix (see fan_diag_stable_rank); statuses as above. */
 FAN_API FAN_NODISCARD fan_status fan_matrix_stable_rank(const float *a, size_t rows, size_t cols,
                                                         double *srank,
                                                         const fan_allocator *alloc);

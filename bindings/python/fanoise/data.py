@@ -1,0 +1,337 @@
+"""Dataset and Iter: samples with labels, and streams of batches (shuffled epochs or noise)."""
+import os
+from collections import namedtuple
+from ctypes import POINTER, byref, c_char_p, c_double, c_float, c_int32, c_size_t
+
+from . import _buffers as B
+from ._handle import Handle
+from ._lib import DS, IT, lib
+from .constants import (CSV_LAST_COLUMN, IterParam, LabelMode, NoiseKind, Norm, Status)
+from .errors import FanoiseError, check
+
+Batch = namedtuple("Batch", "x labels targets")
+Batch.__doc__ = ("One batch: x (n x dim floats); labels (n class indices, None with soft "
+                 "labels); targets (n x classes floats with soft labels, else None).")
+
+
+def _new_dataset(fn, args, what):
+    out = DS()
+    check(fn(byref(out), *args), what=what)
+    return Dataset(_ptr=out)
+
+
+class Dataset(Handle):
+    """A dataset (fan_dataset). Build one with a classmethod: from_arrays, from_u8, load_idx,
+    load_idx_bytes, load_cifar, load_cifar_bytes, load_csv, load_csv_bytes.
+
+    Iterators borrow the C dataset; close() while an iterator still uses it only marks the
+    Dataset closed, and the memory is freed when the last such iterator is closed."""
+
+    _free = lib.fan_dataset_free
+    _errmsg = lib.fan_dataset_errmsg
+
+    def __init__(self, *, _ptr):
+        super().__init__(_ptr)
+        self._users = 0
+        self._pending_ptr = None  # freed when the last iterator lets go
+
+    # ---- lifetime shared with iterators ------------------------------------------------------
+    def _pin(self):
+        ptr = self.ptr
+        self._users += 1
+        return ptr
+
+    def _unpin(self):
+        self._users -= 1
+        if self._users == 0 and self._pending_ptr is not None:
+            ptr, self._pending_ptr = self._pending_ptr, None
+            lib.fan_dataset_free(ptr)
+
+    def close(self):
+        if self._ptr is not None and getattr(self, "_users", 0) > 0:
+            self._pending_ptr, self._ptr = self._ptr, None
+            return
+        super().close()
+
+    # ---- construction ------------------------------------------------------------------------
+    @classmethod
+    def from_arrays(cls, x, labels, n_classes=None, dim=None):
+        """Copies n rows of dim floats and n labels. x may be 2-D (n x dim) or flat with dim
+        given. n_classes defaults to max label + 1."""
+        xb = B.floats_in(x, "x")
+        lb = B.int32s_in(labels, "labels")
+        n = lb.size
+        if dim is None:
+            dim = xb.shape[-1] if len(xb.shape) >= 2 else (xb.size // n if n else 0)
+        if n == 0 or dim == 0 or xb.size != n * dim:
+            raise FanoiseError(Status.E_SHAPE, f"x has {xb.size} values; {n} labels of "
+                                               f"dim {dim} need {n * dim}")
+        if n_classes is None:
+            n_classes = _max_label(lb) + 1
+        return _new_dataset(lib.fan_dataset_from_arrays,
+                            (xb.ptr, lb.ptr, n, dim, n_classes, None),
+                            f"fan_dataset_from_arrays(n={n}, dim={dim}, classes={n_classes})")
+
+    @classmethod
+    def from_u8(cls, pixels, labels, width, height, channels=1, n_classes=None):
+        """Copies n uint8 images (channel-planar) and n labels."""
+        lb = B.int32s_in(labels, "labels")
+        n = lb.size
+        pb = B.u8s_in(pixels, "pixels", n * width * height * channels)
+        if n_classes is None:
+            n_classes = _max_label(lb) + 1
+        return _new_dataset(lib.fan_dataset_from_u8,
+                            (pb.ptr, lb.ptr, n, width, height, channels, n_classes, None),
+                            f"fan_dataset_from_u8(n={n}, {width}x{height}x{channels})")
+
+    @classmethod
+    def load_idx(cls, images_path, labels_path):
+        """IDX files (MNIST family), gzipped or raw."""
+        return _new_dataset(lib.fan_dataset_load_idx,
+                            (os.fsencode(images_path), os.fsencode(labels_path), None),
+                            f"fan_dataset_load_idx({images_path!r}, {labels_path!r})")
+
+    @classmethod
+    def load_idx_bytes(cls, images, labels):
+        ip, il, ik = B.bytes_in(images)
+        lp, ll, lk = B.bytes_in(labels)
+        return _new_dataset(lib.fan_dataset_load_idx_mem, (ip, il, lp, ll, None),
+                            "fan_dataset_load_idx_mem")
+
+    @classmethod
+    def load_cifar(cls, paths, label_bytes=1):
+        """CIFAR binary batches (label_bytes 1 for CIFAR-10, 2 for CIFAR-100)."""
+        if isinstance(paths, (str, bytes, os.PathLike)):
+            paths = [paths]
+        enc = [os.fsencode(p) for p in paths]
+        arr = (c_char_p * len(enc))(*enc)
+        return _new_dataset(lib.fan_dataset_load_cifar, (arr, len(enc), label_bytes, None),
+                            f"fan_dataset_load_cifar({list(paths)!r})")
+
+    @classmethod
+    def load_cifar_bytes(cls, data, label_bytes=1):
+        p, n, keep = B.bytes_in(data)
+        return _new_dataset(lib.fan_dataset_load_cifar_mem, (p, n, label_bytes, None),
+                            "fan_dataset_load_cifar_mem")
+
+    @classmethod
+    def load_csv(cls, path, label_column=CSV_LAST_COLUMN, skip_header=False):
+        return _new_dataset(lib.fan_dataset_load_csv,
+                            (os.fsencode(path), label_column, int(bool(skip_header)), None),
+                            f"fan_dataset_load_csv({path!r})")
+
+    @classmethod
+    def load_csv_bytes(cls, data, label_column=CSV_LAST_COLUMN, skip_header=False):
+        p, n, keep = B.bytes_in(data)
+        return _new_dataset(lib.fan_dataset_load_csv_mem,
+                            (p, n, label_column, int(bool(skip_header)), None),
+                            "fan_dataset_load_csv_mem")
+
+    # ---- accessors ---------------------------------------------------------------------------
+    def __len__(self):
+        return lib.fan_dataset_size(self.ptr)
+
+    @property
+    def size(self):
+        return lib.fan_dataset_size(self.ptr)
+
+    @property
+    def dim(self):
+        return lib.fan_dataset_dim(self.ptr)
+
+    @property
+    def classes(self):
+        return lib.fan_dataset_classes(self.ptr)
+
+    @property
+    def shape(self):
+        """(width, height, channels)."""
+        w, h, c = c_size_t(), c_size_t(), c_size_t()
+        self._check(lib.fan_dataset_shape(self.ptr, byref(w), byref(h), byref(c)))
+        return w.value, h.value, c.value
+
+    def set_shape(self, width, height, channels=1):
+        self._check(lib.fan_dataset_set_shape(self.ptr, width, height, channels))
+
+    def set_normalization(self, norm, mean=0.0, std=1.0):
+        self._check(lib.fan_dataset_set_normalization(self.ptr, int(norm), mean, std))
+
+    def standardize(self, mean, std):
+        """Shorthand for set_normalization(Norm.STANDARDIZE, mean, std)."""
+        self.set_normalization(Norm.STANDARDIZE, mean, std)
+
+    def compute_stats(self):
+        """(mean, std) of all stored values after scaling."""
+        m, s = c_double(), c_double()
+        self._check(lib.fan_dataset_compute_stats(self.ptr, byref(m), byref(s)))
+        return m.value, s.value
+
+    def get(self, index):
+        """(x, label) of one sample, normalised."""
+        p, n, x = B.floats_out((self.dim,))
+        label = c_int32()
+        self._check(lib.fan_dataset_get(self.ptr, index, p, n, byref(label)))
+        return x, label.value
+
+    def class_counts(self):
+        n = self.classes
+        counts = (c_size_t * n)()
+        self._check(lib.fan_dataset_class_counts(self.ptr, counts, n))
+        return list(counts)
+
+    # ---- derived datasets --------------------------------------------------------------------
+    def _derive(self, fn, *args):
+        out = DS()
+        self._check(fn(byref(out), self.ptr, *args))
+        return Dataset(_ptr=out)
+
+    def subset_first(self, n):
+        return self._derive(lib.fan_dataset_subset_first, n)
+
+    def subset_random(self, n, seed):
+        return self._derive(lib.fan_dataset_subset_random, n, seed)
+
+    def subset_stratified(self, n_per_class, seed):
+        return self._derive(lib.fan_dataset_subset_stratified, n_per_class, seed)
+
+    def subset_indices(self, indices):
+        idx = B.sizes_in(indices)
+        return self._derive(lib.fan_dataset_subset_indices, idx, len(idx))
+
+    def split(self, n_val, seed):
+        """(train, val): n_val random samples for validation, the rest for training."""
+        tr, va = DS(), DS()
+        self._check(lib.fan_dataset_split(byref(tr), byref(va), self.ptr, n_val, seed))
+        return Dataset(_ptr=tr), Dataset(_ptr=va)
+
+    def translate(self, dx, dy):
+        return self._derive(lib.fan_dataset_translate, dx, dy)
+
+    def rotate(self, degrees):
+        return self._derive(lib.fan_dataset_rotate, degrees)
+
+    def scale(self, factor):
+        return self._derive(lib.fan_dataset_scale, factor)
+
+    def resize(self, width, height):
+        return self._derive(lib.fan_dataset_resize, width, height)
+
+    def __repr__(self):
+        if self.closed:
+            return "<fanoise.Dataset closed>"
+        return f"<fanoise.Dataset {self.size} x {self.dim}, {self.classes} classes>"
+
+
+def _max_label(buf):
+    """Largest value of an int32 input buffer (for the default class count)."""
+    return max(buf.ptr[:buf.size]) if buf.size else -1
+
+
+class Iter(Handle):
+    """A stream of batches (fan_iter): Iter.batches(ds, batch, seed) for shuffled epochs,
+    Iter.noise(dim, classes, batch, seed) for the endless noise source.
+
+    Iterating a batch iterator with `for` yields one epoch of Batch tuples; next_batch() returns
+    None at the end of an epoch. Batches are copies, safe to keep."""
+
+    _free = lib.fan_iter_free
+    _errmsg = lib.fan_iter_errmsg
+
+    def __init__(self, *, _ptr, dataset=None):
+        super().__init__(_ptr)
+        self._dataset = dataset  # keeps the Python object, and so the C dataset, alive
+
+    @classmethod
+    def batches(cls, ds, batch, seed=0, *, shuffle=True, drop_last=False):
+        dsp = ds._pin()
+        out = IT()
+        try:
+            check(lib.fan_iter_create_batches(byref(out), dsp, batch, seed, None),
+                  what=f"fan_iter_create_batches(batch={batch})")
+        except BaseException:
+            ds._unpin()
+            raise
+        it = cls(_ptr=out, dataset=ds)
+        if not shuffle:
+            it.set(IterParam.SHUFFLE, 0)
+        if drop_last:
+            it.set(IterParam.DROP_LAST, 1)
+        return it
+
+    @classmethod
+    def noise(cls, dim, n_classes, batch, seed=0, *, kind=NoiseKind.GAUSSIAN, mean=0.0,
+              std=1.0, label_mode=LabelMode.HARD):
+        out = IT()
+        check(lib.fan_iter_create_noise(byref(out), dim, n_classes, batch, seed, None),
+              what=f"fan_iter_create_noise(dim={dim}, classes={n_classes}, batch={batch})")
+        it = cls(_ptr=out)
+        for p, v, d in ((IterParam.NOISE_KIND, kind, NoiseKind.GAUSSIAN),
+                        (IterParam.NOISE_MEAN, mean, 0.0), (IterParam.NOISE_STD, std, 1.0),
+                        (IterParam.LABEL_MODE, label_mode, LabelMode.HARD)):
+            if v != d:
+                it.set(p, v)
+        return it
+
+    def close(self):
+        had = self._ptr is not None
+        super().close()
+        if had and self._dataset is not None:
+            ds, self._dataset = self._dataset, None
+            ds._unpin()
+
+    def set(self, param, value):
+        self._check(lib.fan_iter_set(self.ptr, int(param), float(value)))
+
+    def get(self, param):
+        v = c_double()
+        self._check(lib.fan_iter_get(self.ptr, int(param), byref(v)))
+        return v.value
+
+    def next_batch(self):
+        """The next Batch, or None at the end of an epoch (the next call starts a new one)."""
+        x, labels, targets = POINTER(c_float)(), POINTER(c_int32)(), POINTER(c_float)()
+        n = c_size_t()
+        st = self._check(lib.fan_iter_next(self.ptr, byref(x), byref(labels), byref(targets),
+                                           byref(n)))
+        if st == Status.DONE:
+            return None
+        rows = n.value
+        xs = B.copy_floats(x, (rows, self.dim))
+        ls = B.copy_int32s(labels, rows) if labels else None
+        ts = B.copy_floats(targets, (rows, self.classes)) if targets else None
+        return Batch(xs, ls, ts)
+
+    def __iter__(self):
+        if self.is_noise:
+            raise FanoiseError(Status.E_INVALID, "a noise iterator is endless; use next_batch()")
+        while True:
+            b = self.next_batch()
+            if b is None:
+                return
+            yield b
+
+    def reset(self):
+        """Restarts the stream from its seed."""
+        self._check(lib.fan_iter_reset(self.ptr))
+
+    @property
+    def is_noise(self):
+        return bool(lib.fan_iter_is_noise(self.ptr))
+
+    @property
+    def dim(self):
+        return lib.fan_iter_dim(self.ptr)
+
+    @property
+    def classes(self):
+        return lib.fan_iter_classes(self.ptr)
+
+    @property
+    def batches_per_epoch(self):
+        return lib.fan_iter_batches_per_epoch(self.ptr)
+
+    def __repr__(self):
+        if self.closed:
+            return "<fanoise.Iter closed>"
+        kind = "noise" if self.is_noise else f"{self.batches_per_epoch} batches/epoch"
+        return f"<fanoise.Iter {kind}, dim {self.dim}, {self.classes} classes>"

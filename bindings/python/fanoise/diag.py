@@ -1,0 +1,166 @@
+"""Diagnostics: alignment between forward and feedback weights, spectra and ranks, readout.
+
+All of them only read training state. Per-unit and spectral results are float64 arrays
+(numpy when available, else array.array('d')).
+"""
+from collections import namedtuple
+from ctypes import byref, c_double
+
+from . import _buffers as B
+from ._lib import lib
+from .constants import Matrix, Status
+from .errors import FanoiseError, check
+
+Alignment = namedtuple("Alignment", "per_unit mean matrix")
+Alignment.__doc__ = ("Per-unit angles (degrees) between forward and feedback vectors of a "
+                     "layer's input units, their mean, and the whole-matrix angle.")
+Readout = namedtuple("Readout", "mean_max_prob mean_entropy hist")
+Spectrum = namedtuple("Spectrum", "effective_rank participation_ratio stable_rank")
+
+
+def _net_check(net, st):
+    return check(st, lib.fan_net_errmsg, net.ptr)
+
+
+def alignment(net, layer):
+    """The paper's alignment angle for weight layer `layer` (>= 1 for hidden units)."""
+    n = net.layer_inputs(layer)
+    if n == 0:
+        raise FanoiseError(Status.E_INVALID, f"layer {layer} is not in [0, {net.num_layers})")
+    p, _, per_unit = B.doubles_out((n,))
+    mean, mat = c_double(), c_double()
+    _net_check(net, lib.fan_diag_alignment(net.ptr, layer, p, n, byref(mean), byref(mat)))
+    return Alignment(per_unit, mean.value, mat.value)
+
+
+def delta_alignment(net, x, labels):
+    """Per weight layer, the angle (degrees) between the error the net's rule sends to that
+    layer's outputs and the one backprop would send, on the batch (x, labels)."""
+    xb = B.floats_in(x, "x")
+    n = B.rows_of(xb, net.input_size, "x")
+    lb = B.int32s_in(labels, "labels", n)
+    layers = net.num_layers
+    p, _, out = B.doubles_out((layers,))
+    _net_check(net, lib.fan_diag_delta_alignment(net.ptr, xb.ptr, lb.ptr, n, p, layers))
+    return out
+
+
+def singular_values(net, layer, which=Matrix.WEIGHTS):
+    """Singular values of W_l, B_l or dW_l, descending."""
+    k = min(net.layer_inputs(layer), net.layer_outputs(layer))
+    p, _, out = B.doubles_out((k,))
+    _net_check(net, lib.fan_diag_singular_values(net.ptr, layer, int(which), p, k))
+    return out
+
+
+def _scalar(fn, net, *args):
+    v = c_double()
+    _net_check(net, fn(net.ptr, *args, byref(v)))
+    return v.value
+
+
+def effective_rank(net, layer, which=Matrix.WEIGHTS):
+    return _scalar(lib.fan_diag_effective_rank, net, layer, int(which))
+
+
+def participation_ratio(net, layer, which=Matrix.WEIGHTS):
+    return _scalar(lib.fan_diag_participation_ratio, net, layer, int(which))
+
+
+def stable_rank(net, layer, which=Matrix.WEIGHTS):
+    return _scalar(lib.fan_diag_stable_rank, net, layer, int(which))
+
+
+def principal_angles(net, layer, k):
+    """Principal angles (degrees, ascending) between the top-k left singular subspaces of W_l
+    and B_l."""
+    p, _, out = B.doubles_out((k,))
+    _net_check(net, lib.fan_diag_principal_angles(net.ptr, layer, k, p, k))
+    return out
+
+
+def gram_dimensionality(net, hidden, ds, max_samples=0):
+    """Effective rank of the neuron-by-neuron cosine-similarity matrix of hidden layer
+    `hidden`'s activations over the first max_samples samples of ds (0 = all)."""
+    return _scalar(lib.fan_diag_gram_dimensionality, net, hidden, ds.ptr, max_samples)
+
+
+def readout(net, x, n_bins=10):
+    """Readout(mean_max_prob, mean_entropy, hist) of the softmax outputs on inputs x."""
+    xb = B.floats_in(x, "x")
+    n = B.rows_of(xb, net.input_size, "x")
+    mp, ent = c_double(), c_double()
+    hp, _, hist = B.doubles_out((n_bins,)) if n_bins else (None, 0, None)
+    _net_check(net, lib.fan_diag_readout(net.ptr, xb.ptr, n, byref(mp), byref(ent), hp, n_bins))
+    return Readout(mp.value, ent.value, hist)
+
+
+def calibration_error(net, ds, n_bins=10):
+    """Expected calibration error over a dataset."""
+    return _scalar(lib.fan_diag_calibration_error, net, ds.ptr, n_bins)
+
+
+# ---- generic spectral functions on caller matrices ------------------------------------------
+def _matrix(a, rows, cols):
+    buf = B.floats_in(a, "a")
+    if rows is None or cols is None:
+        if len(buf.shape) != 2:
+            raise FanoiseError(Status.E_SHAPE, "a must be 2-D, or rows and cols must be given")
+        rows, cols = buf.shape
+    if buf.size != rows * cols:
+        raise FanoiseError(Status.E_SHAPE, f"a has {buf.size} values; {rows} x {cols} needs "
+                                           f"{rows * cols}")
+    return buf, rows, cols
+
+
+def _mcheck(st, name):
+    return check(st, what=name)
+
+
+def matrix_singular_values(a, rows=None, cols=None):
+    buf, rows, cols = _matrix(a, rows, cols)
+    k = min(rows, cols)
+    p, _, out = B.doubles_out((k,))
+    _mcheck(lib.fan_matrix_singular_values(buf.ptr, rows, cols, p, k, None),
+            "fan_matrix_singular_values")
+    return out
+
+
+def _matrix_scalar(fn, name, a, rows, cols):
+    buf, rows, cols = _matrix(a, rows, cols)
+    v = c_double()
+    _mcheck(fn(buf.ptr, rows, cols, byref(v), None), name)
+    return v.value
+
+
+def matrix_effective_rank(a, rows=None, cols=None):
+    return _matrix_scalar(lib.fan_matrix_effective_rank, "fan_matrix_effective_rank", a, rows,
+                          cols)
+
+
+def matrix_participation_ratio(a, rows=None, cols=None):
+    return _matrix_scalar(lib.fan_matrix_participation_ratio, "fan_matrix_participation_ratio",
+                          a, rows, cols)
+
+
+def matrix_stable_rank(a, rows=None, cols=None):
+    return _matrix_scalar(lib.fan_matrix_stable_rank, "fan_matrix_stable_rank", a, rows, cols)
+
+
+def matrix_angle(a, b):
+    """Angle in degrees between vec(a) and vec(b)."""
+    ab = B.floats_in(a, "a")
+    bb = B.floats_in(b, "b", ab.size)
+    v = c_double()
+    _mcheck(lib.fan_matrix_angle(ab.ptr, bb.ptr, ab.size, byref(v)), "fan_matrix_angle")
+    return v.value
+
+
+def spectrum_summary(sv):
+    """Spectrum(effective_rank, participation_ratio, stable_rank) of given singular values."""
+    vals = [float(v) for v in (sv.tolist() if hasattr(sv, "tolist") else sv)]
+    arr = (c_double * len(vals))(*vals)
+    e, p, s = c_double(), c_double(), c_double()
+    _mcheck(lib.fan_spectrum_summary(arr, len(vals), byref(e), byref(p), byref(s)),
+            "fan_spectrum_summary")
+    return Spectrum(e.value, p.value, s.value)

@@ -1,0 +1,44 @@
+"""FanoiseError: a failed call, with the library's status and the handle's detail message."""
+from ._lib import lib
+from .constants import Status
+
+
+def strerror(status):
+    """The library's static text for a status code."""
+    return lib.fan_strerror(int(status)).decode()
+
+
+class FanoiseError(Exception):
+    """Raised when a libfanoise call fails. status is a Status; message the detail text."""
+
+    def __init__(self, status, message):
+        try:
+            status = Status(status)
+        except ValueError:
+            pass  # a newer library may return codes this binding does not name yet
+        self.status = status
+        self.message = message
+        super().__init__(status, message)
+
+    def __str__(self):
+        name = self.status.name if isinstance(self.status, Status) else str(self.status)
+        return f"{name}: {self.message}"
+
+
+def check(st, errmsg_fn=None, handle=None, what=None):
+    """Raises FanoiseError unless st is OK (or DONE / STOPPED, which are not errors).
+
+    The message is the handle's fan_*_errmsg text when there is a handle; constructors that fail
+    have none, so their message is the call's name and the status text.
+    """
+    if st in (Status.OK, Status.DONE, Status.STOPPED):
+        return Status(st)
+    msg = ""
+    if errmsg_fn is not None and handle is not None:
+        raw = errmsg_fn(handle)
+        msg = raw.decode(errors="replace") if raw else ""
+    if not msg:
+        msg = strerror(st)
+    if what:
+        msg = f"{what}: {msg}"
+    raise FanoiseError(st, msg)

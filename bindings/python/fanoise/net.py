@@ -1,0 +1,324 @@
+"""Net: a multilayer network trained by backprop or feedback alignment."""
+import ctypes
+import os
+from collections import namedtuple
+from ctypes import byref, c_double, c_float, c_size_t, c_uint64
+
+from . import _buffers as B
+from ._handle import Handle
+from ._lib import NET, PROGRESS_FN, lib
+from .constants import Activation, Loss, NetParam, Rule, Status
+from .errors import FanoiseError, check
+
+Progress = namedtuple("Progress", "step total_steps epoch batch_in_epoch samples loss "
+                                  "epoch_loss end_of_epoch")
+Progress.__doc__ = "What a training loop reports after every step (fan_progress)."
+
+# fan_net_load_v2's message buffer; the library's own per-handle buffers are of this order.
+_ERRMSG_CAP = 512
+
+
+class _Callback:
+    """Adapts a Python progress function to fan_progress_fn. An exception raised by the function
+    stops the loop and is re-raised once the C call has returned."""
+
+    def __init__(self, fn):
+        self.fn, self.error = fn, None
+        self.cfn = PROGRESS_FN(self._call) if fn is not None else PROGRESS_FN()
+
+    def _call(self, p, _user):
+        c = p.contents
+        try:
+            stop = self.fn(Progress(c.step, c.total_steps, c.epoch, c.batch_in_epoch, c.samples,
+                                    c.loss, c.epoch_loss, bool(c.end_of_epoch)))
+            return 1 if stop else 0
+        except BaseException as e:  # noqa: B902 - must not unwind through C frames
+            self.error = e
+            return 1
+
+    def reraise(self):
+        if self.error is not None:
+            raise self.error
+
+
+class Net(Handle):
+    """A network (fan_net). Net([784, 100, 10]) has two weight layers; rule FA by default."""
+
+    _free = lib.fan_net_free
+    _errmsg = lib.fan_net_errmsg
+
+    def __init__(self, sizes=None, *, rule=None, weight_seed=None, feedback_seed=None,
+                 _ptr=None):
+        if _ptr is None:
+            if sizes is None:
+                raise TypeError("Net() needs the layer sizes")
+            sizes = list(sizes)
+            csizes = B.sizes_in(sizes)
+            out = NET()
+            check(lib.fan_net_create(byref(out), csizes, len(sizes), None),
+                  what=f"fan_net_create(sizes={sizes})")
+            _ptr = out
+        super().__init__(_ptr)
+        if rule is not None:
+            self.rule = rule
+        if weight_seed is not None or feedback_seed is not None:
+            ws, fs = self.seeds
+            self.init(ws if weight_seed is None else weight_seed,
+                      fs if feedback_seed is None else feedback_seed)
+
+    # ---- settings ----------------------------------------------------------------------------
+    @property
+    def rule(self):
+        return Rule(lib.fan_net_rule(self.ptr))
+
+    @rule.setter
+    def rule(self, rule):
+        self._check(lib.fan_net_set_rule(self.ptr, int(rule)))
+
+    @property
+    def loss(self):
+        return Loss(lib.fan_net_loss(self.ptr))
+
+    @loss.setter
+    def loss(self, loss):
+        self._check(lib.fan_net_set_loss(self.ptr, int(loss)))
+
+    def activation(self, layer):
+        return Activation(lib.fan_net_activation(self.ptr, layer))
+
+    def set_activation(self, layer, act):
+        self._check(lib.fan_net_set_activation(self.ptr, layer, int(act)))
+
+    def get(self, param):
+        v = c_double()
+        self._check(lib.fan_net_get(self.ptr, int(param), byref(v)))
+        return v.value
+
+    def set(self, param, value):
+        self._check(lib.fan_net_set(self.ptr, int(param), float(value)))
+
+    @property
+    def leaky_slope(self):
+        return self.get(NetParam.LEAKY_SLOPE)
+
+    @leaky_slope.setter
+    def leaky_slope(self, value):
+        self.set(NetParam.LEAKY_SLOPE, value)
+
+    def set_initializer(self, which, init):
+        self._check(lib.fan_net_set_initializer(self.ptr, int(which), int(init)))
+
+    def init(self, weight_seed, feedback_seed):
+        """Redraws W from weight_seed and B from feedback_seed; zero biases and gradients."""
+        self._check(lib.fan_net_init(self.ptr, weight_seed, feedback_seed))
+
+    @property
+    def seeds(self):
+        """(weight_seed, feedback_seed) of the last init."""
+        w, f = c_uint64(), c_uint64()
+        self._check(lib.fan_net_seeds(self.ptr, byref(w), byref(f)))
+        return w.value, f.value
+
+    def clone(self):
+        out = NET()
+        self._check(lib.fan_net_clone(byref(out), self.ptr), "clone")
+        return Net(_ptr=out)
+
+    # ---- shape -------------------------------------------------------------------------------
+    @property
+    def num_layers(self):
+        return lib.fan_net_num_layers(self.ptr)
+
+    def layer_inputs(self, layer):
+        return lib.fan_net_layer_inputs(self.ptr, layer)
+
+    def layer_outputs(self, layer):
+        return lib.fan_net_layer_outputs(self.ptr, layer)
+
+    @property
+    def input_size(self):
+        return lib.fan_net_input_size(self.ptr)
+
+    @property
+    def output_size(self):
+        return lib.fan_net_output_size(self.ptr)
+
+    @property
+    def num_params(self):
+        return lib.fan_net_num_params(self.ptr)
+
+    @property
+    def sizes(self):
+        n = self.num_layers
+        return tuple([self.input_size] + [self.layer_outputs(l) for l in range(n)])
+
+    def _layer_shape(self, layer):
+        if not 0 <= layer < self.num_layers:
+            raise FanoiseError(Status.E_INVALID, f"layer {layer} is not in [0, "
+                                                 f"{self.num_layers})")
+        return self.layer_outputs(layer), self.layer_inputs(layer)
+
+    # ---- parameters --------------------------------------------------------------------------
+    def _get_pair(self, fn, layer):
+        rows, cols = self._layer_shape(layer)
+        wp, wn, w = B.floats_out((rows, cols))
+        bp, bn, b = B.floats_out((rows,))
+        self._check(fn(self.ptr, layer, wp, wn, bp, bn))
+        return w, b
+
+    def _set_pair(self, fn, layer, w, b, names):
+        rows, cols = self._layer_shape(layer)
+        wb = B.floats_in(w, names[0], rows * cols) if w is not None else None
+        bb = B.floats_in(b, names[1], rows) if b is not None else None
+        self._check(fn(self.ptr, layer, wb.ptr if wb else None, wb.size if wb else 0,
+                       bb.ptr if bb else None, bb.size if bb else 0))
+
+    def weights(self, layer):
+        """(W_l, b_l): W_l is outputs x inputs."""
+        return self._get_pair(lib.fan_net_get_weights, layer)
+
+    def set_weights(self, layer, w=None, b=None):
+        self._set_pair(lib.fan_net_set_weights, layer, w, b, ("w", "b"))
+
+    def gradients(self, layer):
+        """(dW_l, db_l) of the last gradient computation."""
+        return self._get_pair(lib.fan_net_get_gradients, layer)
+
+    def set_gradients(self, layer, dw=None, db=None):
+        self._set_pair(lib.fan_net_set_gradients, layer, dw, db, ("dw", "db"))
+
+    def feedback(self, layer):
+        """B_l, stored with W_l's shape."""
+        rows, cols = self._layer_shape(layer)
+        p, n, out = B.floats_out((rows, cols))
+        self._check(lib.fan_net_get_feedback(self.ptr, layer, p, n))
+        return out
+
+    def set_feedback(self, layer, fb):
+        rows, cols = self._layer_shape(layer)
+        buf = B.floats_in(fb, "B", rows * cols)
+        self._check(lib.fan_net_set_feedback(self.ptr, layer, buf.ptr, buf.size))
+
+    # ---- computation -------------------------------------------------------------------------
+    def _rows(self, x):
+        buf = B.floats_in(x, "x")
+        return buf, B.rows_of(buf, self.input_size, "x")
+
+    def forward(self, x):
+        """Softmax probabilities (cross-entropy) or output activations (MSE), n x outputs."""
+        xb, n = self._rows(x)
+        p, pn, out = B.floats_out((n, self.output_size))
+        self._check(lib.fan_net_forward(self.ptr, xb.ptr, n, p, pn))
+        return out
+
+    def compute_gradients(self, x, labels):
+        """Stores the gradients of the batch's mean loss; returns the loss."""
+        xb, n = self._rows(x)
+        lb = B.int32s_in(labels, "labels", n)
+        loss = c_float()
+        self._check(lib.fan_net_compute_gradients(self.ptr, xb.ptr, lb.ptr, n, byref(loss)))
+        return loss.value
+
+    def compute_gradients_targets(self, x, targets):
+        xb, n = self._rows(x)
+        tb = B.floats_in(targets, "targets", n * self.output_size)
+        loss = c_float()
+        self._check(lib.fan_net_compute_gradients_targets(self.ptr, xb.ptr, tb.ptr, n,
+                                                          byref(loss)))
+        return loss.value
+
+    def loss_value(self, x, labels):
+        """Mean loss of a batch; stores no gradients."""
+        xb, n = self._rows(x)
+        lb = B.int32s_in(labels, "labels", n)
+        loss = c_double()
+        self._check(lib.fan_net_loss_value(self.ptr, xb.ptr, lb.ptr, n, byref(loss)))
+        return loss.value
+
+    def train_batch(self, opt, x, labels):
+        """Forward, gradients by the net's rule, one optimizer step; returns the batch loss."""
+        xb, n = self._rows(x)
+        lb = B.int32s_in(labels, "labels", n)
+        loss = c_float()
+        self._check(lib.fan_net_train_batch(self.ptr, opt.ptr, xb.ptr, lb.ptr, n, byref(loss)))
+        return loss.value
+
+    def train_batch_targets(self, opt, x, targets):
+        xb, n = self._rows(x)
+        tb = B.floats_in(targets, "targets", n * self.output_size)
+        loss = c_float()
+        self._check(lib.fan_net_train_batch_targets(self.ptr, opt.ptr, xb.ptr, tb.ptr, n,
+                                                    byref(loss)))
+        return loss.value
+
+    # ---- training loops ----------------------------------------------------------------------
+    def _loop(self, fn, opt, it, count, callback):
+        cb = _Callback(callback)
+        st = fn(self.ptr, opt.ptr, it.ptr, count, cb.cfn, None)
+        cb.reraise()
+        return self._check(st)
+
+    def train(self, opt, it, epochs, callback=None):
+        """Trains for `epochs` epochs of a batch iterator. callback(Progress) is called after
+        every step; a true return stops the loop. Returns Status.OK or Status.STOPPED."""
+        return self._loop(lib.fan_train, opt, it, epochs, callback)
+
+    def train_steps(self, opt, it, steps, callback=None):
+        """Trains for exactly `steps` batches from any iterator."""
+        return self._loop(lib.fan_train_steps, opt, it, steps, callback)
+
+    def pretrain_noise(self, opt, noise, steps, callback=None):
+        """Random-noise pretraining: `steps` batches from a noise iterator."""
+        return self._loop(lib.fan_pretrain_noise, opt, noise, steps, callback)
+
+    def evaluate(self, ds):
+        """(mean loss, accuracy) over a dataset."""
+        loss, acc = c_double(), c_double()
+        self._check(lib.fan_net_evaluate(self.ptr, ds.ptr, byref(loss), byref(acc)))
+        return loss.value, acc.value
+
+    # ---- persistence -------------------------------------------------------------------------
+    def save(self, path):
+        self._check(lib.fan_net_save(self.ptr, os.fsencode(path)))
+
+    def to_bytes(self):
+        need = c_size_t()
+        self._check(lib.fan_net_save_mem(self.ptr, None, 0, byref(need)))
+        buf = ctypes.create_string_buffer(need.value)
+        written = c_size_t()
+        self._check(lib.fan_net_save_mem(self.ptr, buf, need.value, byref(written)))
+        return buf.raw[:written.value]
+
+    @classmethod
+    def _load(cls, path, data):
+        out = NET()
+        msg = ctypes.create_string_buffer(_ERRMSG_CAP)
+        if path is not None:
+            st = lib.fan_net_load_v2(byref(out), os.fsencode(path), None, 0, None, msg,
+                                     _ERRMSG_CAP)
+        else:
+            ptr, n, keep = B.bytes_in(data)
+            st = lib.fan_net_load_v2(byref(out), None, ptr, n, None, msg, _ERRMSG_CAP)
+            del keep
+        if st != Status.OK:
+            raise FanoiseError(st, msg.value.decode(errors="replace") or
+                               lib.fan_strerror(st).decode())
+        return cls(_ptr=out)
+
+    @classmethod
+    def load(cls, path):
+        """Loads a network saved by save()."""
+        return cls._load(path, None)
+
+    @classmethod
+    def from_bytes(cls, data):
+        """Loads a network from to_bytes() output."""
+        return cls._load(None, data)
+
+    def __repr__(self):
+        if self.closed:
+            return "<fanoise.Net closed>"
+        return f"<fanoise.Net {'-'.join(map(str, self.sizes))} {self.rule.name}>"
+
+
+__all__ = ["Net", "Progress"]

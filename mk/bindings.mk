@@ -1,0 +1,80 @@
+# Bindings and integration checks (issue 8): the Python binding's tests, the C++ example, a build
+# against an installed copy, and the API reference.
+#   make python-check   unittest suite of bindings/python under the system python3 (numpy 1.24)
+#   make cpp-check      builds examples/cpp with g++ -std=c++17 -Werror and runs the programs
+#   make install-check  scripts/install-check.sh: install, build with pkg-config, uninstall
+#   make docs           doxygen HTML of include/fanoise.h in $(BUILD)/docs/html, no warnings,
+#                       after docs-snippets (the code of docs/*.md compiles)
+
+# The system interpreter: a pyenv python3 earlier on PATH may lack numpy.
+PYTHON  ?= /usr/bin/python3
+CXX_EX  ?= g++
+DOXYGEN ?= doxygen
+
+PY_REFERENCE := $(BUILD)/bindings/c_reference
+CPP_PROGRAMS := $(patsubst examples/cpp/%.cpp,$(BUILD)/examples/cpp/%,$(sort $(wildcard examples/cpp/*.cpp)))
+# The noise-then-data example with small sizes (noise steps, training samples, epochs): proves it
+# runs; the full experiment is `$(PYTHON) examples/python/noise_then_data.py`.
+PY_EXAMPLE_SMOKE_ARGS := 200 2000 1
+
+.PHONY: python-check cpp-check install-check docs docs-snippets print-version
+
+print-version:
+	@echo $(VERSION)
+
+$(BUILD)/bindings $(BUILD)/examples/cpp $(BUILD)/docs:
+	@mkdir -p $@
+
+$(PY_REFERENCE): bindings/python/tests/c_reference.c include/fanoise.h $(STLIB) | $(BUILD)/bindings
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(STLIB) $(DEP_LIBS)
+
+# One BLAS thread so that the Python and C runs are bit-identical whatever the machine.
+python-check: lib $(PY_REFERENCE)
+	OPENBLAS_NUM_THREADS=1 PYTHONDONTWRITEBYTECODE=1 FANOISE_MAKE_VERSION=$(VERSION) \
+	    FANOISE_C_REFERENCE=$(CURDIR)/$(PY_REFERENCE) \
+	    $(PYTHON) -m unittest discover -s bindings/python/tests -t bindings/python/tests
+	OPENBLAS_NUM_THREADS=1 PYTHONDONTWRITEBYTECODE=1 \
+	    $(PYTHON) examples/python/noise_then_data.py $(PY_EXAMPLE_SMOKE_ARGS)
+
+$(BUILD)/examples/cpp/%: examples/cpp/%.cpp examples/cpp/fanoise.hpp include/fanoise.h $(STLIB) \
+                         | $(BUILD)/examples/cpp
+	$(CXX_EX) -std=c++17 -Wall -Wextra -Werror -O2 -Iinclude $< -o $@ $(STLIB) $(DEP_LIBS)
+
+cpp-check: $(CPP_PROGRAMS)
+	@for p in $(CPP_PROGRAMS); do echo "running $$p"; OPENBLAS_NUM_THREADS=1 ./$$p || exit 1; done
+
+install-check: all
+	MAKE="$(MAKE)" ./scripts/install-check.sh
+
+# The narrative pages' code must compile: every ```c block is a whole translation unit (linked
+# when it has main), every ```python block must parse.
+DOC_PAGES   := docs/getting-started.md docs/concepts.md
+SNIPPET_DIR := $(BUILD)/docs/snippets
+
+docs-snippets: $(STLIB)
+	@rm -rf $(SNIPPET_DIR) && mkdir -p $(SNIPPET_DIR)
+	@for f in $(DOC_PAGES); do \
+	    awk -v out=$(SNIPPET_DIR)/$$(basename $$f .md) \
+	        '/^```(c|python)$$/ { n++; lang = substr($$0, 4); file = out "_" n (lang == "c" ? ".c" : ".py"); inside = 1; next } \
+	         /^```/ { inside = 0 } inside { print > file }' $$f; \
+	done
+	@n=0; for s in $(SNIPPET_DIR)/*.c; do \
+	    if grep -q 'int main' $$s; then \
+	        $(CC) -std=c11 -Wall -Wextra -Wpedantic -Werror -Iinclude $$s -o $${s%.c} $(STLIB) $(DEP_LIBS) || exit 1; \
+	    else \
+	        $(CC) -std=c11 -Wall -Wextra -Wpedantic -Werror -Iinclude -c $$s -o $${s%.c}.o || exit 1; \
+	    fi; n=$$((n+1)); \
+	done; \
+	for s in $(SNIPPET_DIR)/*.py; do \
+	    $(PYTHON) -c 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' $$s || exit 1; \
+	    n=$$((n+1)); \
+	done; echo "docs: $$n code blocks of $(DOC_PAGES) compile"
+
+docs: docs-snippets | $(BUILD)/docs
+	FANOISE_DOCS_DIR=$(BUILD)/docs FANOISE_VERSION=$(VERSION) $(DOXYGEN) docs/Doxyfile
+	@if [ -s $(BUILD)/docs/warnings.log ]; then \
+	    echo "doxygen warnings (see $(BUILD)/docs/warnings.log):"; cat $(BUILD)/docs/warnings.log; \
+	    exit 1; fi
+	@echo "docs: $(BUILD)/docs/html/index.html, no warnings"
+
+CHECK_TARGETS += python-check cpp-check install-check docs

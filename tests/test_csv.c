@@ -21,23 +21,6 @@ static max_align_t sentinel_storage;
 #define SENTINEL ((fan_dataset *)(void *)&sentinel_storage)
 
 #define DIGITS_CSV "/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz"
-#define MAX_DIM 64
-
-/* Gzip (RFC 1952) of in into out; returns the length. */
-static size_t gzip_mem(const void *in, size_t len, uint8_t *out, size_t cap)
-{
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
-    z.next_in = (Bytef *)(uintptr_t)in;
-    z.avail_in = (uInt)len;
-    z.next_out = out;
-    z.avail_out = (uInt)cap;
-    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
-    size_t n = cap - z.avail_out;
-    deflateEnd(&z);
-    return n;
-}
 
 static char tmpdir[64];
 
@@ -63,40 +46,6 @@ static int teardown_dir(void **state)
     (void)remove(tmp_path("x.csv"));
     (void)remove(tmp_path("x.csv.gz"));
     return rmdir(tmpdir);
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
-
-static void write_gz_file(const char *path, const void *data, size_t len)
-{
-    gzFile g = gzopen(path, "wb9");
-    assert_non_null(g);
-    assert_int_equal(gzwrite(g, data, (unsigned)len), (int)len);
-    assert_int_equal(gzclose(g), Z_OK);
-}
-
-/* Asserts two datasets hold the same samples, labels and sizes. */
-static void assert_same(fan_dataset *a, fan_dataset *b)
-{
-    assert_int_equal(fan_dataset_size(a), fan_dataset_size(b));
-    assert_int_equal(fan_dataset_dim(a), fan_dataset_dim(b));
-    assert_int_equal(fan_dataset_classes(a), fan_dataset_classes(b));
-    float x[MAX_DIM], y[MAX_DIM];
-    size_t dim = fan_dataset_dim(a);
-    assert_true(dim <= MAX_DIM);
-    for (size_t i = 0; i < fan_dataset_size(a); i++) {
-        int32_t la, lb;
-        TU_OK(fan_dataset_get(a, i, x, dim, &la));
-        TU_OK(fan_dataset_get(b, i, y, dim, &lb));
-        assert_int_equal(la, lb);
-        assert_memory_equal(x, y, dim * sizeof(float));
-    }
 }
 
 /* ---- loading --------------------------------------------------------------------------------- */
@@ -243,9 +192,9 @@ static void test_csv_gzip_memory_and_files_match_plain(void **state)
     (void)state;
     const char *text = "0.5,1,2,1\n-1,0.25,3,0\n9,8,7,4\n";
     uint8_t gz[256];
-    size_t gz_len = gzip_mem(text, strlen(text), gz, sizeof gz);
-    write_file(tmp_path("x.csv"), text, strlen(text));
-    write_gz_file(tmp_path("x.csv.gz"), text, strlen(text));
+    size_t gz_len = tu_gzip_mem(text, strlen(text), gz, sizeof gz);
+    tu_write_file(tmp_path("x.csv"), text, strlen(text));
+    tu_write_gz_file(tmp_path("x.csv.gz"), text, strlen(text));
     tu_counter c = {0};
     fan_allocator a = tu_allocator(&c);
     fan_dataset *plain = NULL, *gzm = NULL, *f = NULL, *fgz = NULL;
@@ -254,9 +203,9 @@ static void test_csv_gzip_memory_and_files_match_plain(void **state)
     TU_OK(fan_dataset_load_csv(&f, tmp_path("x.csv"), FAN_CSV_LAST_COLUMN, 0, &a));
     TU_OK(fan_dataset_load_csv(&fgz, tmp_path("x.csv.gz"), FAN_CSV_LAST_COLUMN, 0, &a));
     assert_int_equal(fan_dataset_classes(plain), 5);
-    assert_same(plain, gzm);
-    assert_same(plain, f);
-    assert_same(plain, fgz);
+    tu_assert_same_dataset(plain, gzm);
+    tu_assert_same_dataset(plain, f);
+    tu_assert_same_dataset(plain, fgz);
     fan_dataset_free(plain);
     fan_dataset_free(gzm);
     fan_dataset_free(f);
@@ -315,8 +264,8 @@ static size_t oom_sweep(load_fn load)
 static void test_csv_loader_fails_cleanly_at_every_allocation(void **state)
 {
     (void)state;
-    oom_csv_gz_len = gzip_mem(oom_csv, strlen(oom_csv), oom_csv_gz, sizeof oom_csv_gz);
-    write_gz_file(tmp_path("x.csv.gz"), oom_csv, strlen(oom_csv));
+    oom_csv_gz_len = tu_gzip_mem(oom_csv, strlen(oom_csv), oom_csv_gz, sizeof oom_csv_gz);
+    tu_write_gz_file(tmp_path("x.csv.gz"), oom_csv, strlen(oom_csv));
     /* The read chunk, the row buffer and the dataset's three blocks. */
     assert_true(oom_sweep(load_csv_plain) >= 5);
     /* Plus inflate's state and window, from the same allocator. */

@@ -66,22 +66,6 @@ static void make_std(void)
     std_lab_len = idx_labels(std_lab, 0x801, 3, std_labels, 3);
 }
 
-/* Gzip (RFC 1952) of in into out; returns the length. */
-static size_t gzip_mem(const void *in, size_t len, uint8_t *out, size_t cap)
-{
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
-    z.next_in = (Bytef *)(uintptr_t)in;
-    z.avail_in = (uInt)len;
-    z.next_out = out;
-    z.avail_out = (uInt)cap;
-    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
-    size_t n = cap - z.avail_out;
-    deflateEnd(&z);
-    return n;
-}
-
 static char tmpdir[64];
 
 static int setup_dir(void **state)
@@ -112,40 +96,6 @@ static const char *tmp_path(const char *name)
     slot = (slot + 1) % 8;
     snprintf(p[slot], sizeof p[slot], "%s/%s", tmpdir, name);
     return p[slot];
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
-
-static void write_gz_file(const char *path, const void *data, size_t len)
-{
-    gzFile g = gzopen(path, "wb9");
-    assert_non_null(g);
-    assert_int_equal(gzwrite(g, data, (unsigned)len), (int)len);
-    assert_int_equal(gzclose(g), Z_OK);
-}
-
-/* Asserts two datasets hold the same samples, labels and sizes (raw values compared). */
-static void assert_same(fan_dataset *a, fan_dataset *b)
-{
-    assert_int_equal(fan_dataset_size(a), fan_dataset_size(b));
-    assert_int_equal(fan_dataset_dim(a), fan_dataset_dim(b));
-    assert_int_equal(fan_dataset_classes(a), fan_dataset_classes(b));
-    float x[CIFAR_REC], y[CIFAR_REC];
-    size_t dim = fan_dataset_dim(a);
-    assert_true(dim <= CIFAR_REC);
-    for (size_t i = 0; i < fan_dataset_size(a); i++) {
-        int32_t la, lb;
-        TU_OK(fan_dataset_get(a, i, x, dim, &la));
-        TU_OK(fan_dataset_get(b, i, y, dim, &lb));
-        assert_int_equal(la, lb);
-        assert_memory_equal(x, y, dim * sizeof(float));
-    }
 }
 
 /* ---- IDX --------------------------------------------------------------------------------- */
@@ -197,8 +147,8 @@ static void test_idx_gzip_and_zlib_memory_match_raw(void **state)
     (void)state;
     make_std();
     uint8_t gi[256], gl[256], zi[256], zl[256];
-    size_t gi_len = gzip_mem(std_img, std_img_len, gi, sizeof gi);
-    size_t gl_len = gzip_mem(std_lab, std_lab_len, gl, sizeof gl);
+    size_t gi_len = tu_gzip_mem(std_img, std_img_len, gi, sizeof gi);
+    size_t gl_len = tu_gzip_mem(std_lab, std_lab_len, gl, sizeof gl);
     uLongf zi_len = sizeof zi, zl_len = sizeof zl;
     assert_int_equal(compress(zi, &zi_len, std_img, std_img_len), Z_OK);
     assert_int_equal(compress(zl, &zl_len, std_lab, std_lab_len), Z_OK);
@@ -209,9 +159,9 @@ static void test_idx_gzip_and_zlib_memory_match_raw(void **state)
     TU_OK(fan_dataset_load_idx_mem(&gz, gi, gi_len, gl, gl_len, &a));
     TU_OK(fan_dataset_load_idx_mem(&zl_ds, zi, zi_len, zl, zl_len, &a));
     TU_OK(fan_dataset_load_idx_mem(&mixed, gi, gi_len, std_lab, std_lab_len, &a));
-    assert_same(raw, gz);
-    assert_same(raw, zl_ds);
-    assert_same(raw, mixed);
+    tu_assert_same_dataset(raw, gz);
+    tu_assert_same_dataset(raw, zl_ds);
+    tu_assert_same_dataset(raw, mixed);
     fan_dataset_free(raw);
     fan_dataset_free(gz);
     fan_dataset_free(zl_ds);
@@ -223,18 +173,18 @@ static void test_idx_files_raw_and_gzopen_written_load_the_same(void **state)
 {
     (void)state;
     make_std();
-    write_file(tmp_path("img"), std_img, std_img_len);
-    write_file(tmp_path("lab"), std_lab, std_lab_len);
-    write_gz_file(tmp_path("img.gz"), std_img, std_img_len);
-    write_gz_file(tmp_path("lab.gz"), std_lab, std_lab_len);
+    tu_write_file(tmp_path("img"), std_img, std_img_len);
+    tu_write_file(tmp_path("lab"), std_lab, std_lab_len);
+    tu_write_gz_file(tmp_path("img.gz"), std_img, std_img_len);
+    tu_write_gz_file(tmp_path("lab.gz"), std_lab, std_lab_len);
     tu_counter c = {0};
     fan_allocator a = tu_allocator(&c);
     fan_dataset *mem = NULL, *raw = NULL, *gz = NULL;
     TU_OK(fan_dataset_load_idx_mem(&mem, std_img, std_img_len, std_lab, std_lab_len, &a));
     TU_OK(fan_dataset_load_idx(&raw, tmp_path("img"), tmp_path("lab"), &a));
     TU_OK(fan_dataset_load_idx(&gz, tmp_path("img.gz"), tmp_path("lab.gz"), &a));
-    assert_same(mem, raw);
-    assert_same(mem, gz);
+    tu_assert_same_dataset(mem, raw);
+    tu_assert_same_dataset(mem, gz);
     fan_dataset_free(mem);
     fan_dataset_free(raw);
     fan_dataset_free(gz);
@@ -305,7 +255,7 @@ static void test_idx_gzip_truncated_or_corrupted_anywhere_fails(void **state)
     (void)state;
     make_std();
     uint8_t gi[256], bad[256];
-    size_t gi_len = gzip_mem(std_img, std_img_len, gi, sizeof gi);
+    size_t gi_len = tu_gzip_mem(std_img, std_img_len, gi, sizeof gi);
     tu_counter c = {0};
     fan_allocator a = tu_allocator(&c);
     fan_dataset *ds = NULL;
@@ -337,12 +287,12 @@ static void test_idx_concatenated_gzip_members_load_as_one_file(void **state)
     make_std();
     uint8_t g[512];
     size_t half = 11;
-    size_t len = gzip_mem(std_img, half, g, sizeof g);
-    len += gzip_mem(std_img + half, std_img_len - half, g + len, sizeof g - len);
+    size_t len = tu_gzip_mem(std_img, half, g, sizeof g);
+    len += tu_gzip_mem(std_img + half, std_img_len - half, g + len, sizeof g - len);
     fan_dataset *raw = NULL, *cat = NULL;
     TU_OK(fan_dataset_load_idx_mem(&raw, std_img, std_img_len, std_lab, std_lab_len, NULL));
     TU_OK(fan_dataset_load_idx_mem(&cat, g, len, std_lab, std_lab_len, NULL));
-    assert_same(raw, cat);
+    tu_assert_same_dataset(raw, cat);
     fan_dataset_free(raw);
     fan_dataset_free(cat);
 }
@@ -413,11 +363,11 @@ static void test_idx_count_beyond_input_size_fails_without_allocating_it(void **
     size_t lab_len = idx_labels(lab, 0x801, claimed, std_labels, 3);
     assert_int_equal(fan_dataset_load_idx_mem(&ds, img, len, lab, lab_len, &a), FAN_E_FORMAT);
     /* Compressed, the same header must be bounded by deflate's 1032:1 ratio. */
-    size_t gi_len = gzip_mem(img, len, gi, sizeof gi);
-    size_t gl_len = gzip_mem(lab, lab_len, gl, sizeof gl);
+    size_t gi_len = tu_gzip_mem(img, len, gi, sizeof gi);
+    size_t gl_len = tu_gzip_mem(lab, lab_len, gl, sizeof gl);
     assert_int_equal(fan_dataset_load_idx_mem(&ds, gi, gi_len, gl, gl_len, &a), FAN_E_FORMAT);
-    write_file(tmp_path("bigimg"), img, len);
-    write_file(tmp_path("biglab"), lab, lab_len);
+    tu_write_file(tmp_path("bigimg"), img, len);
+    tu_write_file(tmp_path("biglab"), lab, lab_len);
     assert_int_equal(fan_dataset_load_idx(&ds, tmp_path("bigimg"), tmp_path("biglab"), &a),
                      FAN_E_FORMAT);
     assert_null(ds);
@@ -523,16 +473,16 @@ static void test_cifar_files_are_concatenated_in_order(void **state)
     const uint8_t labels[3] = {4, 7, 2};
     size_t len = cifar_records(cifar_buf, labels, 3, 1);
     const size_t rec = CIFAR_REC + 1;
-    write_file(tmp_path("c1"), cifar_buf, 2 * rec);
-    write_file(tmp_path("c2"), cifar_buf + 2 * rec, rec);
-    write_file(tmp_path("c3"), cifar_buf, rec + 100); /* truncated second record */
+    tu_write_file(tmp_path("c1"), cifar_buf, 2 * rec);
+    tu_write_file(tmp_path("c2"), cifar_buf + 2 * rec, rec);
+    tu_write_file(tmp_path("c3"), cifar_buf, rec + 100); /* truncated second record */
     tu_counter c = {0};
     fan_allocator a = tu_allocator(&c);
     fan_dataset *files = NULL, *mem = NULL;
     const char *paths[2] = {tmp_path("c1"), tmp_path("c2")};
     TU_OK(fan_dataset_load_cifar(&files, paths, 2, 1, &a));
     TU_OK(fan_dataset_load_cifar_mem(&mem, cifar_buf, len, 1, &a));
-    assert_same(files, mem);
+    tu_assert_same_dataset(files, mem);
     fan_dataset_free(files);
     fan_dataset_free(mem);
     const char *bad[2] = {tmp_path("c1"), tmp_path("c3")};
@@ -600,13 +550,13 @@ static void test_loaders_fail_cleanly_at_every_allocation(void **state)
 {
     (void)state;
     make_std();
-    oom_gi_len = gzip_mem(std_img, std_img_len, oom_gi, sizeof oom_gi);
-    oom_gl_len = gzip_mem(std_lab, std_lab_len, oom_gl, sizeof oom_gl);
-    write_gz_file(tmp_path("img.gz"), std_img, std_img_len);
-    write_gz_file(tmp_path("lab.gz"), std_lab, std_lab_len);
+    oom_gi_len = tu_gzip_mem(std_img, std_img_len, oom_gi, sizeof oom_gi);
+    oom_gl_len = tu_gzip_mem(std_lab, std_lab_len, oom_gl, sizeof oom_gl);
+    tu_write_gz_file(tmp_path("img.gz"), std_img, std_img_len);
+    tu_write_gz_file(tmp_path("lab.gz"), std_lab, std_lab_len);
     size_t len = cifar_records(cifar_buf, (const uint8_t[]){1, 2, 3}, 3, 1);
-    write_file(tmp_path("c1"), cifar_buf, 2 * (CIFAR_REC + 1));
-    write_file(tmp_path("c2"), cifar_buf + 2 * (CIFAR_REC + 1), len - 2 * (CIFAR_REC + 1));
+    tu_write_file(tmp_path("c1"), cifar_buf, 2 * (CIFAR_REC + 1));
+    tu_write_file(tmp_path("c2"), cifar_buf + 2 * (CIFAR_REC + 1), len - 2 * (CIFAR_REC + 1));
 
     assert_true(oom_sweep(load_idx_raw) >= 3);
     /* inflate's state and window come from the same allocator. */

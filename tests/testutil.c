@@ -7,6 +7,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
 
 #include "testutil.h"
 
@@ -62,4 +64,56 @@ void tu_fill(float *v, size_t n, uint64_t seed, float lo, float hi)
         x ^= x << 17;
         v[i] = lo + (hi - lo) * (float)((x >> 40) * 0x1.0p-24);
     }
+}
+
+size_t tu_gzip_mem(const void *in, size_t len, uint8_t *out, size_t cap)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    /* windowBits 15 + 16 asks zlib for a gzip wrapper instead of a zlib one. */
+    assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    z.next_in = (Bytef *)(uintptr_t)in;
+    z.avail_in = (uInt)len;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    size_t n = cap - z.avail_out;
+    deflateEnd(&z);
+    return n;
+}
+
+void tu_write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+void tu_write_gz_file(const char *path, const void *data, size_t len)
+{
+    gzFile g = gzopen(path, "wb9");
+    assert_non_null(g);
+    assert_int_equal(gzwrite(g, data, (unsigned)len), (int)len);
+    assert_int_equal(gzclose(g), Z_OK);
+}
+
+void tu_assert_same_dataset(const fan_dataset *a, const fan_dataset *b)
+{
+    assert_int_equal(fan_dataset_size(a), fan_dataset_size(b));
+    assert_int_equal(fan_dataset_dim(a), fan_dataset_dim(b));
+    assert_int_equal(fan_dataset_classes(a), fan_dataset_classes(b));
+    const size_t dim = fan_dataset_dim(a);
+    float *x = malloc(dim * sizeof *x), *y = malloc(dim * sizeof *y);
+    assert_non_null(x);
+    assert_non_null(y);
+    for (size_t i = 0; i < fan_dataset_size(a); i++) {
+        int32_t la, lb;
+        TU_OK(fan_dataset_get(a, i, x, dim, &la));
+        TU_OK(fan_dataset_get(b, i, y, dim, &lb));
+        assert_int_equal(la, lb);
+        assert_memory_equal(x, y, dim * sizeof(float));
+    }
+    free(x);
+    free(y);
 }

@@ -124,20 +124,30 @@ static float zig_slow(fan__rng *r, const zig_tables *t, int32_t hz, unsigned iz)
     }
 }
 
+/* One normal from 32 random bits: the low 7 pick the layer, the high 25 are the signed position
+   in it (low bits zero, so the scale of hz and of the k table stays 2^31). 25 bits exceed a
+   float's 24-bit significand, so nothing visible is lost, and index and magnitude use disjoint
+   bits, which avoids the original's correlation between the two. */
+static inline float zig_draw(fan__rng *r, const zig_tables *t, uint32_t u)
+{
+    const unsigned iz = (unsigned)(u & (ZIG_LAYERS - 1));
+    const int32_t hz = (int32_t)(u & ~(uint32_t)(ZIG_LAYERS - 1));
+    const uint32_t mag = hz < 0 ? (uint32_t)(-(int64_t)hz) : (uint32_t)hz;
+    return mag < t->k[iz] ? (float)hz * t->w[iz] : zig_slow(r, t, hz, iz);
+}
+
 void fan__rng_fill_normal(fan__rng *r, const fan__normal_tables *tables, float *out, size_t n,
                           float mean, float std)
 {
     const zig_tables *t = tables;
-    for (size_t i = 0; i < n; i++) {
-        /* Layer index and signed magnitude come from disjoint bits of one 64-bit draw, which
-           avoids the original's correlation between the two. */
-        uint64_t u = fan__rng_next(r);
-        unsigned iz = (unsigned)(u & (ZIG_LAYERS - 1));
-        int32_t hz = (int32_t)(uint32_t)(u >> 32);
-        uint32_t mag = hz < 0 ? (uint32_t)(-(int64_t)hz) : (uint32_t)hz;
-        float z = mag < t->k[iz] ? (float)hz * t->w[iz] : zig_slow(r, t, hz, iz);
-        out[i] = mean + std * z;
+    size_t i = 0;
+    /* Two normals per 64-bit draw halve the generator's share of the cost. */
+    for (; i + 1 < n; i += 2) {
+        const uint64_t u = fan__rng_next(r);
+        out[i] = mean + std * zig_draw(r, t, (uint32_t)u);
+        out[i + 1] = mean + std * zig_draw(r, t, (uint32_t)(u >> 32));
     }
+    if (i < n) out[i] = mean + std * zig_draw(r, t, (uint32_t)fan__rng_next(r));
 }
 
 void fan__rng_fill_uniform(fan__rng *r, float *out, size_t n, float lo, float hi)

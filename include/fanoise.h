@@ -21,8 +21,9 @@
  *   failing call records its message, readable with fan_*_errmsg.
  * - Thread safety: distinct handles may be used from different threads at once; one handle needs
  *   external locking. Concurrent successful calls taking the same const handle are safe (two
- *   failing ones may interleave their messages). fan_strerror and the version functions are
- *   always safe.
+ *   failing ones may interleave their messages). A custom allocator of a handle that several
+ *   threads use at once, even through const calls, must itself be thread-safe: diagnostics take
+ *   scratch memory from it. fan_strerror and the version functions are always safe.
  * - Memory goes through the fan_allocator given at creation (NULL means the C library's
  *   malloc/free); the library never prints, exits, aborts or keeps global mutable state.
  */
@@ -326,9 +327,10 @@ FAN_API FAN_NODISCARD fan_status fan_net_forward(fan_net *net, const float *x, s
 /**
  * Computes the gradients of the mean loss over the batch by the net's rule and stores them in
  * the net; applies no update. labels are n class indices in [0, outputs). loss may be NULL.
- * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID for n = 0; FAN_E_LABEL; FAN_E_UNSUPPORTED for hard
- *         labels with the MSE loss; FAN_E_NONFINITE if x has NaN/Inf; FAN_E_NUMERIC for a
- *         non-finite loss or gradient (stored gradients then unchanged); FAN_E_NOMEM.
+ * Under the MSE loss, labels stand for one-hot targets.
+ * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID for n = 0; FAN_E_LABEL; FAN_E_NONFINITE if x has
+ *         NaN/Inf; FAN_E_NUMERIC for a non-finite loss or gradient (stored gradients then
+ *         unchanged); FAN_E_NOMEM.
  */
 FAN_API FAN_NODISCARD fan_status fan_net_compute_gradients(fan_net *net, const float *x,
                                                            const int32_t *labels, size_t n,

@@ -4,7 +4,7 @@
 #   --bench  also installs python3-torch, the peer that `make bench` compares against.
 set -euo pipefail
 
-pkgs=(gcc g++ make clang pkg-config libopenblas-dev liblapacke-dev libcmocka-dev zlib1g-dev
+pkgs=(gcc g++ make clang libclang-rt-14-dev llvm-14 pkg-config libopenblas-dev liblapacke-dev libcmocka-dev zlib1g-dev
       dataset-fashion-mnist python3 python3-numpy python3-sklearn gnuplot-nox abigail-tools doxygen valgrind
       nodejs npm)
 [ "${1:-}" = "--bench" ] && pkgs+=(python3-torch)

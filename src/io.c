@@ -278,6 +278,13 @@ static fan_status decode(fan_net **out, const unsigned char *p, size_t len,
         read_floats(fan__net_fb(net, l), q, wn);
         q += 4 * wn;
     }
+    /* A file with a good CRC can still carry NaN or infinity (written by another tool, or
+       corrupted before the CRC was computed); fan_net_set_weights refuses those, so does load. */
+    if (!fan__all_finite(net->params, net->n_params) ||
+        !fan__all_finite(net->feedback, net->n_feedback)) {
+        fan_net_free(net);
+        return fan__fail(err, FAN_E_FORMAT, "non-finite weight, bias or feedback value");
+    }
     *out = net;
     return FAN_OK;
 }

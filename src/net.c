@@ -704,6 +704,8 @@ fan_status fan_net_loss_value(fan_net *net, const float *x, const int32_t *label
     FAN__FAIL_IF(net->err, labels == NULL || loss == NULL, FAN_E_NULL,
                  labels == NULL ? "labels is NULL" : "loss is NULL");
     FAN__CHECK(fan__net_check_labels(net, labels, n));
+    FAN__FAIL_IF(net->err, !fan__all_finite(x, n * net->sizes[0]), FAN_E_NONFINITE,
+                 "input x contains NaN or infinity");
     FAN__CHECK(fan__net_reserve(net, n));
     one_hot(net, labels, n);
     fan__net_forward_into(net, x, n, net->h, 0);

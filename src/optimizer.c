@@ -193,14 +193,19 @@ static void rmsprop(fan_optimizer *o, float *p, const float *g, size_t n)
     }
 }
 
+/* Validates a (optimizer, net) pair; a failure is recorded on both handles, so the caller finds
+   the message whichever one it asks. */
 static fan_status check_pair(fan_optimizer *opt, const fan_net *net)
 {
-    FAN__FAIL_IF(NULL, opt == NULL, FAN_E_NULL, "optimizer is NULL");
+    FAN__FAIL_IF(net ? net->err : NULL, opt == NULL, FAN_E_NULL, "optimizer is NULL");
     FAN__FAIL_IF(opt->err, net == NULL, FAN_E_NULL, "net is NULL");
     int same = net->n_layers == opt->n_layers && net->n_params == opt->n_params;
     for (size_t l = 0; same && l <= net->n_layers; l++) same = net->sizes[l] == opt->sizes[l];
-    FAN__FAIL_IF(opt->err, !same, FAN_E_SHAPE,
-                 "the net's layer shapes differ from those the optimizer was created for");
+    if (!same) {
+        (void)fan__fail(net->err, FAN_E_SHAPE,
+                        "the net's layer shapes differ from those the optimizer was created for");
+        return fan__fail(opt->err, FAN_E_SHAPE, "%s", net->err);
+    }
     return FAN_OK;
 }
 

@@ -188,6 +188,16 @@ static void test_header_problems_get_specific_statuses(void **state)
     fix_crc(copy, len);
     assert_int_equal(fan_net_load_mem(&back, copy, len, NULL), FAN_E_FORMAT);
 
+    /* A NaN weight under a correct CRC: refused like fan_net_set_weights refuses it. */
+    memcpy(copy, buf, len);
+    const size_t first_weight = 56 + 32 + 12;
+    copy[first_weight + 2] = 0xc0;
+    copy[first_weight + 3] = 0x7f;
+    fix_crc(copy, len);
+    assert_int_equal(fan_net_load_v2(&back, NULL, copy, len, NULL, msg, sizeof msg), FAN_E_FORMAT);
+    assert_true(strstr(msg, "non-finite") != NULL);
+    assert_null(back);
+
     assert_int_equal(fan_net_load_mem(&back, NULL, len, NULL), FAN_E_NULL);
     assert_int_equal(fan_net_load_mem(NULL, buf, len, NULL), FAN_E_NULL);
     assert_int_equal(fan_net_load(&back, "/nonexistent/dir/model.fan", NULL), FAN_E_IO);

@@ -818,7 +818,11 @@ FAN_API FAN_NODISCARD fan_status fan_diag_delta_alignment(fan_net *net, const fl
  */
 FAN_API FAN_NODISCARD fan_status fan_diag_singular_values(const fan_net *net, size_t layer,
                                                           fan_matrix which, double *sv, size_t n);
-/** Effective rank exp(-sum p_i log p_i), p_i = s_i / sum s (Roy and Vetterli 2007). 0 for a zero matrix. */
+/**
+ * Effective rank exp(-sum p_i log p_i), p_i = s_i / sum s (Roy and Vetterli 2007). 0 for a zero
+ * matrix. Each call runs one SVD; to get several summaries of one matrix, call
+ * fan_diag_singular_values once and pass the values to fan_spectrum_summary.
+ */
 FAN_API FAN_NODISCARD fan_status fan_diag_effective_rank(const fan_net *net, size_t layer,
                                                          fan_matrix which, double *erank);
 /** Participation ratio (sum s_i^2)^2 / sum s_i^4. 0 for a zero matrix. */

@@ -1,4 +1,4 @@
-// noise_alignment.cpp - the paper's central effect on a small network (Cheon, Lee, Paik 2024,
+// noise_alignment_check.cpp - the paper's central effect on a small network (Cheon, Lee, Paik 2024,
 // claims 2-4 of shared/PAPER.md): training on pure noise with feedback alignment turns the
 // forward weights toward the fixed feedback matrix, pushes the readout toward chance and lowers
 // the effective rank; the same noise training under backprop (which never uses B) leaves the

@@ -16,10 +16,6 @@
 
 #include "testutil.h"
 
-/* A non-NULL pointer that constructors must overwrite with NULL when they fail. */
-static max_align_t sentinel_storage;
-#define SENTINEL ((fan_dataset *)(void *)&sentinel_storage)
-
 #define DIGITS_CSV "/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz"
 
 static char tmpdir[64];
@@ -220,7 +216,6 @@ static void test_csv_gzip_memory_and_files_match_plain(void **state)
 
 /* ---- out-of-memory sweeps ---------------------------------------------------------------- */
 
-typedef fan_status (*load_fn)(fan_dataset **out, const fan_allocator *a);
 
 static const char oom_csv[] = "1,2,0\n3,4,1\n";
 static uint8_t oom_csv_gz[128];
@@ -239,38 +234,16 @@ static fan_status load_csv_gz_file(fan_dataset **o, const fan_allocator *a)
     return fan_dataset_load_csv(o, tmp_path("x.csv.gz"), FAN_CSV_LAST_COLUMN, 0, a);
 }
 
-/* Fails allocation N = 1.. until the load succeeds; each failure must be FAN_E_NOMEM with *out
-   NULL and nothing leaked. Returns the number of failed runs. */
-static size_t oom_sweep(load_fn load)
-{
-    for (size_t n = 1;; n++) {
-        tu_counter c = {0};
-        c.fail_at = n;
-        fan_allocator a = tu_allocator(&c);
-        fan_dataset *out = SENTINEL;
-        fan_status s = load(&out, &a);
-        assert_int_equal(c.live_blocks, out == NULL ? 0 : 3);
-        if (s == FAN_OK) {
-            fan_dataset_free(out);
-            assert_int_equal(c.live_blocks, 0);
-            return n - 1;
-        }
-        assert_int_equal(s, FAN_E_NOMEM);
-        assert_null(out);
-        assert_true(n < 100);
-    }
-}
-
 static void test_csv_loader_fails_cleanly_at_every_allocation(void **state)
 {
     (void)state;
     oom_csv_gz_len = tu_gzip_mem(oom_csv, strlen(oom_csv), oom_csv_gz, sizeof oom_csv_gz);
     tu_write_gz_file(tmp_path("x.csv.gz"), oom_csv, strlen(oom_csv));
     /* The read chunk, the row buffer and the dataset's three blocks. */
-    assert_true(oom_sweep(load_csv_plain) >= 5);
+    assert_true(tu_dataset_oom_sweep(load_csv_plain) >= 5);
     /* Plus inflate's state and window, from the same allocator. */
-    assert_true(oom_sweep(load_csv_gz) >= 7);
-    assert_true(oom_sweep(load_csv_gz_file) >= 7);
+    assert_true(tu_dataset_oom_sweep(load_csv_gz) >= 7);
+    assert_true(tu_dataset_oom_sweep(load_csv_gz_file) >= 7);
 }
 
 /* ---- the real data set ------------------------------------------------------------------- */

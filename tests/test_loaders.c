@@ -498,7 +498,6 @@ static void test_cifar_files_are_concatenated_in_order(void **state)
 
 /* ---- out-of-memory sweeps ---------------------------------------------------------------- */
 
-typedef fan_status (*load_fn)(fan_dataset **out, const fan_allocator *a);
 
 static uint8_t oom_gi[256], oom_gl[256];
 static size_t oom_gi_len, oom_gl_len;
@@ -524,28 +523,6 @@ static fan_status load_cifar_files(fan_dataset **o, const fan_allocator *a)
     const char *paths[2] = {tmp_path("c1"), tmp_path("c2")};
     return fan_dataset_load_cifar(o, paths, 2, 1, a);
 }
-/* Fails allocation N = 1.. until the load succeeds; each failure must be FAN_E_NOMEM with *out
-   NULL and nothing leaked. Returns the number of failed runs. */
-static size_t oom_sweep(load_fn load)
-{
-    for (size_t n = 1;; n++) {
-        tu_counter c = {0};
-        c.fail_at = n;
-        fan_allocator a = tu_allocator(&c);
-        fan_dataset *out = SENTINEL;
-        fan_status s = load(&out, &a);
-        assert_int_equal(c.live_blocks, out == NULL ? 0 : 3);
-        if (s == FAN_OK) {
-            fan_dataset_free(out);
-            assert_int_equal(c.live_blocks, 0);
-            return n - 1;
-        }
-        assert_int_equal(s, FAN_E_NOMEM);
-        assert_null(out);
-        assert_true(n < 100);
-    }
-}
-
 static void test_loaders_fail_cleanly_at_every_allocation(void **state)
 {
     (void)state;
@@ -558,12 +535,12 @@ static void test_loaders_fail_cleanly_at_every_allocation(void **state)
     tu_write_file(tmp_path("c1"), cifar_buf, 2 * (CIFAR_REC + 1));
     tu_write_file(tmp_path("c2"), cifar_buf + 2 * (CIFAR_REC + 1), len - 2 * (CIFAR_REC + 1));
 
-    assert_true(oom_sweep(load_idx_raw) >= 3);
+    assert_true(tu_dataset_oom_sweep(load_idx_raw) >= 3);
     /* inflate's state and window come from the same allocator. */
-    assert_true(oom_sweep(load_idx_gz) >= 5);
-    assert_true(oom_sweep(load_idx_gz_file) >= 5);
-    assert_true(oom_sweep(load_cifar_mem) >= 3);
-    assert_true(oom_sweep(load_cifar_files) >= 3);
+    assert_true(tu_dataset_oom_sweep(load_idx_gz) >= 5);
+    assert_true(tu_dataset_oom_sweep(load_idx_gz_file) >= 5);
+    assert_true(tu_dataset_oom_sweep(load_cifar_mem) >= 3);
+    assert_true(tu_dataset_oom_sweep(load_cifar_files) >= 3);
 }
 
 /* ---- the real data sets ------------------------------------------------------------------ */

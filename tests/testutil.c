@@ -117,3 +117,24 @@ void tu_assert_same_dataset(const fan_dataset *a, const fan_dataset *b)
     free(x);
     free(y);
 }
+
+size_t tu_dataset_oom_sweep(tu_dataset_load_fn load)
+{
+    static max_align_t sentinel_storage; /* a non-NULL *out that the loader must reset */
+    for (size_t n = 1;; n++) {
+        tu_counter c = {0};
+        c.fail_at = n;
+        fan_allocator a = tu_allocator(&c);
+        fan_dataset *out = (fan_dataset *)(void *)&sentinel_storage;
+        fan_status s = load(&out, &a);
+        assert_int_equal(c.live_blocks, out == NULL ? 0 : 3);
+        if (s == FAN_OK) {
+            fan_dataset_free(out);
+            assert_int_equal(c.live_blocks, 0);
+            return n - 1;
+        }
+        assert_int_equal(s, FAN_E_NOMEM);
+        assert_null(out);
+        assert_true(n < 100);
+    }
+}

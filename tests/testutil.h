@@ -38,4 +38,10 @@ void tu_write_gz_file(const char *path, const void *data, size_t len);
 /* Asserts two datasets hold the same sizes, classes, samples and labels (normalised values). */
 void tu_assert_same_dataset(const fan_dataset *a, const fan_dataset *b);
 
+/* A dataset constructor under test, taking the allocator to use. */
+typedef fan_status (*tu_dataset_load_fn)(fan_dataset **out, const fan_allocator *a);
+/* Fails allocation N = 1.. until load succeeds; each failure must be FAN_E_NOMEM with *out NULL
+   and nothing leaked (a loaded dataset holds three blocks). Returns the number of failed runs. */
+size_t tu_dataset_oom_sweep(tu_dataset_load_fn load);
+
 #endif

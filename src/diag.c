@@ -117,8 +117,7 @@ fan_status fan_diag_delta_alignment(fan_net *net, const float *x, const int32_t 
     p += n * c;
     fa[0] = p, fa[1] = p + n * maxw, bp[0] = p + 2 * n * maxw, bp[1] = p + 3 * n * maxw;
 
-    memset(targets, 0, n * c * sizeof *targets);
-    for (size_t i = 0; i < n; i++) targets[i * c + (size_t)labels[i]] = 1.0f;
+    fan__one_hot(labels, n, c, targets);
     fan__net_forward_into(net, x, n, hs, 0);
     (void)fan__net_output_delta(net, hs[L], targets, n, fa[0]);
 

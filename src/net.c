@@ -611,12 +611,16 @@ fan_status fan_net_forward(fan_net *net, const float *x, size_t n, float *probs,
     return FAN_OK;
 }
 
+void fan__one_hot(const int32_t *labels, size_t n, size_t c, float *targets)
+{
+    memset(targets, 0, n * c * sizeof *targets);
+    for (size_t i = 0; i < n; i++) targets[i * c + (size_t)labels[i]] = 1.0f;
+}
+
 /* Fills the workspace's target rows with one-hot vectors of labels. */
 static void one_hot(fan_net *net, const int32_t *labels, size_t n)
 {
-    const size_t c = net->sizes[net->n_layers];
-    memset(net->onehot, 0, n * c * sizeof(float));
-    for (size_t i = 0; i < n; i++) net->onehot[i * c + (size_t)labels[i]] = 1.0f;
+    fan__one_hot(labels, n, net->sizes[net->n_layers], net->onehot);
 }
 
 /* Explains a non-finite loss: bad input data, or divergence. */

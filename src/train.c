@@ -147,8 +147,7 @@ static fan_status eval_chunk(fan_net *net, const float *x, const int32_t *labels
     FAN__CHECK(fan__net_check_labels(net, labels, m));
     fan__net_forward_into(net, x, m, net->h, 0);
     const float *out = net->h[L];
-    memset(net->onehot, 0, m * c * sizeof(float));
-    for (size_t i = 0; i < m; i++) net->onehot[i * c + (size_t)labels[i]] = 1.0f;
+    fan__one_hot(labels, m, c, net->onehot);
     /* The loss routine of training gives the exact loss from the output activations; the error
        it also writes goes to scratch space and is discarded. */
     *loss_sum += fan__net_output_delta(net, out, net->onehot, m, net->delta_a) * (double)m;

@@ -183,7 +183,7 @@ fan_status fan__net_gradients_targets(fan_net *net, const float *x, const float 
                                       size_t n, float *loss);
 /** Ensures the workspace holds n rows. */
 fan_status fan__net_reserve(fan_net *net, size_t n);
-/** Writes n one-hot rows of width c for labels (each checked to be below c) into targets. */
+/** Writes n one-hot rows of width c for labels into targets; the caller has checked labels < c. */
 void fan__one_hot(const int32_t *labels, size_t n, size_t c, float *targets);
 /** Checks labels are in [0, outputs); records the message on net. */
 fan_status fan__net_check_labels(const fan_net *net, const int32_t *labels, size_t n);

@@ -43,14 +43,14 @@ extern "C" {
 /** Major version: the ABI is stable within one major version (SONAME libfanoise.so.MAJOR). */
 #define FANOISE_VERSION_MAJOR 0
 /** Minor version: additions only. */
-#define FANOISE_VERSION_MINOR 1
+#define FANOISE_VERSION_MINOR 2
 /** Patch version: fixes only. */
 #define FANOISE_VERSION_PATCH 0
 /** MAJOR * 10000 + MINOR * 100 + PATCH. */
 #define FANOISE_VERSION_NUMBER \
     (FANOISE_VERSION_MAJOR * 10000 + FANOISE_VERSION_MINOR * 100 + FANOISE_VERSION_PATCH)
 /** "MAJOR.MINOR.PATCH". */
-#define FANOISE_VERSION_STRING "0.1.0"
+#define FANOISE_VERSION_STRING "0.2.0"
 /** @} */
 
 /** Marks a function as part of the exported ABI. */
@@ -120,10 +120,26 @@ typedef struct fan_allocator {
 /** @name Enumerations
  *  @{ */
 
-/** Learning rule: how errors are sent down to hidden layers. */
+/**
+ * Learning rule: how errors are sent down to hidden layers, and what happens to the feedback
+ * matrices B_l. docs/rules.md gives every rule's equations and its source.
+ */
 typedef enum fan_rule {
-    FAN_RULE_BP = 0, /**< Backpropagation: errors pass through the forward weights W_l. */
-    FAN_RULE_FA = 1  /**< Feedback alignment: errors pass through fixed random matrices B_l. */
+    FAN_RULE_BP = 0,   /**< Backpropagation: errors pass through the forward weights W_l. */
+    FAN_RULE_FA = 1,   /**< Feedback alignment (Lillicrap et al. 2016): errors pass through fixed
+                            random matrices B_l of W_l's shape. */
+    FAN_RULE_DFA = 2,  /**< Direct feedback alignment (Nokland 2016): each hidden layer gets the
+                            output error through its own fixed B_l, (net outputs) x layer inputs. */
+    FAN_RULE_USF = 3,  /**< Uniform sign-concordant feedback (Liao, Leibo, Poggio 2016): B_l =
+                            sign(W_l) each step, times one positive scalar per layer. */
+    FAN_RULE_BRSF = 4, /**< Batchwise random-magnitude sign-concordant feedback (Moskovitz et al.
+                            2018): sign(W_l) * |R_l|, R_l redrawn for every batch. */
+    FAN_RULE_FRSF = 5, /**< Fixed random-magnitude sign-concordant feedback: sign(W_l) * |B_l|,
+                            B_l fixed (same scalar as uSF). */
+    FAN_RULE_KP = 6,   /**< Kolen-Pollack (Akrout et al. 2019): errors through B_l, and B_l
+                            receives the same update as W_l, weight decay included. */
+    FAN_RULE_WM = 7    /**< Weight mirror (Akrout et al. 2019): FA's backward pass; B_l is
+                            learned in mirror phases (fan_net_mirror). */
 } fan_rule;
 
 /** Activation applied to a weight layer's outputs. */
@@ -179,6 +195,26 @@ typedef enum fan_optimizer_param {
     FAN_OPT_EPSILON = 6,      /**< Adam / RMSprop denominator term; default 1e-8. */
     FAN_OPT_ALPHA = 7         /**< RMSprop smoothing constant; default 0.99. */
 } fan_optimizer_param;
+/** @} */
+
+/**
+ * @name Names of enumeration values
+ * Static lower-case names for printing and for parsing command lines and config files: "bp",
+ * "fa", "dfa", "usf", "brsf", "frsf", "kp", "wm"; "linear", "relu", "leaky_relu", "tanh",
+ * "sigmoid"; "cross_entropy", "mse"; "sgd", "adam", "adamw", "rmsprop"; "he_normal",
+ * "xavier_uniform", "lecun_normal". A value the library does not know gives "unknown". Never
+ * NULL; thread-safe.
+ * @{ */
+/** Name of a learning rule. */
+FAN_API const char *fan_rule_name(fan_rule r);
+/** Name of an activation. */
+FAN_API const char *fan_activation_name(fan_activation a);
+/** Name of a loss. */
+FAN_API const char *fan_loss_name(fan_loss l);
+/** Name of an optimizer algorithm. */
+FAN_API const char *fan_optimizer_kind_name(fan_optimizer_kind k);
+/** Name of an initialiser. */
+FAN_API const char *fan_init_name(fan_init i);
 /** @} */
 
 /* ------------------------------------------------------------------------------------------ */

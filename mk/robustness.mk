@@ -204,9 +204,23 @@ ABI_DIR := $(BUILD)/abi
 ABIDW_FLAGS := --headers-dir include --drop-private-types --no-corpus-path --no-comp-dir-path \
                --no-show-locs --no-elf-needed
 
+# Two comparisons. Against every released baseline (abi/libfanoise-X.Y.Z.abi of this major),
+# ignoring added symbols: nothing released may change or go (abidiff already filters harmless
+# changes such as appended enumerators). Against abi/libfanoise.abi, exactly: every addition is
+# deliberate and committed with the change that makes it.
+RELEASED_ABIS := $(sort $(wildcard abi/libfanoise-$(VERSION_MAJOR).*.abi))
+
 abi-check: $(SHLIB)
 	@mkdir -p $(ABI_DIR)
 	@abidw $(ABIDW_FLAGS) --out-file $(ABI_DIR)/libfanoise.abi $(SHLIB)
+	@for base in $(RELEASED_ABIS); do \
+	    abidiff --no-show-locs --no-added-syms $$base $(ABI_DIR)/libfanoise.abi > $(ABI_DIR)/released.txt; \
+	    rc=$$?; \
+	    if [ $$rc -ne 0 ]; then cat $(ABI_DIR)/released.txt; \
+	        echo "abi: INCOMPATIBLE with the released $$base (status $$rc): within a major version only additions are allowed (docs/abi.md)"; \
+	        exit 1; fi; \
+	    echo "abi: $(SHLIB) keeps everything of $$base"; \
+	done
 	@abidiff --no-show-locs abi/libfanoise.abi $(ABI_DIR)/libfanoise.abi > $(ABI_DIR)/abidiff.txt; \
 	rc=$$?; \
 	if [ $$rc -eq 0 ]; then echo "abi: $(SHLIB) matches abi/libfanoise.abi"; exit 0; fi; \

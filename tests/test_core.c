@@ -32,6 +32,32 @@ static void test_every_status_has_distinct_text(void **state)
     assert_int_equal(FAN_STOPPED, 101);
 }
 
+static void test_enum_names_are_distinct_and_unknown_for_bad_values(void **state)
+{
+    (void)state;
+    const char *rules[] = {"bp", "fa", "dfa", "usf", "brsf", "frsf", "kp", "wm"};
+    for (int r = 0; r < 8; r++) assert_string_equal(fan_rule_name((fan_rule)r), rules[r]);
+    assert_string_equal(fan_rule_name((fan_rule)8), "unknown");
+    assert_string_equal(fan_rule_name((fan_rule)-1), "unknown");
+    const char *acts[] = {"linear", "relu", "leaky_relu", "tanh", "sigmoid"};
+    for (int a = 0; a < 5; a++) assert_string_equal(fan_activation_name((fan_activation)a), acts[a]);
+    assert_string_equal(fan_activation_name((fan_activation)5), "unknown");
+    assert_string_equal(fan_loss_name(FAN_LOSS_CROSS_ENTROPY), "cross_entropy");
+    assert_string_equal(fan_loss_name(FAN_LOSS_MSE), "mse");
+    assert_string_equal(fan_loss_name((fan_loss)2), "unknown");
+    const char *opts[] = {"sgd", "adam", "adamw", "rmsprop"};
+    for (int k = 0; k < 4; k++)
+        assert_string_equal(fan_optimizer_kind_name((fan_optimizer_kind)k), opts[k]);
+    assert_string_equal(fan_optimizer_kind_name((fan_optimizer_kind)4), "unknown");
+    assert_string_equal(fan_init_name(FAN_INIT_HE_NORMAL), "he_normal");
+    assert_string_equal(fan_init_name(FAN_INIT_XAVIER_UNIFORM), "xavier_uniform");
+    assert_string_equal(fan_init_name(FAN_INIT_LECUN_NORMAL), "lecun_normal");
+    assert_string_equal(fan_init_name((fan_init)3), "unknown");
+    /* The pinned values of the rules. */
+    assert_int_equal(FAN_RULE_DFA, 2);
+    assert_int_equal(FAN_RULE_WM, 7);
+}
+
 static void test_versions_agree_everywhere(void **state)
 {
     (void)state;
@@ -163,6 +189,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_status_has_distinct_text),
         cmocka_unit_test(test_versions_agree_everywhere),
+        cmocka_unit_test(test_enum_names_are_distinct_and_unknown_for_bad_values),
         cmocka_unit_test(test_rng_streams_are_reproducible_and_distinct),
         cmocka_unit_test(test_below_is_uniform),
         cmocka_unit_test(test_ziggurat_normals_have_normal_moments_and_tails),

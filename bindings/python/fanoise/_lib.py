@@ -84,6 +84,11 @@ PROTOTYPES = {
     "fan_strerror": (c_char_p, [status]),
     "fan_version_number": (c_uint, []),
     "fan_version_string": (c_char_p, []),
+    "fan_rule_name": (c_char_p, [c_enum]),
+    "fan_activation_name": (c_char_p, [c_enum]),
+    "fan_loss_name": (c_char_p, [c_enum]),
+    "fan_optimizer_kind_name": (c_char_p, [c_enum]),
+    "fan_init_name": (c_char_p, [c_enum]),
     # Network
     "fan_net_create": (status, [POINTER(NET), SZ, c_size_t, ALLOC]),
     "fan_net_free": (None, [NET]),

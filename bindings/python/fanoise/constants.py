@@ -32,6 +32,12 @@ class Status(IntEnum):
 class Rule(IntEnum):
     BP = 0
     FA = 1
+    DFA = 2
+    USF = 3
+    BRSF = 4
+    FRSF = 5
+    KP = 6
+    WM = 7
 
 
 class Activation(IntEnum):
@@ -133,7 +139,7 @@ CSV_LAST_COLUMN = ctypes.c_size_t(-1).value
 
 # The version of the header this binding was written against (FANOISE_VERSION_*).
 VERSION_MAJOR = 0
-VERSION_MINOR = 1
+VERSION_MINOR = 2
 VERSION_PATCH = 0
 VERSION_NUMBER = VERSION_MAJOR * 10000 + VERSION_MINOR * 100 + VERSION_PATCH
 VERSION_STRING = f"{VERSION_MAJOR}.{VERSION_MINOR}.{VERSION_PATCH}"

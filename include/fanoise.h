@@ -341,6 +341,16 @@ FAN_API FAN_NODISCARD fan_status fan_net_get_weights(const fan_net *net, size_t 
  */
 FAN_API FAN_NODISCARD fan_status fan_net_set_weights(fan_net *net, size_t layer, const float *w,
                                                      size_t w_len, const float *b, size_t b_len);
+/**
+ * Shape of the feedback matrix B_l of weight layer `layer` under the net's current rule. For every
+ * rule but DFA it is W_l's shape: *rows = layer_outputs(layer), *cols = layer_inputs(layer), and
+ * the error pass is delta_in = delta_out * B_l. Under FAN_RULE_DFA, *rows = the net's output size
+ * and *cols = layer_inputs(layer): the error at layer l's input is e * B_l, e the output error.
+ * fan_net_get_feedback and fan_net_set_feedback use this shape. Either output may be NULL.
+ * @return FAN_OK; FAN_E_NULL (net); FAN_E_INVALID (layer).
+ */
+FAN_API FAN_NODISCARD fan_status fan_net_feedback_shape(const fan_net *net, size_t layer,
+                                                        size_t *rows, size_t *cols);
 /** Copies B_l (len = outputs * inputs). @return FAN_OK; FAN_E_NULL; FAN_E_INVALID; FAN_E_SHAPE. */
 FAN_API FAN_NODISCARD fan_status fan_net_get_feedback(const fan_net *net, size_t layer, float *B,
                                                       size_t len);

@@ -716,3 +716,11 @@ fan_status fan_net_loss_value(fan_net *net, const float *x, const int32_t *label
     *loss = fan__net_output_delta(net, net->h[net->n_layers], net->onehot, n, net->delta_a);
     return FAN_OK;
 }
+
+fan_status fan_net_feedback_shape(const fan_net *net, size_t layer, size_t *rows, size_t *cols)
+{
+    FAN__CHECK(check_layer(net, layer));
+    if (rows) *rows = net->sizes[layer + 1];
+    if (cols) *cols = net->sizes[layer];
+    return FAN_OK;
+}

@@ -113,6 +113,7 @@ PROTOTYPES = {
     "fan_net_num_params": (c_size_t, [NET]),
     "fan_net_get_weights": (status, [NET, c_size_t, F32, c_size_t, F32, c_size_t]),
     "fan_net_set_weights": (status, [NET, c_size_t, F32, c_size_t, F32, c_size_t]),
+    "fan_net_feedback_shape": (status, [NET, c_size_t, SZ, SZ]),
     "fan_net_get_feedback": (status, [NET, c_size_t, F32, c_size_t]),
     "fan_net_set_feedback": (status, [NET, c_size_t, F32, c_size_t]),
     "fan_net_forward": (status, [NET, F32, c_size_t, F32, c_size_t]),

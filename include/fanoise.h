@@ -362,6 +362,23 @@ FAN_API FAN_NODISCARD fan_status fan_net_set_feedback(fan_net *net, size_t layer
                                                       size_t len);
 
 /**
+ * Weight mirroring (Akrout et al., NeurIPS 2019): trains the stored feedback matrices B_l without
+ * reading W into them. For `steps` steps, every weight layer l is driven by its own batch x of
+ * `batch` rows of independent N(0, 1) inputs (drawn from `seed`), its linear response y = W_l x
+ * is formed (for DFA, the output's response (W_{L-1} ... W_l) x, the matrix DFA's B_l is compared
+ * with), and B_l <- (1 - lr * weight_decay) B_l + lr * (y^T x) / batch. Since the mean of y x^T
+ * is W_l, B_l turns toward W_l (to W_l / weight_decay when weight_decay > 0). W, b, gradients and
+ * the net's other random streams are not touched. Valid for every rule whose error pass reads a
+ * stored B (FA, DFA, frSF, KP, WM); under FAN_RULE_WM, training calls use FA's error pass and
+ * this call is its mirror phase. Cost per step: two GEMMs per layer of batch x the layer's size.
+ * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (batch 0, lr or weight_decay negative, NaN or above
+ *         1e6); FAN_E_UNSUPPORTED (BP, uSF, brSF); FAN_E_LIMIT; FAN_E_NOMEM; FAN_E_NUMERIC if B
+ *         became non-finite (B is then restored to what it was before the call).
+ */
+FAN_API FAN_NODISCARD fan_status fan_net_mirror(fan_net *net, size_t steps, size_t batch,
+                                                double lr, double weight_decay, uint64_t seed);
+
+/**
  * Runs the network on n input rows x (n x inputs) and writes n output rows to probs
  * (probs_len = n * outputs): softmax probabilities under cross-entropy, the output activations
  * under MSE. Uses the net's workspace (allocated on first use at a batch size, then reused).
@@ -855,7 +872,7 @@ FAN_API FAN_NODISCARD fan_status fan_diag_alignment(const fan_net *net, size_t l
  * widths).
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n = 0); FAN_E_SHAPE; FAN_E_LABEL; FAN_E_NOMEM.
  */
-FAN_API FAN_NODISCARD fan_status fan_diag_delta_alignment(fan_net *net, const float *x,
+FAN_API FAN_NODISCARD fan_status fan_diag_delta_alignment(const fan_net *net, const float *x,
                                                           const int32_t *labels, size_t n,
                                                           double *deg_per_layer, size_t n_layers);
 /**
@@ -896,7 +913,7 @@ FAN_API FAN_NODISCARD fan_status fan_diag_principal_angles(const fan_net *net, s
  * with the number of samples.
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID; FAN_E_SHAPE (dataset dim); FAN_E_LAPACK; FAN_E_NOMEM.
  */
-FAN_API FAN_NODISCARD fan_status fan_diag_gram_dimensionality(fan_net *net, size_t hidden,
+FAN_API FAN_NODISCARD fan_status fan_diag_gram_dimensionality(const fan_net *net, size_t hidden,
                                                               const fan_dataset *ds,
                                                               size_t max_samples, double *erank);
 /**
@@ -907,7 +924,7 @@ FAN_API FAN_NODISCARD fan_status fan_diag_gram_dimensionality(fan_net *net, size
  * in the last bin. Cost: one forward pass, in chunks.
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n = 0); FAN_E_SHAPE; FAN_E_UNSUPPORTED (MSE); FAN_E_NOMEM.
  */
-FAN_API FAN_NODISCARD fan_status fan_diag_readout(fan_net *net, const float *x, size_t n,
+FAN_API FAN_NODISCARD fan_status fan_diag_readout(const fan_net *net, const float *x, size_t n,
                                                   double *mean_max_prob, double *mean_entropy,
                                                   double *hist, size_t n_bins);
 /**
@@ -918,7 +935,7 @@ FAN_API FAN_NODISCARD fan_status fan_diag_readout(fan_net *net, const float *x, 
  * (else FAN_E_SHAPE). One forward pass over the dataset, O(n_bins) memory.
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n_bins = 0); FAN_E_SHAPE; FAN_E_UNSUPPORTED; FAN_E_NOMEM.
  */
-FAN_API FAN_NODISCARD fan_status fan_diag_calibration_error(fan_net *net, const fan_dataset *ds,
+FAN_API FAN_NODISCARD fan_status fan_diag_calibration_error(const fan_net *net, const fan_dataset *ds,
                                                             size_t n_bins, double *ece);
 
 /**

@@ -173,7 +173,21 @@ typedef enum fan_matrix {
 
 /** Scalar settings of a network, for fan_net_set / fan_net_get. */
 typedef enum fan_net_param {
-    FAN_NET_LEAKY_SLOPE = 0 /**< Negative slope of FAN_ACT_LEAKY_RELU; default 0.01, [0, 1]. */
+    FAN_NET_LEAKY_SLOPE = 0, /**< Negative slope of FAN_ACT_LEAKY_RELU; default 0.01, [0, 1]. */
+    /**
+     * Threads the net's own calls use: a whole number in [1, FAN_MAX_THREADS], default 1.
+     * Every training, inference and evaluation call on the net (fan_net_train_batch, fan_train,
+     * fan_pretrain_noise, fan_net_compute_gradients, fan_net_forward, fan_net_loss_value,
+     * fan_net_evaluate, fan_optimizer_step) splits its batch between that many threads, which
+     * the net starts on its first such call after the setting and stops in fan_net_free (or when
+     * the setting changes). Each thread runs single-threaded kernels on its share; nothing is
+     * summed across threads, so results are bit-identical from run to run for a given count, and
+     * equal within float rounding to one thread's (identical on the library's own AVX2 and
+     * AVX-512 kernels). Waiting threads spin for up to 0.1 ms, then sleep. When the library runs
+     * the BLAS instead (a CPU without AVX2), set OPENBLAS_NUM_THREADS=1 so the two kinds of
+     * threads do not compete for cores. Not saved in model files; copied by fan_net_clone.
+     */
+    FAN_NET_THREADS = 1
 } fan_net_param;
 
 /** Optimizer algorithms. */
@@ -226,6 +240,8 @@ typedef struct fan_net fan_net;
 
 /** Largest number of weight layers a network may have. */
 #define FAN_MAX_LAYERS 64
+/** Largest FAN_NET_THREADS. */
+#define FAN_MAX_THREADS 64
 /** Largest width of any layer (inputs, hidden or outputs). */
 #define FAN_MAX_WIDTH 16777216u
 /** Largest number of elements of one weight matrix. */

@@ -233,6 +233,12 @@ fan_status fan__net_gradients_labels(fan_net *net, const float *x, const int32_t
                                      size_t n, float *loss);
 fan_status fan__net_gradients_targets(fan_net *net, const float *x, const float *targets,
                                       size_t n, float *loss);
+/**
+ * Runs fn(ctx, tid, n) on each of the net's n = FAN_NET_THREADS threads (the caller is tid 0) and
+ * returns when all are done; with one thread, or before the pool has started, calls fn(ctx, 0, 1).
+ * For work that splits into independent ranges (the optimizer's update).
+ */
+void fan__net_parallel(fan_net *net, void (*fn)(void *ctx, size_t tid, size_t n), void *ctx);
 /** Loss and number of correct argmax predictions of m rows, in the net's workspace. */
 fan_status fan__net_eval_chunk(fan_net *net, const float *x, const int32_t *labels, size_t m,
                                double *loss_sum, size_t *correct);
@@ -254,18 +260,21 @@ char *fan__optimizer_errbuf(const fan_optimizer *opt);
 int fan__optimizer_fits(const fan_optimizer *opt, const size_t *sizes, size_t n_layers,
                         size_t n_params);
 /**
- * Applies one update to p[0..n) from g with the optimizer's state and advances its step count.
- * Returns 1 if every updated parameter and state value is finite. Never allocates.
+ * Saves p[first, first + count) and the optimizer's state there, so that fan__optimizer_rollback
+ * can restore them exactly, then applies one update to them from g, without advancing the step
+ * count. Disjoint ranges may be updated from different threads at once. Returns 1 if every
+ * updated parameter and state value is finite. Never allocates: the copy is made at creation.
  */
-int fan__optimizer_update(fan_optimizer *opt, float *p, const float *g, size_t n);
+int fan__optimizer_update_range(fan_optimizer *opt, float *p, const float *g, size_t first,
+                                size_t count);
+/**
+ * Ends a step whose ranges have all been updated: advances the step count, and returns the
+ * parameters as they were before the step, readable until the next step.
+ */
+const float *fan__optimizer_end_step(fan_optimizer *opt);
 /** lr * weight decay: how much a step of plain SGD shrinks a parameter towards zero. */
 double fan__optimizer_contraction(const fan_optimizer *opt);
-/**
- * Saves the state and p[0..n) (n = the state's size) so that fan__optimizer_rollback restores
- * both exactly; returns the saved parameters, readable until the next save. Never allocates: the
- * copy is made at creation.
- */
-const float *fan__optimizer_save(fan_optimizer *opt, const float *p, size_t n);
+/** Undoes the last step on p[0..n) (n = the state's size) and the optimizer's state. */
 void fan__optimizer_rollback(fan_optimizer *opt, float *p, size_t n);
 
 /* ---- datasets (dataset.c) ---------------------------------------------------------------- */

@@ -9,6 +9,8 @@
 #define FAN_NET_IMPL_H
 
 #include "internal.h"
+#include "kernels.h"
+#include "pool.h"
 
 /*
  * A learning rule, as the shared backward pass and the training step see it. A rule is one
@@ -93,13 +95,20 @@ struct fan_net {
     fan__normal_tables *tables;  /* brSF: ziggurat tables */
     float *fb_backup;            /* KP: B before a step, restored if the step fails */
 
-    /* Forward/backward workspace for up to ws_rows rows; grown, never shrunk. */
+    /* Forward/backward workspace for up to ws_rows rows; grown, never shrunk (net_pass.c). */
     size_t ws_rows;
     float *ws;
     float *h[FAN_MAX_LAYERS + 1]; /* h[l], l >= 1: activations after layer l - 1 (rows x sizes[l]) */
-    float *delta_a, *delta_b;     /* rows x max width */
+    float *d[FAN_MAX_LAYERS + 1]; /* d[l], l >= 1: the error at those outputs; d[L] is e */
     float *onehot;                /* rows x outputs, targets built from labels */
-    float *out_err;               /* rows x outputs, the output error e */
+    double *row_loss;             /* rows: each row's loss, summed in order by one thread */
+
+    /* How the net runs (net_exec.c): the GEMM kernels chosen from CPUID when the net was
+       created, FAN_NET_THREADS (0 stands for the default, 1) and the pool of those threads,
+       started by the first call that needs it. */
+    fan__kernels kernels;
+    size_t threads;
+    fan__pool *pool;
 };
 
 static inline float *fan__net_w(const fan_net *net, size_t l) { return net->params + net->w_off[l]; }
@@ -110,6 +119,21 @@ static inline size_t fan__net_wn(const fan_net *net, size_t l)
 {
     return net->sizes[l] * net->sizes[l + 1];
 }
+
+/* ---- execution (net_exec.c) ---- */
+
+/** FAN_NET_THREADS of the net: 1 to FAN_MAX_THREADS. */
+size_t fan__net_threads(const fan_net *net);
+/** Starts the net's pool if FAN_NET_THREADS > 1 and it is not running; FAN_E_NOMEM on failure. */
+fan_status fan__net_ensure_pool(fan_net *net);
+/** Inside fan__net_parallel's work: waits for all the net's threads (a no-op with one). */
+void fan__net_sync(const fan_net *net);
+/** Kernels and threads as fan_net_set/fan_net_get and fan_net_clone see them. */
+fan_status fan__net_set_threads(fan_net *net, double value);
+/** Settings a clone copies; the pool is never shared. */
+void fan__net_copy_exec(fan_net *dst, const fan_net *src);
+/** Stops the pool; called by fan_net_free. */
+void fan__net_free_exec(fan_net *net);
 
 /* The stored B_l, for rules whose error pass reads it as it is. */
 const float *fan__rule_stored_feedback(const fan_net *net, size_t l, float *scratch);

@@ -2,6 +2,13 @@
  * net_pass.c - the forward pass, the loss and its output error, and the backward pass shared by
  * every learning rule: errors go down through the matrix the rule provides (rules.c), gradients
  * of the mean loss go into the net.
+ *
+ * A pass is written as pieces over ranges so that the net's threads (FAN_NET_THREADS, net_exec.c)
+ * can share it: the forward pass, the loss and the errors sent down are row-local, so each thread
+ * takes a range of the batch's rows; the gradients sum over rows, so each thread takes a range of
+ * their columns instead, over all rows. Nothing is reduced across threads, and with the library's
+ * own kernels (kernels.h) every value is computed by the same operations whatever the split:
+ * results do not depend on the number of threads.
  */
 #include "net_impl.h"
 
@@ -59,19 +66,31 @@ static void softmax_rows(float *z, size_t n, size_t w)
     }
 }
 
+/* Rows [r0, r1) of the forward pass of x into hs (see fan__net_forward_into). */
+static void forward_rows(const fan_net *net, const float *x, size_t r0, size_t r1,
+                         float *const *hs, int softmax)
+{
+    const size_t rows = r1 - r0;
+    if (rows == 0) return;
+    const float *in = x + r0 * net->sizes[0];
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const size_t ni = net->sizes[l], no = net->sizes[l + 1];
+        float *out = hs[l + 1] + r0 * no;
+        /* z = h W^T: (rows x ni) times (ni x no), W stored no x ni. */
+        fan__gemm(net->kernels, 0, 1, rows, no, ni, in, ni, fan__net_w(net, l), ni, out, no);
+        bias_activate(out, fan__net_b(net, l), rows, no, net->act[l], net->leaky_slope);
+        in = out;
+    }
+    if (softmax && net->loss == FAN_LOSS_CROSS_ENTROPY) {
+        const size_t c = net->sizes[net->n_layers];
+        softmax_rows(hs[net->n_layers] + r0 * c, rows, c);
+    }
+}
+
 void fan__net_forward_into(const fan_net *net, const float *x, size_t n, float *const *hs,
                            int softmax)
 {
-    const float *in = x;
-    for (size_t l = 0; l < net->n_layers; l++) {
-        const size_t ni = net->sizes[l], no = net->sizes[l + 1];
-        /* z = h W^T: (n x ni) times (ni x no), W stored no x ni. */
-        fan__sgemm(0, 1, n, no, ni, 1.0f, in, ni, fan__net_w(net, l), ni, 0.0f, hs[l + 1], no);
-        bias_activate(hs[l + 1], fan__net_b(net, l), n, no, net->act[l], net->leaky_slope);
-        in = hs[l + 1];
-    }
-    if (softmax && net->loss == FAN_LOSS_CROSS_ENTROPY)
-        softmax_rows(hs[net->n_layers], n, net->sizes[net->n_layers]);
+    forward_rows(net, x, 0, n, hs, softmax);
 }
 
 /* ---- the loss and the learning rules ------------------------------------------------------ */
@@ -99,18 +118,23 @@ static void mul_derivative(float *d, const float *h, size_t count, fan_activatio
     }
 }
 
-double fan__net_output_delta(const fan_net *net, const float *y, const float *targets, size_t n,
-                             float *delta)
+/* Output error of rows [r0, r1) of a batch of n rows (the gradient of the batch's mean loss), and
+   the loss of each row, before the division by n (and by the outputs for MSE), into row_loss
+   (may be NULL). Returns the sum of those row losses, added in row order. */
+static double output_rows(const fan_net *net, const float *y, const float *targets, size_t r0,
+                          size_t r1, size_t n, float *delta, double *row_loss)
 {
     const size_t c = net->sizes[net->n_layers];
     double total = 0.0;
-    if (net->loss == FAN_LOSS_CROSS_ENTROPY) {
-        /* y holds the output activations z; the loss of a row is sum_j t_j (lse(z) - z_j), and
-           its gradient p_j * sum(t) - t_j, computed from z without forming log p. */
-        const float scale = 1.0f / (float)n;
-        for (size_t r = 0; r < n; r++) {
-            const float *z = y + r * c, *t = targets + r * c;
-            float *d = delta + r * c, mx = z[0];
+    for (size_t r = r0; r < r1; r++) {
+        const float *z = y + r * c, *t = targets + r * c;
+        float *d = delta + r * c;
+        double row = 0.0;
+        if (net->loss == FAN_LOSS_CROSS_ENTROPY) {
+            /* y holds the output activations z; the loss of a row is sum_j t_j (lse(z) - z_j),
+               and its gradient p_j * sum(t) - t_j, computed from z without forming log p. */
+            const float scale = 1.0f / (float)n;
+            float mx = z[0];
             for (size_t j = 1; j < c; j++) mx = z[j] > mx ? z[j] : mx;
             float sum = 0.0f, tsum = 0.0f;
             double tz = 0.0;
@@ -120,23 +144,37 @@ double fan__net_output_delta(const fan_net *net, const float *y, const float *ta
                 tsum += t[j];
                 tz += (double)t[j] * (double)(z[j] - mx);
             }
-            total += (double)tsum * log((double)sum) - tz;
+            row = (double)tsum * log((double)sum) - tz;
             const float inv = 1.0f / sum;
             for (size_t j = 0; j < c; j++) d[j] = (d[j] * inv * tsum - t[j]) * scale;
+        } else {
+            const float scale = 2.0f / ((float)n * (float)c);
+            for (size_t j = 0; j < c; j++) {
+                const float e = z[j] - t[j];
+                row += (double)e * (double)e;
+                d[j] = e * scale;
+            }
         }
-        total /= (double)n;
-    } else {
-        const float scale = 2.0f / ((float)n * (float)c);
-        for (size_t i = 0; i < n * c; i++) {
-            const float e = y[i] - targets[i];
-            total += (double)e * (double)e;
-            delta[i] = e * scale;
-        }
-        total /= (double)n * (double)c;
+        if (row_loss) row_loss[r] = row;
+        total += row;
     }
     /* The output activation sits between the pre-activation and the loss. */
-    mul_derivative(delta, y, n * c, net->act[net->n_layers - 1], net->leaky_slope);
+    mul_derivative(delta + r0 * c, y + r0 * c, (r1 - r0) * c, net->act[net->n_layers - 1],
+                   net->leaky_slope);
     return total;
+}
+
+/* The mean loss from the sum of the row losses of a batch of n rows. */
+static double mean_loss(const fan_net *net, double sum, size_t n)
+{
+    const double per_row = net->loss == FAN_LOSS_CROSS_ENTROPY ? 1.0 : (double)net->sizes[net->n_layers];
+    return sum / ((double)n * per_row);
+}
+
+double fan__net_output_delta(const fan_net *net, const float *y, const float *targets, size_t n,
+                             float *delta)
+{
+    return mean_loss(net, output_rows(net, y, targets, 0, n, n, delta, NULL), n);
 }
 
 /* ---- the backward pass, shared by every rule ------------------------------------------------ */
@@ -159,17 +197,18 @@ size_t fan__net_rule_scratch_floats(const fan_net *net, fan_rule rule)
     return most;
 }
 
-/* Sends the error down through weight layer l >= 1: delta_in (n x sizes[l]) = (src * M_l) .*
-   phi'(h_l), where src (n x rows of M_l) is the error of layer l's outputs, or the net's output
-   error for a direct rule. */
-static void delta_down(const fan_net *net, const fan__rule_ops *ops, size_t l, const float *src,
-                       const float *h_l, size_t n, float *scratch, float *delta_in)
+/* Rows [r0, r1) of the error sent down through weight layer l >= 1: delta_in (n x sizes[l]) =
+   (src * M) .* phi'(h_l), where M (mrows x sizes[l]) is the matrix of the rule's error pass and
+   src (n x mrows) the error of layer l's outputs, or the net's output error for a direct rule. */
+static void delta_rows(const fan_net *net, size_t l, const float *m, size_t mrows,
+                       const float *src, const float *h_l, size_t r0, size_t r1, float *delta_in)
 {
-    const size_t ni = net->sizes[l];
-    const size_t rows = fan__rule_feedback_rows(ops, net->sizes, net->n_layers, l);
-    const float *m = ops->feedback(net, l, scratch);
-    fan__sgemm(0, 0, n, ni, rows, 1.0f, src, rows, m, ni, 0.0f, delta_in, ni);
-    mul_derivative(delta_in, h_l, n * ni, net->act[l - 1], net->leaky_slope);
+    const size_t ni = net->sizes[l], rows = r1 - r0;
+    if (rows == 0) return;
+    fan__gemm(net->kernels, 0, 0, rows, ni, mrows, src + r0 * mrows, mrows, m, ni,
+              delta_in + r0 * ni, ni);
+    mul_derivative(delta_in + r0 * ni, h_l + r0 * ni, rows * ni, net->act[l - 1],
+                   net->leaky_slope);
 }
 
 void fan__net_error_signals(const fan_net *net, fan_rule rule, const float *e,
@@ -179,23 +218,137 @@ void fan__net_error_signals(const fan_net *net, fan_rule rule, const float *e,
     const fan__rule_ops *ops = fan__rule_lookup(rule);
     const float *d = e;
     for (size_t l = net->n_layers - 1; l >= 1; l--) {
-        delta_down(net, ops, l, ops->direct ? e : d, hs[l], n, scratch, deltas[l]);
+        const size_t rows = fan__rule_feedback_rows(ops, net->sizes, net->n_layers, l);
+        delta_rows(net, l, ops->feedback(net, l, scratch), rows, ops->direct ? e : d, hs[l], 0, n,
+                   deltas[l]);
         d = deltas[l];
     }
+}
+
+/* Columns [c0, c1) of dW_l = delta^T h_l (delta: n x no, already carrying the 1/n; h_l: n x ni)
+   and entries [j0, j1) of db_l, into grads_next. Returns 1 if any of them is not finite. */
+static int gradient_part(fan_net *net, size_t l, const float *d, const float *h_l, size_t n,
+                         size_t c0, size_t c1, size_t j0, size_t j1)
+{
+    const size_t ni = net->sizes[l], no = net->sizes[l + 1];
+    float *dw = net->grads_next + net->w_off[l], *db = net->grads_next + net->b_off[l];
+    int bad = 0;
+    if (c1 > c0) {
+        fan__gemm(net->kernels, 1, 0, no, c1 - c0, n, d, no, h_l + c0, ni, dw + c0, ni);
+        /* Checked while the rows are still in cache. */
+        for (size_t j = 0; j < no; j++) bad |= !fan__all_finite(dw + j * ni + c0, c1 - c0);
+    }
+    if (j1 > j0) {
+        memset(db + j0, 0, (j1 - j0) * sizeof *db);
+        for (size_t r = 0; r < n; r++)
+            for (size_t j = j0; j < j1; j++) db[j] += d[r * no + j];
+        bad |= !fan__all_finite(db + j0, j1 - j0);
+    }
+    return bad;
+}
+
+/* ---- splitting a pass between threads ------------------------------------------------------ */
+
+/* Rows go to threads in multiples of ROW_GRAIN (the kernels' row blocks divide it), columns in
+   multiples of COL_GRAIN (one 512-bit vector), so that no thread gets a ragged block inside. */
+#define ROW_GRAIN 12
+#define COL_GRAIN 16
+
+/* Thread t's share [*lo, *hi) of n items dealt in grains: contiguous, in thread order. */
+static void share(size_t n, size_t grain, size_t t, size_t nt, size_t *lo, size_t *hi)
+{
+    const size_t units = (n + grain - 1) / grain, per = units / nt, extra = units % nt;
+    const size_t first = t * per + (t < extra ? t : extra);
+    const size_t count = per + (t < extra ? 1 : 0);
+    *lo = first * grain < n ? first * grain : n;
+    *hi = (first + count) * grain < n ? (first + count) * grain : n;
+}
+
+/* One pass over a batch, as every thread of the net sees it. */
+typedef struct pass {
+    fan_net *net;
+    const float *x;       /* n x inputs */
+    const float *targets; /* n x outputs, or NULL for inference */
+    size_t n;
+    int softmax;          /* inference: softmax probabilities in h[L] */
+    int train;            /* error pass and gradients after the loss */
+    /* Written by thread 0 between barriers, read by all after them. */
+    int loss_ok;
+    double loss;
+    const float *m; /* a computed feedback matrix, in the rule's scratch */
+    int bad[FAN_MAX_THREADS];
+} pass;
+
+static void pass_piece(void *arg, size_t t, size_t nt)
+{
+    pass *ps = arg;
+    fan_net *net = ps->net;
+    const fan__rule_ops *ops = net->rule;
+    const size_t L = net->n_layers, n = ps->n;
+    size_t r0, r1;
+    share(n, ROW_GRAIN, t, nt, &r0, &r1);
+    forward_rows(net, ps->x, r0, r1, net->h, ps->softmax);
+    if (ps->targets == NULL) return;
+    (void)output_rows(net, net->h[L], ps->targets, r0, r1, n, net->d[L], net->row_loss);
+    if (!ps->train) return;
+
+    fan__net_sync(net);
+    if (t == 0) {
+        /* The loss adds the rows in order, as a single thread would. */
+        double sum = 0.0;
+        for (size_t r = 0; r < n; r++) sum += net->row_loss[r];
+        ps->loss = mean_loss(net, sum, n);
+        ps->loss_ok = isfinite(ps->loss);
+        /* A rule with per-batch feedback draws it now; a failed step puts it back. */
+        if (ps->loss_ok && ops->before_backward) ops->before_backward(net);
+    }
+    fan__net_sync(net);
+    if (!ps->loss_ok) return;
+
+    for (size_t l = L - 1; l >= 1; l--) {
+        const float *m;
+        if (ops->computed) {
+            /* One matrix in scratch at a time: thread 0 computes it while the others wait, and
+               nobody starts the next until all are done with this one. */
+            if (t == 0) ps->m = ops->feedback(net, l, net->rule_ws);
+            fan__net_sync(net);
+            m = ps->m;
+        } else {
+            m = ops->feedback(net, l, NULL);
+        }
+        delta_rows(net, l, m, net->fb_rows[l], ops->direct ? net->d[L] : net->d[l + 1],
+                   net->h[l], r0, r1, net->d[l]);
+        if (ops->computed) fan__net_sync(net);
+    }
+    fan__net_sync(net);
+
+    int bad = 0;
+    for (size_t l = 0; l < L; l++) {
+        size_t c0, c1, j0, j1;
+        share(net->sizes[l], COL_GRAIN, t, nt, &c0, &c1);
+        share(net->sizes[l + 1], COL_GRAIN, t, nt, &j0, &j1);
+        bad |= gradient_part(net, l, net->d[l + 1], l == 0 ? ps->x : net->h[l], n, c0, c1, j0, j1);
+    }
+    ps->bad[t] = bad;
+}
+
+/* Runs a pass on the net's threads. */
+static void run_pass(fan_net *net, pass *ps)
+{
+    fan__net_parallel(net, pass_piece, ps);
 }
 
 /* ---- workspace ---------------------------------------------------------------------------- */
 
 static fan_status reserve(fan_net *net, size_t n)
 {
+    FAN__CHECK(fan__net_ensure_pool(net));
     if (n <= net->ws_rows) return FAN_OK;
     const size_t L = net->n_layers;
-    size_t maxw = 0, per_row = 0;
-    for (size_t l = 1; l <= L; l++) {
-        maxw = net->sizes[l] > maxw ? net->sizes[l] : maxw;
-        per_row += net->sizes[l];
-    }
-    per_row += 2 * maxw + 2 * net->sizes[L]; /* two delta buffers, the targets, the output error */
+    size_t per_row = 0;
+    for (size_t l = 1; l <= L; l++) per_row += 2 * net->sizes[l]; /* activations and errors */
+    /* The targets, and each row's loss (a double, first in the block for its alignment). */
+    per_row += net->sizes[L] + sizeof(double) / sizeof(float);
     size_t total;
     FAN__FAIL_IF(net->err, !fan__mul_ok(per_row, n, &total) || total > SIZE_MAX / sizeof(float),
                  FAN_E_LIMIT, "a batch of %zu rows needs too much workspace", n);
@@ -204,19 +357,17 @@ static fan_status reserve(fan_net *net, size_t n)
     fan__free(&net->alloc, net->ws);
     net->ws = ws;
     net->ws_rows = n;
-    float *p = ws;
+    net->row_loss = (double *)(void *)ws;
+    float *p = ws + n * (sizeof(double) / sizeof(float));
     net->h[0] = NULL;
+    net->d[0] = NULL;
     for (size_t l = 1; l <= L; l++) {
         net->h[l] = p;
         p += n * net->sizes[l];
+        net->d[l] = p;
+        p += n * net->sizes[l];
     }
-    net->delta_a = p;
-    p += n * maxw;
-    net->delta_b = p;
-    p += n * maxw;
     net->onehot = p;
-    p += n * net->sizes[L];
-    net->out_err = p;
     return FAN_OK;
 }
 
@@ -239,6 +390,24 @@ static fan_status check_batch(const fan_net *net, const float *x, size_t n)
     return FAN_OK;
 }
 
+/* Forward pass of n rows on the net's threads, and with targets, the loss of each row; returns
+   the mean loss (0 without targets). */
+static double forward(fan_net *net, const float *x, const float *targets, size_t n, int softmax)
+{
+    pass ps;
+    memset(&ps, 0, sizeof ps);
+    ps.net = net;
+    ps.x = x;
+    ps.targets = targets;
+    ps.n = n;
+    ps.softmax = softmax;
+    run_pass(net, &ps);
+    if (targets == NULL) return 0.0;
+    double sum = 0.0;
+    for (size_t r = 0; r < n; r++) sum += net->row_loss[r];
+    return mean_loss(net, sum, n);
+}
+
 fan_status fan_net_forward(fan_net *net, const float *x, size_t n, float *probs, size_t probs_len)
 {
     FAN__CHECK(check_batch(net, x, n));
@@ -250,7 +419,7 @@ fan_status fan_net_forward(fan_net *net, const float *x, size_t n, float *probs,
     FAN__FAIL_IF(net->err, !fan__all_finite(x, n * net->sizes[0]), FAN_E_NONFINITE,
                  "input x contains NaN or infinity");
     FAN__CHECK(reserve(net, n));
-    fan__net_forward_into(net, x, n, net->h, 1);
+    (void)forward(net, x, NULL, n, 1);
     FAN__FAIL_IF(net->err, !fan__all_finite(net->h[net->n_layers], n * c), FAN_E_NUMERIC,
                  "the outputs overflowed to infinity or NaN");
     memcpy(probs, net->h[net->n_layers], n * c * sizeof *probs);
@@ -276,32 +445,20 @@ static fan_status nonfinite(const fan_net *net, const float *x, size_t n)
 static fan_status gradients(fan_net *net, const float *x, const float *targets, size_t n,
                             float *loss)
 {
-    const size_t L = net->n_layers;
     const fan__rule_ops *ops = net->rule;
-    fan__net_forward_into(net, x, n, net->h, 0);
-    float *e = net->out_err;
-    const double lv = fan__net_output_delta(net, net->h[L], targets, n, e);
-    if (!isfinite(lv)) return nonfinite(net, x, n);
-    /* A rule with per-batch feedback draws it now; a failed step puts the previous draw back. */
     fan__rng before = net->magnitude_rng_last;
-    if (ops->before_backward) ops->before_backward(net);
-    const float *d = e;
-    for (size_t l = L; l-- > 0;) {
-        const size_t ni = net->sizes[l], no = net->sizes[l + 1];
-        const float *h_l = l == 0 ? x : net->h[l];
-        float *dw = net->grads_next + net->w_off[l], *db = net->grads_next + net->b_off[l];
-        /* dW_l = delta^T (no x n) times h_l (n x ni); delta already carries the 1/n. */
-        fan__sgemm(1, 0, no, ni, n, 1.0f, d, no, h_l, ni, 0.0f, dw, ni);
-        memset(db, 0, no * sizeof *db);
-        for (size_t r = 0; r < n; r++)
-            for (size_t j = 0; j < no; j++) db[j] += d[r * no + j];
-        if (l > 0) {
-            float *next = d == net->delta_a ? net->delta_b : net->delta_a;
-            delta_down(net, ops, l, ops->direct ? e : d, h_l, n, net->rule_ws, next);
-            d = next;
-        }
-    }
-    if (!fan__all_finite(net->grads_next, net->n_params)) {
+    pass ps;
+    memset(&ps, 0, sizeof ps);
+    ps.net = net;
+    ps.x = x;
+    ps.targets = targets;
+    ps.n = n;
+    ps.train = 1;
+    run_pass(net, &ps);
+    if (!ps.loss_ok) return nonfinite(net, x, n);
+    int bad = 0;
+    for (size_t t = 0; t < fan__net_threads(net); t++) bad |= ps.bad[t];
+    if (bad) {
         if (ops->before_backward) {
             net->magnitude_rng = before;
             ops->before_backward(net);
@@ -312,7 +469,7 @@ static fan_status gradients(fan_net *net, const float *x, const float *targets, 
     net->grads = net->grads_next;
     net->grads_next = t;
     net->has_grads = 1;
-    if (loss) *loss = (float)lv;
+    if (loss) *loss = (float)ps.loss;
     return FAN_OK;
 }
 
@@ -362,8 +519,7 @@ fan_status fan_net_loss_value(fan_net *net, const float *x, const int32_t *label
                  "input x contains NaN or infinity");
     FAN__CHECK(reserve(net, n));
     fan__one_hot(labels, n, net->sizes[net->n_layers], net->onehot);
-    fan__net_forward_into(net, x, n, net->h, 0);
-    *loss = fan__net_output_delta(net, net->h[net->n_layers], net->onehot, n, net->delta_a);
+    *loss = forward(net, x, net->onehot, n, 0);
     return FAN_OK;
 }
 
@@ -385,12 +541,11 @@ fan_status fan__net_eval_chunk(fan_net *net, const float *x, const int32_t *labe
        a bad dataset from writing outside the target rows. */
     FAN__CHECK(fan__net_check_labels(net, labels, m));
     FAN__CHECK(reserve(net, m));
-    fan__net_forward_into(net, x, m, net->h, 0);
-    const float *out = net->h[L];
     fan__one_hot(labels, m, c, net->onehot);
     /* The loss routine of training gives the exact loss from the output activations; the error
        it also writes goes to scratch space and is discarded. */
-    *loss_sum += fan__net_output_delta(net, out, net->onehot, m, net->delta_a) * (double)m;
+    *loss_sum += forward(net, x, net->onehot, m, 0) * (double)m;
+    const float *out = net->h[L];
     for (size_t i = 0; i < m; i++) *correct += argmax(out + i * c, c) == (size_t)labels[i];
     return FAN_OK;
 }
@@ -417,8 +572,8 @@ void fan__net_weight_product(const fan_net *net, size_t l, float *out, float *tm
     memcpy(cur, fan__net_w(net, L - 1), c * net->sizes[L - 1] * sizeof(float));
     for (size_t k = L - 1; k-- > l;) {
         /* (c x sizes[k+1]) times W_k (sizes[k+1] x sizes[k]). */
-        fan__sgemm(0, 0, c, net->sizes[k], net->sizes[k + 1], 1.0f, cur, net->sizes[k + 1],
-                   fan__net_w(net, k), net->sizes[k], 0.0f, other, net->sizes[k]);
+        fan__gemm(net->kernels, 0, 0, c, net->sizes[k], net->sizes[k + 1], cur, net->sizes[k + 1],
+                  fan__net_w(net, k), net->sizes[k], other, net->sizes[k]);
         float *t = cur;
         cur = other;
         other = t;

@@ -157,12 +157,14 @@ static inline uint32_t not_finite(float x)
     return (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
 }
 
-static uint32_t sgd(fan_optimizer *o, float *p, const float *g, size_t n)
+/* The update loops read the hyperparameters and the step count only: they write p and the state
+   slices they are given, so disjoint ranges can run on several threads at once. */
+
+static uint32_t sgd(const fan_optimizer *o, float *p, const float *g, float *buf, size_t n)
 {
     const float lr = (float)o->hp[FAN_OPT_LR], mu = (float)o->hp[FAN_OPT_MOMENTUM],
                 wd = (float)o->hp[FAN_OPT_WEIGHT_DECAY];
     const int nesterov = o->hp[FAN_OPT_NESTEROV] != 0.0;
-    float *buf = o->m;
     uint32_t bad = 0;
     if (mu == 0.0f) {
         for (size_t i = 0; i < n; i++) {
@@ -182,7 +184,8 @@ static uint32_t sgd(fan_optimizer *o, float *p, const float *g, size_t n)
     return bad;
 }
 
-static uint32_t adam(fan_optimizer *o, float *p, const float *g, size_t n, int decoupled)
+static uint32_t adam(const fan_optimizer *o, float *p, const float *g, float *m, float *v,
+                     size_t n, int decoupled)
 {
     const double lr = o->hp[FAN_OPT_LR], b1 = o->hp[FAN_OPT_BETA1], b2 = o->hp[FAN_OPT_BETA2];
     const double t = (double)(o->t + 1);
@@ -193,7 +196,6 @@ static uint32_t adam(fan_optimizer *o, float *p, const float *g, size_t n, int d
     const float bc2 = (float)sqrt(1.0 - pow(b2, t));
     const float decay = decoupled ? 1.0f - (float)lr * wd : 1.0f;
     const float l2 = decoupled ? 0.0f : wd;
-    float *m = o->m, *v = o->v;
     uint32_t bad = 0;
     for (size_t i = 0; i < n; i++) {
         p[i] *= decay;
@@ -206,12 +208,12 @@ static uint32_t adam(fan_optimizer *o, float *p, const float *g, size_t n, int d
     return bad;
 }
 
-static uint32_t rmsprop(fan_optimizer *o, float *p, const float *g, size_t n)
+static uint32_t rmsprop(const fan_optimizer *o, float *p, const float *g, float *buf, float *v,
+                        size_t n)
 {
     const float lr = (float)o->hp[FAN_OPT_LR], a = (float)o->hp[FAN_OPT_ALPHA],
                 eps = (float)o->hp[FAN_OPT_EPSILON], wd = (float)o->hp[FAN_OPT_WEIGHT_DECAY],
                 mu = (float)o->hp[FAN_OPT_MOMENTUM];
-    float *v = o->v, *buf = o->m;
     uint32_t bad = 0;
     for (size_t i = 0; i < n; i++) {
         const float d = g[i] + wd * p[i];
@@ -241,17 +243,52 @@ int fan__optimizer_fits(const fan_optimizer *opt, const size_t *sizes, size_t n_
     return 1;
 }
 
-int fan__optimizer_update(fan_optimizer *opt, float *p, const float *g, size_t n)
+/* Which state arrays an update writes under the current settings: only those are saved for an
+   undo, and only those restored. */
+static int writes_m(const fan_optimizer *o)
 {
-    uint32_t bad = 0;
-    switch (opt->kind) {
-    case FAN_OPTIMIZER_SGD: bad = sgd(opt, p, g, n); break;
-    case FAN_OPTIMIZER_ADAM: bad = adam(opt, p, g, n, 0); break;
-    case FAN_OPTIMIZER_ADAMW: bad = adam(opt, p, g, n, 1); break;
-    case FAN_OPTIMIZER_RMSPROP: bad = rmsprop(opt, p, g, n); break;
+    switch (o->kind) {
+    case FAN_OPTIMIZER_SGD: return o->hp[FAN_OPT_MOMENTUM] != 0.0;
+    case FAN_OPTIMIZER_RMSPROP: return o->hp[FAN_OPT_MOMENTUM] > 0.0;
+    case FAN_OPTIMIZER_ADAM:
+    case FAN_OPTIMIZER_ADAMW: break;
     }
-    opt->t++;
+    return 1;
+}
+
+static int writes_v(const fan_optimizer *o) { return o->v != NULL; }
+
+/* Elements saved and then updated at a time: the chunk's parameters and state (at most six
+   arrays of 4 KB with the copies) are still in L1 when the update reads what the copy touched,
+   so the undo copy costs no second trip to L2. */
+#define UPDATE_CHUNK 1024
+
+int fan__optimizer_update_range(fan_optimizer *opt, float *p, const float *g, size_t first,
+                                size_t count)
+{
+    const int save_m = writes_m(opt), save_v = writes_v(opt);
+    uint32_t bad = 0;
+    for (size_t i = first; i < first + count; i += UPDATE_CHUNK) {
+        const size_t n = first + count - i < UPDATE_CHUNK ? first + count - i : UPDATE_CHUNK;
+        memcpy(opt->saved_p + i, p + i, n * sizeof(float));
+        if (save_m) memcpy(opt->saved_m + i, opt->m + i, n * sizeof(float));
+        if (save_v) memcpy(opt->saved_v + i, opt->v + i, n * sizeof(float));
+        float *m = opt->m + i, *v = opt->v != NULL ? opt->v + i : NULL;
+        switch (opt->kind) {
+        case FAN_OPTIMIZER_SGD: bad |= sgd(opt, p + i, g + i, m, n); break;
+        case FAN_OPTIMIZER_ADAM: bad |= adam(opt, p + i, g + i, m, v, n, 0); break;
+        case FAN_OPTIMIZER_ADAMW: bad |= adam(opt, p + i, g + i, m, v, n, 1); break;
+        case FAN_OPTIMIZER_RMSPROP: bad |= rmsprop(opt, p + i, g + i, m, v, n); break;
+        }
+    }
     return bad == 0;
+}
+
+const float *fan__optimizer_end_step(fan_optimizer *opt)
+{
+    opt->saved_t = opt->t;
+    opt->t++;
+    return opt->saved_p;
 }
 
 double fan__optimizer_contraction(const fan_optimizer *opt)
@@ -259,19 +296,10 @@ double fan__optimizer_contraction(const fan_optimizer *opt)
     return opt->hp[FAN_OPT_LR] * opt->hp[FAN_OPT_WEIGHT_DECAY];
 }
 
-const float *fan__optimizer_save(fan_optimizer *opt, const float *p, size_t n)
-{
-    memcpy(opt->saved_p, p, n * sizeof(float));
-    memcpy(opt->saved_m, opt->m, n * sizeof(float));
-    if (opt->v) memcpy(opt->saved_v, opt->v, n * sizeof(float));
-    opt->saved_t = opt->t;
-    return opt->saved_p;
-}
-
 void fan__optimizer_rollback(fan_optimizer *opt, float *p, size_t n)
 {
     memcpy(p, opt->saved_p, n * sizeof(float));
-    memcpy(opt->m, opt->saved_m, n * sizeof(float));
-    if (opt->v) memcpy(opt->v, opt->saved_v, n * sizeof(float));
+    if (writes_m(opt)) memcpy(opt->m, opt->saved_m, n * sizeof(float));
+    if (writes_v(opt)) memcpy(opt->v, opt->saved_v, n * sizeof(float));
     opt->t = opt->saved_t;
 }

@@ -30,20 +30,48 @@ static fan_status check_pair(fan_optimizer *opt, const fan_net *net)
     return FAN_OK;
 }
 
+/* The optimizer's update, split between the net's threads: each takes a range of the
+   parameters, whole multiples of UPDATE_GRAIN (one 64-byte cache line) so that no two threads
+   write the same line. */
+#define UPDATE_GRAIN 16
+
+typedef struct update {
+    fan_optimizer *opt;
+    float *p;
+    const float *g;
+    size_t n;
+    int ok[FAN_MAX_THREADS];
+} update;
+
+static void update_piece(void *arg, size_t t, size_t nt)
+{
+    update *u = arg;
+    const size_t units = (u->n + UPDATE_GRAIN - 1) / UPDATE_GRAIN;
+    const size_t per = units / nt, extra = units % nt;
+    const size_t first = (t * per + (t < extra ? t : extra)) * UPDATE_GRAIN;
+    const size_t last = first + (per + (t < extra ? 1 : 0)) * UPDATE_GRAIN;
+    const size_t lo = first < u->n ? first : u->n, hi = last < u->n ? last : u->n;
+    u->ok[t] = fan__optimizer_update_range(u->opt, u->p, u->g, lo, hi - lo);
+}
+
 /* Applies the net's gradients: the optimizer's update of W and b, then the rule's own update
    (KP moves B). If anything becomes non-finite, parameters, optimizer state and the rule's state
    are put back exactly and the step fails: no call leaves a net with non-finite weights. */
 static fan_status apply(fan_optimizer *opt, fan_net *net)
 {
-    size_t n;
-    float *p = fan__net_params_mut(net, &n);
-    const float *g = fan__net_grads(net, &n);
-    const float *before = fan__optimizer_save(opt, p, n);
+    update u;
+    u.opt = opt;
+    u.p = fan__net_params_mut(net, &u.n);
+    u.g = fan__net_grads(net, &u.n);
+    for (size_t t = 0; t < FAN_MAX_THREADS; t++) u.ok[t] = 1;
     fan__net_save_rule_state(net);
-    int ok = fan__optimizer_update(opt, p, g, n);
+    fan__net_parallel(net, update_piece, &u);
+    int ok = 1;
+    for (size_t t = 0; t < FAN_MAX_THREADS; t++) ok &= u.ok[t];
+    const float *before = fan__optimizer_end_step(opt);
     if (ok) ok = fan__net_after_update(net, before, fan__optimizer_contraction(opt));
     if (!ok) {
-        fan__optimizer_rollback(opt, p, n);
+        fan__optimizer_rollback(opt, u.p, u.n);
         fan__net_restore_rule_state(net);
         (void)fan__fail(fan__net_errbuf(net), FAN_E_NUMERIC,
                         "the update made a weight or optimizer state non-finite (learning rate or "

@@ -1,0 +1,71 @@
+/*
+ * kernels.h - the single-precision GEMM kernels of the training step and their dispatch.
+ *
+ * The step's products come in three forms, all row-major with C overwritten (beta = 0):
+ *   forward        Z = H W^T      "NT": both operands contiguous along the summed dimension
+ *   weight grad    dW = D^T H     "TN": B contiguous along C's columns, A read down a column
+ *   error down     D_in = D M     "NN": B contiguous along C's columns, A read along a row
+ * The kernels of kernels_avx2.c and kernels_avx512.c take them without packing (every operand of
+ * a 784-100-10 step fits in L2) and are compiled with per-function target attributes, so the
+ * library still loads and runs on any x86-64: which set runs is decided from CPUID at run time,
+ * never from a table of CPU models. CBLAS (linalg.c) is the portable path and the reference.
+ *
+ * Every kernel computes each element of C by one fixed sequence of operations that depends only
+ * on its row of op(A), its column of op(B) and k, never on m, n, where the element sits in its
+ * block or how the caller splits C into pieces: a batch split across threads gives the same bits
+ * as one call on the whole batch.
+ */
+#ifndef FAN_KERNELS_H
+#define FAN_KERNELS_H
+
+#include "internal.h"
+
+/** Which GEMM code the hot path runs. Values order the sets: a higher one needs more of the CPU. */
+typedef enum fan__kernels {
+    FAN__KERNELS_CBLAS = 0,  /* the BLAS the library links: any CPU */
+    FAN__KERNELS_AVX2 = 1,   /* AVX2 + FMA, 256-bit (x86-64-v3) */
+    FAN__KERNELS_AVX512 = 2  /* AVX-512F, 512-bit */
+} fan__kernels;
+
+/**
+ * The best set this CPU and OS support (CPUID feature bits and the register state the OS saves,
+ * XCR0), lowered to FANOISE_KERNELS when that environment variable names a set ("cblas",
+ * "avx2", "avx512"; anything else is ignored). Reads only; called when a net is created.
+ */
+fan__kernels fan__kernels_detect(void);
+/** Highest set the CPU supports, ignoring the environment. */
+fan__kernels fan__kernels_supported(void);
+/** "cblas", "avx2" or "avx512". */
+const char *fan__kernels_name(fan__kernels k);
+
+/**
+ * C (m x n, ldc) = op(A) * op(B), op(A) m x k, op(B) k x n, row-major, op(X) = X^T when trans_x is
+ * non-zero, with `kernels`, which the caller has checked the CPU supports. TT products, and every
+ * product under FAN__KERNELS_CBLAS, go to fan__sgemm. k = 0 gives C = 0.
+ */
+void fan__gemm(fan__kernels kernels, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+               const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc);
+
+/** The net's kernels; and a switch for the tests, which force each fallback on one net (lowered
+    to what the CPU supports). Neither touches anything but that net. */
+fan__kernels fan__net_kernels(const fan_net *net);
+void fan__net_set_kernels(fan_net *net, fan__kernels k);
+
+/* The kernels themselves (defined as no-ops where the compiler cannot target x86-64 SIMD; never
+   called then, since detection returns FAN__KERNELS_CBLAS). */
+
+/** C[i][j] = sum_p A[i*lda + p] * B[j*ldb + p]: the NT form. */
+void fan__gemm_nt_avx512(size_t m, size_t n, size_t k, const float *a, size_t lda,
+                         const float *b, size_t ldb, float *c, size_t ldc);
+void fan__gemm_nt_avx2(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
+                       size_t ldb, float *c, size_t ldc);
+/**
+ * C[i][j] = sum_p A(i, p) * B[p*ldb + j] with A(i, p) = a[i*rsa + p*csa]: NN (rsa = lda,
+ * csa = 1) and TN (rsa = 1, csa = lda).
+ */
+void fan__gemm_bn_avx512(size_t m, size_t n, size_t k, const float *a, size_t rsa, size_t csa,
+                         const float *b, size_t ldb, float *c, size_t ldc);
+void fan__gemm_bn_avx2(size_t m, size_t n, size_t k, const float *a, size_t rsa, size_t csa,
+                       const float *b, size_t ldb, float *c, size_t ldc);
+
+#endif /* FAN_KERNELS_H */

@@ -20,7 +20,7 @@
  *                `steps` noise batches through fan_pretrain_noise (for perf record --delay or
  *                callgrind --toggle-collect)
  *   keys  sizes=784,100,10 rule=fa|bp batch=64 reps=5 steps=0 opt=sgd|adam lr=0.01
- *         warmup=20 eval=1 feed=iter|pregathered dim=1024 data=DIR
+ *         warmup=20 eval=1 feed=iter|pregathered dim=1024 data=DIR threads=1 (FAN_NET_THREADS)
  *
  * Uses only the public header (plus cblas.h in bench_ceiling.c): the harness is a client.
  */
@@ -55,7 +55,7 @@ typedef struct opts {
     size_t sizes[BENCH_MAX_SIZES];
     size_t n_sizes;
     fan_rule rule;
-    size_t batch, reps, steps, warmup, dim;
+    size_t batch, reps, steps, warmup, dim, threads;
     int adam, eval, pregathered;
     double lr;
     const char *data;
@@ -150,6 +150,7 @@ static void parse(opts *o, int argc, char **argv)
     o->warmup = 20;
     o->dim = 1024;
     o->eval = 1;
+    o->threads = 1;
     o->lr = 0.01;
     o->data = "/usr/share/datasets/fashion-mnist";
     for (int i = 2; i < argc; i++) {
@@ -168,6 +169,7 @@ static void parse(opts *o, int argc, char **argv)
         else if (KEY("steps")) o->steps = (size_t)strtoull(v, NULL, 10);
         else if (KEY("warmup")) o->warmup = (size_t)strtoull(v, NULL, 10);
         else if (KEY("dim")) o->dim = (size_t)strtoull(v, NULL, 10);
+        else if (KEY("threads")) o->threads = (size_t)strtoull(v, NULL, 10);
         else if (KEY("eval")) o->eval = atoi(v);
         else if (KEY("opt")) o->adam = strcmp(v, "adam") == 0;
         else if (KEY("lr")) o->lr = strtod(v, NULL);
@@ -207,6 +209,7 @@ static fan_net *make_net(const opts *o, uint64_t rep)
     fan_status st = fan_net_create(&net, o->sizes, o->n_sizes, NULL);
     if (st != FAN_OK) die("fan_net_create", st, "");
     NET_OK(net, fan_net_set_rule(net, o->rule));
+    NET_OK(net, fan_net_set(net, FAN_NET_THREADS, (double)o->threads));
     NET_OK(net, fan_net_init(net, rep, FEEDBACK_SEED_BASE + rep));
     return net;
 }

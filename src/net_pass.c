@@ -272,13 +272,14 @@ typedef struct pass {
     size_t n;
     int softmax;          /* inference: softmax probabilities in h[L] */
     int train;            /* error pass and gradients after the loss */
-    /* Written by thread 0 between barriers, read by all after them. */
-    int loss_ok;
-    double loss;
-    const float *m; /* a computed feedback matrix, in the rule's scratch */
+    const float *m;       /* a computed feedback matrix, in the rule's scratch (thread 0's) */
     int bad[FAN_MAX_THREADS];
 } pass;
 
+/* Synchronisation is what costs when threads share cores with other processes, so a training
+   pass meets at one barrier (all errors known before any gradient sums over rows), plus one per
+   layer for rules whose feedback is computed into shared scratch. The loss is checked after the
+   pass: a non-finite one only means the gradients computed from it are discarded. */
 static void pass_piece(void *arg, size_t t, size_t nt)
 {
     pass *ps = arg;
@@ -291,19 +292,6 @@ static void pass_piece(void *arg, size_t t, size_t nt)
     if (ps->targets == NULL) return;
     (void)output_rows(net, net->h[L], ps->targets, r0, r1, n, net->d[L], net->row_loss);
     if (!ps->train) return;
-
-    fan__net_sync(net);
-    if (t == 0) {
-        /* The loss adds the rows in order, as a single thread would. */
-        double sum = 0.0;
-        for (size_t r = 0; r < n; r++) sum += net->row_loss[r];
-        ps->loss = mean_loss(net, sum, n);
-        ps->loss_ok = isfinite(ps->loss);
-        /* A rule with per-batch feedback draws it now; a failed step puts it back. */
-        if (ps->loss_ok && ops->before_backward) ops->before_backward(net);
-    }
-    fan__net_sync(net);
-    if (!ps->loss_ok) return;
 
     for (size_t l = L - 1; l >= 1; l--) {
         const float *m;
@@ -330,6 +318,14 @@ static void pass_piece(void *arg, size_t t, size_t nt)
         bad |= gradient_part(net, l, net->d[l + 1], l == 0 ? ps->x : net->h[l], n, c0, c1, j0, j1);
     }
     ps->bad[t] = bad;
+}
+
+/* The mean loss of the rows of the last pass, added in row order whatever the threads. */
+static double pass_loss(const fan_net *net, size_t n)
+{
+    double sum = 0.0;
+    for (size_t r = 0; r < n; r++) sum += net->row_loss[r];
+    return mean_loss(net, sum, n);
 }
 
 /* Runs a pass on the net's threads. */
@@ -402,10 +398,7 @@ static double forward(fan_net *net, const float *x, const float *targets, size_t
     ps.n = n;
     ps.softmax = softmax;
     run_pass(net, &ps);
-    if (targets == NULL) return 0.0;
-    double sum = 0.0;
-    for (size_t r = 0; r < n; r++) sum += net->row_loss[r];
-    return mean_loss(net, sum, n);
+    return targets == NULL ? 0.0 : pass_loss(net, n);
 }
 
 fan_status fan_net_forward(fan_net *net, const float *x, size_t n, float *probs, size_t probs_len)
@@ -446,7 +439,10 @@ static fan_status gradients(fan_net *net, const float *x, const float *targets, 
                             float *loss)
 {
     const fan__rule_ops *ops = net->rule;
-    fan__rng before = net->magnitude_rng_last;
+    /* A rule with per-batch feedback draws it before the pass; a failed step puts the previous
+       draw back. */
+    const fan__rng before = net->magnitude_rng_last;
+    if (ops->before_backward) ops->before_backward(net);
     pass ps;
     memset(&ps, 0, sizeof ps);
     ps.net = net;
@@ -455,9 +451,9 @@ static fan_status gradients(fan_net *net, const float *x, const float *targets, 
     ps.n = n;
     ps.train = 1;
     run_pass(net, &ps);
-    if (!ps.loss_ok) return nonfinite(net, x, n);
-    int bad = 0;
-    for (size_t t = 0; t < fan__net_threads(net); t++) bad |= ps.bad[t];
+    const double lv = pass_loss(net, n);
+    int bad = !isfinite(lv);
+    for (size_t t = 0; t < FAN_MAX_THREADS; t++) bad |= ps.bad[t];
     if (bad) {
         if (ops->before_backward) {
             net->magnitude_rng = before;
@@ -469,7 +465,7 @@ static fan_status gradients(fan_net *net, const float *x, const float *targets, 
     net->grads = net->grads_next;
     net->grads_next = t;
     net->has_grads = 1;
-    if (loss) *loss = (float)ps.loss;
+    if (loss) *loss = (float)lv;
     return FAN_OK;
 }
 

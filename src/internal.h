@@ -95,6 +95,12 @@ void fan__normal_tables_init(fan__normal_tables *t);
 /** Fills out[0..n) with N(mean, std^2) floats (ziggurat; tables from fan__normal_tables_init). */
 void fan__rng_fill_normal(fan__rng *r, const fan__normal_tables *t, float *out, size_t n,
                           float mean, float std);
+/**
+ * The ziggurat's slow path for a 32-bit draw split into a layer iz and a signed position hz that
+ * fell outside its layer's rectangle: draws from r until it accepts. Shared by the one-at-a-time
+ * and the bulk generators (rng_bulk.c).
+ */
+float fan__zig_slow(fan__rng *r, const fan__normal_tables *t, int32_t hz, unsigned iz);
 /** Fills out[0..n) with U[lo, hi) floats. */
 void fan__rng_fill_uniform(fan__rng *r, float *out, size_t n, float lo, float hi);
 /** Fisher-Yates shuffle of idx[0..n). */

@@ -5,6 +5,7 @@
  * allocates nothing per step.
  */
 #include "iter_internal.h"
+#include "kernels.h"
 
 #include <float.h>
 #include <math.h>
@@ -43,6 +44,7 @@ struct fan_iter {
     /* Noise iterators. */
     fan__rng input_rng, label_rng;
     fan__normal_tables tables;
+    fan__kernels isa; /* vector width of the bulk generator, chosen at creation (same bits) */
     fan_noise_kind kind;
     fan_label_mode label_mode;
     double mean, std;
@@ -148,6 +150,7 @@ fan_status fan_iter_create_noise(fan_iter **out, size_t dim, size_t n_classes, s
     it->mean = 0.0;
     it->std = 1.0;
     fan__normal_tables_init(&it->tables);
+    it->isa = fan__kernels_detect();
     restart(it);
     *out = it;
     return FAN_OK;
@@ -281,8 +284,8 @@ static void next_noise(fan_iter *it, const int32_t **labels, const float **targe
 {
     const size_t count = it->batch * it->dim;
     if (it->kind == FAN_NOISE_GAUSSIAN) {
-        fan__rng_fill_normal(&it->input_rng, &it->tables, it->x, count, (float)it->mean,
-                             (float)it->std);
+        fan__rng_fill_normal_bulk(it->isa, &it->input_rng, &it->tables, it->x, count,
+                                  (float)it->mean, (float)it->std);
     } else {
         const double a = SQRT3 * it->std;
         fan__rng_fill_uniform(&it->input_rng, it->x, count, (float)(it->mean - a),

@@ -46,6 +46,14 @@ const char *fan__kernels_name(fan__kernels k);
 void fan__gemm(fan__kernels kernels, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc);
 
+/**
+ * fan__rng_fill_normal's distribution from LANES streams side by side (rng.c): a different
+ * sequence than fan__rng_fill_normal's for the same state, the same bits under every `isa`.
+ * Advances r by one draw per stream plus the slow path's draws.
+ */
+void fan__rng_fill_normal_bulk(fan__kernels isa, fan__rng *r, const fan__normal_tables *t,
+                               float *out, size_t n, float mean, float std);
+
 /** The net's kernels; and a switch for the tests, which force each fallback on one net (lowered
     to what the CPU supports). Neither touches anything but that net. */
 fan__kernels fan__net_kernels(const fan_net *net);

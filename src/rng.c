@@ -1,7 +1,8 @@
 /*
  * rng.c - xoshiro256** (Blackman and Vigna 2018) seeded through splitmix64, and the normal
  * generators: polar Box-Muller in double for initialisation, a ziggurat (Marsaglia and Tsang 2000,
- * 128 layers) in float for bulk noise. State lives in the caller's handle; nothing here is global.
+ * 128 layers) in float (its bulk form, many streams side by side, is rng_bulk.c). State lives in
+ * the caller's handle; nothing here is global.
  */
 #include "internal.h"
 
@@ -103,7 +104,7 @@ void fan__normal_tables_init(fan__normal_tables *t)
 }
 
 /* The slow path: the sample fell outside the rectangle of its layer. */
-static float zig_slow(fan__rng *r, const zig_tables *t, int32_t hz, unsigned iz)
+float fan__zig_slow(fan__rng *r, const fan__normal_tables *t, int32_t hz, unsigned iz)
 {
     for (;;) {
         float x = (float)hz * t->w[iz];
@@ -135,7 +136,7 @@ static inline float zig_draw(fan__rng *r, const zig_tables *t, uint32_t u)
     const unsigned iz = (unsigned)(u & (ZIG_LAYERS - 1));
     const int32_t hz = (int32_t)(u & ~(uint32_t)(ZIG_LAYERS - 1));
     const uint32_t mag = hz < 0 ? (uint32_t)(-(int64_t)hz) : (uint32_t)hz;
-    return mag < t->k[iz] ? (float)hz * t->w[iz] : zig_slow(r, t, hz, iz);
+    return mag < t->k[iz] ? (float)hz * t->w[iz] : fan__zig_slow(r, t, hz, iz);
 }
 
 void fan__rng_fill_normal(fan__rng *r, const fan__normal_tables *tables, float *out, size_t n,

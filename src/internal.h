@@ -106,6 +106,38 @@ void fan__rng_fill_uniform(fan__rng *r, float *out, size_t n, float lo, float hi
 /** Fisher-Yates shuffle of idx[0..n). */
 void fan__rng_shuffle(fan__rng *r, size_t *idx, size_t n);
 
+/* ---- instruction sets (kernels.c) -------------------------------------------------------- */
+
+/**
+ * Which vector code the hot paths run (the GEMM kernels, the bulk normal generator, the optimizer's
+ * update). Values order the sets: a higher one needs more of the CPU.
+ */
+typedef enum fan__kernels {
+    FAN__KERNELS_CBLAS = 0,  /* the BLAS the library links: any CPU */
+    FAN__KERNELS_AVX2 = 1,   /* AVX2 + FMA, 256-bit (x86-64-v3) */
+    FAN__KERNELS_AVX512 = 2  /* AVX-512F, 512-bit */
+} fan__kernels;
+
+/**
+ * The best set this CPU and OS support (CPUID feature bits and the register state the OS saves,
+ * XCR0), lowered to FANOISE_KERNELS when that environment variable names a set ("cblas",
+ * "avx2", "avx512"; anything else is ignored). Reads only; called when a net or a noise iterator
+ * is created.
+ */
+fan__kernels fan__kernels_detect(void);
+/** Highest set the CPU supports, ignoring the environment. */
+fan__kernels fan__kernels_supported(void);
+/** "cblas", "avx2" or "avx512". */
+const char *fan__kernels_name(fan__kernels k);
+
+/**
+ * fan__rng_fill_normal's distribution from LANES streams side by side (rng_bulk.c): a different
+ * sequence than fan__rng_fill_normal's for the same state, the same bits under every `isa`.
+ * Advances r by one draw per stream plus the slow path's draws.
+ */
+void fan__rng_fill_normal_bulk(fan__kernels isa, fan__rng *r, const fan__normal_tables *t,
+                               float *out, size_t n, float mean, float std);
+
 /* ---- linear algebra (linalg.c: the only file that includes cblas.h / lapacke.h) ----------- */
 
 /**
@@ -245,6 +277,8 @@ fan_status fan__net_gradients_targets(fan_net *net, const float *x, const float 
  * For work that splits into independent ranges (the optimizer's update).
  */
 void fan__net_parallel(fan_net *net, void (*fn)(void *ctx, size_t tid, size_t n), void *ctx);
+/** The instruction set the net's hot paths use, chosen when it was created (net_exec.c). */
+fan__kernels fan__net_kernels(const fan_net *net);
 /** Loss and number of correct argmax predictions of m rows, in the net's workspace. */
 fan_status fan__net_eval_chunk(fan_net *net, const float *x, const int32_t *labels, size_t m,
                                double *loss_sum, size_t *correct);
@@ -268,11 +302,12 @@ int fan__optimizer_fits(const fan_optimizer *opt, const size_t *sizes, size_t n_
 /**
  * Saves p[first, first + count) and the optimizer's state there, so that fan__optimizer_rollback
  * can restore them exactly, then applies one update to them from g, without advancing the step
- * count. Disjoint ranges may be updated from different threads at once. Returns 1 if every
+ * count. isa picks the vector width; every width gives the same
+ * bits. Disjoint ranges may be updated from different threads at once. Returns 1 if every
  * updated parameter and state value is finite. Never allocates: the copy is made at creation.
  */
-int fan__optimizer_update_range(fan_optimizer *opt, float *p, const float *g, size_t first,
-                                size_t count);
+int fan__optimizer_update_range(fan_optimizer *opt, fan__kernels isa, float *p, const float *g,
+                                size_t first, size_t count);
 /**
  * Ends a step whose ranges have all been updated: advances the step count, and returns the
  * parameters as they were before the step, readable until the next step.

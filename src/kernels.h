@@ -20,24 +20,6 @@
 
 #include "internal.h"
 
-/** Which GEMM code the hot path runs. Values order the sets: a higher one needs more of the CPU. */
-typedef enum fan__kernels {
-    FAN__KERNELS_CBLAS = 0,  /* the BLAS the library links: any CPU */
-    FAN__KERNELS_AVX2 = 1,   /* AVX2 + FMA, 256-bit (x86-64-v3) */
-    FAN__KERNELS_AVX512 = 2  /* AVX-512F, 512-bit */
-} fan__kernels;
-
-/**
- * The best set this CPU and OS support (CPUID feature bits and the register state the OS saves,
- * XCR0), lowered to FANOISE_KERNELS when that environment variable names a set ("cblas",
- * "avx2", "avx512"; anything else is ignored). Reads only; called when a net is created.
- */
-fan__kernels fan__kernels_detect(void);
-/** Highest set the CPU supports, ignoring the environment. */
-fan__kernels fan__kernels_supported(void);
-/** "cblas", "avx2" or "avx512". */
-const char *fan__kernels_name(fan__kernels k);
-
 /**
  * C (m x n, ldc) = op(A) * op(B), op(A) m x k, op(B) k x n, row-major, op(X) = X^T when trans_x is
  * non-zero, with `kernels`, which the caller has checked the CPU supports. TT products, and every
@@ -46,17 +28,8 @@ const char *fan__kernels_name(fan__kernels k);
 void fan__gemm(fan__kernels kernels, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc);
 
-/**
- * fan__rng_fill_normal's distribution from LANES streams side by side (rng.c): a different
- * sequence than fan__rng_fill_normal's for the same state, the same bits under every `isa`.
- * Advances r by one draw per stream plus the slow path's draws.
- */
-void fan__rng_fill_normal_bulk(fan__kernels isa, fan__rng *r, const fan__normal_tables *t,
-                               float *out, size_t n, float mean, float std);
-
-/** The net's kernels; and a switch for the tests, which force each fallback on one net (lowered
-    to what the CPU supports). Neither touches anything but that net. */
-fan__kernels fan__net_kernels(const fan_net *net);
+/** A switch for the tests, which force each fallback on one net (lowered to what the CPU
+    supports). Touches nothing but that net. */
 void fan__net_set_kernels(fan_net *net, fan__kernels k);
 
 /* The kernels themselves (defined as no-ops where the compiler cannot target x86-64 SIMD; never

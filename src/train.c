@@ -37,6 +37,7 @@ static fan_status check_pair(fan_optimizer *opt, const fan_net *net)
 
 typedef struct update {
     fan_optimizer *opt;
+    fan__kernels isa;
     float *p;
     const float *g;
     size_t n;
@@ -51,7 +52,7 @@ static void update_piece(void *arg, size_t t, size_t nt)
     const size_t first = (t * per + (t < extra ? t : extra)) * UPDATE_GRAIN;
     const size_t last = first + (per + (t < extra ? 1 : 0)) * UPDATE_GRAIN;
     const size_t lo = first < u->n ? first : u->n, hi = last < u->n ? last : u->n;
-    u->ok[t] = fan__optimizer_update_range(u->opt, u->p, u->g, lo, hi - lo);
+    u->ok[t] = fan__optimizer_update_range(u->opt, u->isa, u->p, u->g, lo, hi - lo);
 }
 
 /* Applies the net's gradients: the optimizer's update of W and b, then the rule's own update
@@ -61,6 +62,7 @@ static fan_status apply(fan_optimizer *opt, fan_net *net)
 {
     update u;
     u.opt = opt;
+    u.isa = fan__net_kernels(net);
     u.p = fan__net_params_mut(net, &u.n);
     u.g = fan__net_grads(net, &u.n);
     for (size_t t = 0; t < FAN_MAX_THREADS; t++) u.ok[t] = 1;

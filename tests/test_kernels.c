@@ -237,6 +237,40 @@ static void test_every_rule_trains_alike_on_every_kernel_set(void **state)
     }
 }
 
+/* The optimizer's update loops, compiled for every vector width, give the same bits. */
+static void test_optimizer_updates_are_the_same_on_every_isa(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    static const fan_optimizer_kind kinds[] = {FAN_OPTIMIZER_SGD, FAN_OPTIMIZER_ADAM,
+                                               FAN_OPTIMIZER_ADAMW, FAN_OPTIMIZER_RMSPROP};
+    const size_t sizes[] = {59, 50}; /* 3000 parameters */
+    fan_net *net = NULL;
+    TU_OK(fan_net_create(&net, sizes, 2, NULL));
+    static float g[N], ref[N], p[N];
+    tu_fill(g, N, 8, -1.0f, 1.0f);
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        for (int isa = FAN__KERNELS_CBLAS; isa <= (int)fan__kernels_supported(); isa++) {
+            fan_optimizer *opt = NULL;
+            TU_OK(fan_optimizer_create(&opt, kinds[k], net, NULL));
+            TU_OK(fan_optimizer_set(opt, FAN_OPT_MOMENTUM, 0.9));
+            TU_OK(fan_optimizer_set(opt, FAN_OPT_WEIGHT_DECAY, 0.01));
+            tu_fill(p, N, 9, -1.0f, 1.0f);
+            for (int step = 0; step < 3; step++) {
+                assert_true(fan__optimizer_update_range(opt, (fan__kernels)isa, p, g, 0, 1234));
+                assert_true(fan__optimizer_update_range(opt, (fan__kernels)isa, p, g, 1234, N - 1234));
+                (void)fan__optimizer_end_step(opt);
+            }
+            if (isa == FAN__KERNELS_CBLAS)
+                memcpy(ref, p, sizeof p);
+            else
+                assert_memory_equal(p, ref, sizeof p);
+            fan_optimizer_free(opt);
+        }
+    }
+    fan_net_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -246,6 +280,7 @@ int main(void)
         cmocka_unit_test(test_environment_can_only_lower_the_kernel_set),
         cmocka_unit_test(test_per_net_switch_cannot_exceed_the_cpu),
         cmocka_unit_test(test_every_rule_trains_alike_on_every_kernel_set),
+        cmocka_unit_test(test_optimizer_updates_are_the_same_on_every_isa),
     };
     return cmocka_run_group_tests_name("kernels", tests, NULL, NULL);
 }

@@ -899,11 +899,23 @@ FAN_API FAN_NODISCARD fan_status fan_diag_singular_values(const fan_net *net, si
                                                           fan_matrix which, double *sv, size_t n);
 /**
  * Effective rank exp(-sum p_i log p_i), p_i = s_i / sum s (Roy and Vetterli 2007). 0 for a zero
- * matrix. Each call runs one SVD; to get several summaries of one matrix, call
- * fan_diag_singular_values once and pass the values to fan_spectrum_summary.
+ * matrix. Each call runs one SVD; for several summaries of one matrix, or the singular values as
+ * well, fan_diag_spectrum gives them all from one.
  */
 FAN_API FAN_NODISCARD fan_status fan_diag_effective_rank(const fan_net *net, size_t layer,
                                                          fan_matrix which, double *erank);
+/**
+ * The spectrum of W_l, B_l or dW_l and all its summaries from one SVD: the singular values in
+ * descending order into sv (n = min(rows, cols)), and the effective rank, participation ratio
+ * and stable rank as the three functions around this one define them (each output may be NULL;
+ * sv may not). The cheap way to get several spectral figures of one matrix: each of those
+ * functions runs an SVD of its own.
+ * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (layer, which); FAN_E_SHAPE (n); FAN_E_LAPACK;
+ *         FAN_E_NOMEM. Thread safety as for every const diagnostic.
+ */
+FAN_API FAN_NODISCARD fan_status fan_diag_spectrum(const fan_net *net, size_t layer,
+                                                   fan_matrix which, double *sv, size_t n,
+                                                   double *erank, double *pr, double *srank);
 /** Participation ratio (sum s_i^2)^2 / sum s_i^4. 0 for a zero matrix. */
 FAN_API FAN_NODISCARD fan_status fan_diag_participation_ratio(const fan_net *net, size_t layer,
                                                               fan_matrix which, double *pr);

@@ -53,6 +53,17 @@ def singular_values(net, layer, which=Matrix.WEIGHTS):
     return out
 
 
+def spectrum(net, layer, which=Matrix.WEIGHTS):
+    """(singular values, Spectrum) of W_l, B_l or dW_l from one SVD: the cheap way to get the
+    values and their summaries together."""
+    k = min(net.layer_inputs(layer), net.layer_outputs(layer))
+    p, _, out = B.doubles_out((k,))
+    e, pr, s = c_double(), c_double(), c_double()
+    _net_check(net, lib.fan_diag_spectrum(net.ptr, layer, int(which), p, k, byref(e), byref(pr),
+                                          byref(s)))
+    return out, Spectrum(e.value, pr.value, s.value)
+
+
 def _scalar(fn, net, *args):
     v = c_double()
     _net_check(net, fn(net.ptr, *args, byref(v)))

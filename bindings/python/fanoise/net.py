@@ -105,6 +105,15 @@ class Net(Handle):
     def leaky_slope(self, value):
         self.set(NetParam.LEAKY_SLOPE, value)
 
+    @property
+    def threads(self):
+        """FAN_NET_THREADS: threads this net's training, inference and evaluation calls use."""
+        return int(self.get(NetParam.THREADS))
+
+    @threads.setter
+    def threads(self, value):
+        self.set(NetParam.THREADS, value)
+
     def set_initializer(self, which, init):
         self._check(lib.fan_net_set_initializer(self.ptr, int(which), int(init)))
 

@@ -272,11 +272,13 @@ fan_status fan__net_gradients_labels(fan_net *net, const float *x, const int32_t
 fan_status fan__net_gradients_targets(fan_net *net, const float *x, const float *targets,
                                       size_t n, float *loss);
 /**
- * Runs fn(ctx, tid, n) on each of the net's n = FAN_NET_THREADS threads (the caller is tid 0) and
- * returns when all are done; with one thread, or before the pool has started, calls fn(ctx, 0, 1).
- * For work that splits into independent ranges (the optimizer's update).
+ * Runs a job on the net's threads (pool.h): n_phases phases of items[p] items, fn(ctx, phase,
+ * item) each, any item on any thread, phase after phase; returns when all have run. With one
+ * thread, or before the pool has started, the caller runs them in order. What an item computes
+ * must not depend on the thread that runs it.
  */
-void fan__net_parallel(fan_net *net, void (*fn)(void *ctx, size_t tid, size_t n), void *ctx);
+void fan__net_parallel(fan_net *net, void (*fn)(void *ctx, size_t phase, size_t item), void *ctx,
+                       const size_t *items, size_t n_phases);
 /** The instruction set the net's hot paths use, chosen when it was created (net_exec.c). */
 fan__kernels fan__net_kernels(const fan_net *net);
 /** Loss and number of correct argmax predictions of m rows, in the net's workspace. */

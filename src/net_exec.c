@@ -35,17 +35,10 @@ fan_status fan__net_ensure_pool(fan_net *net)
     return FAN_OK;
 }
 
-void fan__net_sync(const fan_net *net)
+void fan__net_parallel(fan_net *net, void (*fn)(void *ctx, size_t phase, size_t item), void *ctx,
+                       const size_t *items, size_t n_phases)
 {
-    if (net->pool != NULL) fan__pool_barrier(net->pool);
-}
-
-void fan__net_parallel(fan_net *net, void (*fn)(void *ctx, size_t tid, size_t n), void *ctx)
-{
-    if (net->pool != NULL)
-        fan__pool_run(net->pool, fn, ctx);
-    else
-        fn(ctx, 0, 1);
+    fan__pool_run(net->pool, fn, ctx, items, n_phases);
 }
 
 void fan__net_copy_exec(fan_net *dst, const fan_net *src)

@@ -126,8 +126,6 @@ static inline size_t fan__net_wn(const fan_net *net, size_t l)
 size_t fan__net_threads(const fan_net *net);
 /** Starts the net's pool if FAN_NET_THREADS > 1 and it is not running; FAN_E_NOMEM on failure. */
 fan_status fan__net_ensure_pool(fan_net *net);
-/** Inside fan__net_parallel's work: waits for all the net's threads (a no-op with one). */
-void fan__net_sync(const fan_net *net);
 /** Kernels and threads as fan_net_set/fan_net_get and fan_net_clone see them. */
 fan_status fan__net_set_threads(fan_net *net, double value);
 /** Settings a clone copies; the pool is never shared. */

@@ -3,16 +3,16 @@
  * every learning rule: errors go down through the matrix the rule provides (rules.c), gradients
  * of the mean loss go into the net.
  *
- * A pass is written as pieces over ranges so that the net's threads (FAN_NET_THREADS, net_exec.c)
- * can share it: the forward pass, the loss and the errors sent down are row-local, so each thread
- * takes a range of the batch's rows; the gradients sum over rows, so each thread takes a range of
- * their columns instead, over all rows. Nothing is reduced across threads, and with the library's
- * own kernels (kernels.h) every value is computed by the same operations whatever the split:
- * results do not depend on the number of threads.
+ * A pass is written as items over ranges so that the net's threads (FAN_NET_THREADS, net_exec.c)
+ * can share it: the forward pass, the loss and the errors sent down are row-local, so an item is
+ * a range of the batch's rows; the gradients sum over rows, so an item is a range of their
+ * columns instead, over all rows. Nothing is reduced across threads or items: results do not
+ * depend on the number of threads.
  */
 #include "net_impl.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 /* ---- forward ------------------------------------------------------------------------------ */
@@ -249,75 +249,130 @@ static int gradient_part(fan_net *net, size_t l, const float *d, const float *h_
 
 /* ---- splitting a pass between threads ------------------------------------------------------ */
 
-/* Rows go to threads in multiples of ROW_GRAIN (the kernels' row blocks divide it), columns in
-   multiples of COL_GRAIN (one 512-bit vector), so that no thread gets a ragged block inside. */
-#define ROW_GRAIN 12
-#define COL_GRAIN 16
+/* A pass is a job for the net's threads (pool.h): phases of items, each item a range of rows
+   (the forward pass, the loss, the errors sent down, all row-local) or of columns (the
+   gradients, which sum over all rows). Item sizes depend on the batch and the widths, never on
+   the number of threads, and no item adds into another's results: every value is computed the
+   same way whatever the threads, so results repeat bit for bit at any count. Rows come in
+   multiples of ROW_ITEM (the kernels' row blocks divide it), columns in multiples of COL_ITEM
+   (the AVX-512 kernels' column panel), more per item when a phase would pass MAX_ITEMS. */
+#define ROW_ITEM 16
+#define COL_ITEM 64
+#define MAX_ITEMS 2048
 
-/* Thread t's share [*lo, *hi) of n items dealt in grains: contiguous, in thread order. */
-static void share(size_t n, size_t grain, size_t t, size_t nt, size_t *lo, size_t *hi)
+/* Units per item for `n` units of work in multiples of `grain`. */
+static size_t item_size(size_t n, size_t grain)
 {
-    const size_t units = (n + grain - 1) / grain, per = units / nt, extra = units % nt;
-    const size_t first = t * per + (t < extra ? t : extra);
-    const size_t count = per + (t < extra ? 1 : 0);
-    *lo = first * grain < n ? first * grain : n;
-    *hi = (first + count) * grain < n ? (first + count) * grain : n;
+    const size_t need = (n + MAX_ITEMS - 1) / MAX_ITEMS;
+    return need <= grain ? grain : (need + grain - 1) / grain * grain;
 }
 
-/* One pass over a batch, as every thread of the net sees it. */
+static size_t count_items(size_t n, size_t size) { return (n + size - 1) / size; }
+
+/* One pass over a batch. */
 typedef struct pass {
     fan_net *net;
     const float *x;       /* n x inputs */
     const float *targets; /* n x outputs, or NULL for inference */
-    size_t n;
+    size_t n, rows;       /* rows of the batch; rows per item */
     int softmax;          /* inference: softmax probabilities in h[L] */
     int train;            /* error pass and gradients after the loss */
-    const float *m;       /* a computed feedback matrix, in the rule's scratch (thread 0's) */
-    int bad[FAN_MAX_THREADS];
+    /* Gradient items, layer by layer: column items of dW_l, then items of db_l. */
+    size_t cols[FAN_MAX_LAYERS], first[FAN_MAX_LAYERS + 1];
+    const float *m; /* the feedback matrix computed for the current layer (computed rules) */
+    atomic_int bad; /* a gradient is not finite */
 } pass;
 
-/* Synchronisation is what costs when threads share cores with other processes, so a training
-   pass meets at one barrier (all errors known before any gradient sums over rows), plus one per
-   layer for rules whose feedback is computed into shared scratch. The loss is checked after the
-   pass: a non-finite one only means the gradients computed from it are discarded. */
-static void pass_piece(void *arg, size_t t, size_t nt)
+/* Phase layout: 0 rows (forward, loss and, for stored-feedback rules, every error); for a rule
+   that computes its feedback, then per layer l = L-1..1 a phase of one item computing M_l and
+   a phase of rows sending the error through it; last, the gradients. */
+enum { PHASE_ROWS = 0 };
+
+static void row_item(pass *ps, size_t item)
+{
+    fan_net *net = ps->net;
+    const fan__rule_ops *ops = net->rule;
+    const size_t L = net->n_layers;
+    const size_t r0 = item * ps->rows, r1 = r0 + ps->rows < ps->n ? r0 + ps->rows : ps->n;
+    forward_rows(net, ps->x, r0, r1, net->h, ps->softmax);
+    if (ps->targets == NULL) return;
+    (void)output_rows(net, net->h[L], ps->targets, r0, r1, ps->n, net->d[L], net->row_loss);
+    if (!ps->train || ops->computed) return;
+    for (size_t l = L - 1; l >= 1; l--)
+        delta_rows(net, l, ops->feedback(net, l, NULL), net->fb_rows[l],
+                   ops->direct ? net->d[L] : net->d[l + 1], net->h[l], r0, r1, net->d[l]);
+}
+
+static void gradient_item(pass *ps, size_t item)
+{
+    fan_net *net = ps->net;
+    size_t l = 0;
+    while (item >= ps->first[l + 1]) l++;
+    const size_t k = item - ps->first[l];
+    const size_t ni = net->sizes[l], no = net->sizes[l + 1];
+    const float *h_l = l == 0 ? ps->x : net->h[l];
+    int bad;
+    if (k < ps->cols[l]) {
+        const size_t per = item_size(ni, COL_ITEM), c0 = k * per;
+        bad = gradient_part(net, l, net->d[l + 1], h_l, ps->n, c0, c0 + per < ni ? c0 + per : ni,
+                            0, 0);
+    } else {
+        const size_t per = item_size(no, COL_ITEM), j0 = (k - ps->cols[l]) * per;
+        bad = gradient_part(net, l, net->d[l + 1], h_l, ps->n, 0, 0, j0,
+                            j0 + per < no ? j0 + per : no);
+    }
+    if (bad) atomic_store_explicit(&ps->bad, 1, memory_order_relaxed);
+}
+
+static void pass_item(void *arg, size_t phase, size_t item)
 {
     pass *ps = arg;
     fan_net *net = ps->net;
-    const fan__rule_ops *ops = net->rule;
-    const size_t L = net->n_layers, n = ps->n;
-    size_t r0, r1;
-    share(n, ROW_GRAIN, t, nt, &r0, &r1);
-    forward_rows(net, ps->x, r0, r1, net->h, ps->softmax);
-    if (ps->targets == NULL) return;
-    (void)output_rows(net, net->h[L], ps->targets, r0, r1, n, net->d[L], net->row_loss);
-    if (!ps->train) return;
-
-    for (size_t l = L - 1; l >= 1; l--) {
-        const float *m;
-        if (ops->computed) {
-            /* One matrix in scratch at a time: thread 0 computes it while the others wait, and
-               nobody starts the next until all are done with this one. */
-            if (t == 0) ps->m = ops->feedback(net, l, net->rule_ws);
-            fan__net_sync(net);
-            m = ps->m;
+    const size_t L = net->n_layers;
+    const size_t fb_phases = net->rule->computed && ps->train ? 2 * (L - 1) : 0;
+    if (phase == PHASE_ROWS) {
+        row_item(ps, item);
+    } else if (phase <= fb_phases) {
+        /* Phases 2k+1 and 2k+2 serve layer l = L-1-k. */
+        const size_t l = L - 1 - (phase - 1) / 2;
+        if (phase % 2 == 1) {
+            ps->m = net->rule->feedback(net, l, net->rule_ws);
         } else {
-            m = ops->feedback(net, l, NULL);
+            const size_t r0 = item * ps->rows;
+            const size_t r1 = r0 + ps->rows < ps->n ? r0 + ps->rows : ps->n;
+            delta_rows(net, l, ps->m, net->fb_rows[l],
+                       net->rule->direct ? net->d[L] : net->d[l + 1], net->h[l], r0, r1,
+                       net->d[l]);
         }
-        delta_rows(net, l, m, net->fb_rows[l], ops->direct ? net->d[L] : net->d[l + 1],
-                   net->h[l], r0, r1, net->d[l]);
-        if (ops->computed) fan__net_sync(net);
+    } else {
+        gradient_item(ps, item);
     }
-    fan__net_sync(net);
+}
 
-    int bad = 0;
-    for (size_t l = 0; l < L; l++) {
-        size_t c0, c1, j0, j1;
-        share(net->sizes[l], COL_GRAIN, t, nt, &c0, &c1);
-        share(net->sizes[l + 1], COL_GRAIN, t, nt, &j0, &j1);
-        bad |= gradient_part(net, l, net->d[l + 1], l == 0 ? ps->x : net->h[l], n, c0, c1, j0, j1);
+/* Runs a pass on the net's threads. */
+static void run_pass(fan_net *net, pass *ps)
+{
+    const size_t L = net->n_layers;
+    size_t items[FAN__POOL_MAX_PHASES], phases = 0;
+    ps->rows = item_size(ps->n, ROW_ITEM);
+    const size_t row_items = count_items(ps->n, ps->rows);
+    items[phases++] = row_items;
+    if (ps->train) {
+        if (net->rule->computed) {
+            for (size_t l = L - 1; l >= 1; l--) {
+                items[phases++] = 1;
+                items[phases++] = row_items;
+            }
+        }
+        ps->first[0] = 0;
+        for (size_t l = 0; l < L; l++) {
+            ps->cols[l] = count_items(net->sizes[l], item_size(net->sizes[l], COL_ITEM));
+            const size_t bias = count_items(net->sizes[l + 1], item_size(net->sizes[l + 1], COL_ITEM));
+            ps->first[l + 1] = ps->first[l] + ps->cols[l] + bias;
+        }
+        items[phases++] = ps->first[L];
     }
-    ps->bad[t] = bad;
+    fan__net_parallel(net, pass_item, ps, items, phases);
 }
 
 /* The mean loss of the rows of the last pass, added in row order whatever the threads. */
@@ -326,12 +381,6 @@ static double pass_loss(const fan_net *net, size_t n)
     double sum = 0.0;
     for (size_t r = 0; r < n; r++) sum += net->row_loss[r];
     return mean_loss(net, sum, n);
-}
-
-/* Runs a pass on the net's threads. */
-static void run_pass(fan_net *net, pass *ps)
-{
-    fan__net_parallel(net, pass_piece, ps);
 }
 
 /* ---- workspace ---------------------------------------------------------------------------- */
@@ -397,6 +446,7 @@ static double forward(fan_net *net, const float *x, const float *targets, size_t
     ps.targets = targets;
     ps.n = n;
     ps.softmax = softmax;
+    atomic_init(&ps.bad, 0);
     run_pass(net, &ps);
     return targets == NULL ? 0.0 : pass_loss(net, n);
 }
@@ -450,11 +500,10 @@ static fan_status gradients(fan_net *net, const float *x, const float *targets, 
     ps.targets = targets;
     ps.n = n;
     ps.train = 1;
+    atomic_init(&ps.bad, 0);
     run_pass(net, &ps);
     const double lv = pass_loss(net, n);
-    int bad = !isfinite(lv);
-    for (size_t t = 0; t < FAN_MAX_THREADS; t++) bad |= ps.bad[t];
-    if (bad) {
+    if (!isfinite(lv) || atomic_load(&ps.bad)) {
         if (ops->before_backward) {
             net->magnitude_rng = before;
             ops->before_backward(net);

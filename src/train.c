@@ -6,6 +6,7 @@
  */
 #include "iter_internal.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 /* Rows per forward pass of fan_net_evaluate: enough for the GEMMs to run near full speed, few
@@ -30,29 +31,29 @@ static fan_status check_pair(fan_optimizer *opt, const fan_net *net)
     return FAN_OK;
 }
 
-/* The optimizer's update, split between the net's threads: each takes a range of the
-   parameters, whole multiples of UPDATE_GRAIN (one 64-byte cache line) so that no two threads
-   write the same line. */
-#define UPDATE_GRAIN 16
+/* The optimizer's update on the net's threads: items of UPDATE_ITEM parameters (a multiple of
+   the 64-byte cache line, so no two items write the same line), more for nets so large that
+   there would be over UPDATE_MAX_ITEMS of them. */
+#define UPDATE_ITEM 4096
+#define UPDATE_MAX_ITEMS 4096
 
 typedef struct update {
     fan_optimizer *opt;
     fan__kernels isa;
     float *p;
     const float *g;
-    size_t n;
-    int ok[FAN_MAX_THREADS];
+    size_t n, per_item;
+    atomic_int bad;
 } update;
 
-static void update_piece(void *arg, size_t t, size_t nt)
+static void update_item(void *arg, size_t phase, size_t item)
 {
+    (void)phase;
     update *u = arg;
-    const size_t units = (u->n + UPDATE_GRAIN - 1) / UPDATE_GRAIN;
-    const size_t per = units / nt, extra = units % nt;
-    const size_t first = (t * per + (t < extra ? t : extra)) * UPDATE_GRAIN;
-    const size_t last = first + (per + (t < extra ? 1 : 0)) * UPDATE_GRAIN;
-    const size_t lo = first < u->n ? first : u->n, hi = last < u->n ? last : u->n;
-    u->ok[t] = fan__optimizer_update_range(u->opt, u->isa, u->p, u->g, lo, hi - lo);
+    const size_t first = item * u->per_item;
+    const size_t count = u->n - first < u->per_item ? u->n - first : u->per_item;
+    if (!fan__optimizer_update_range(u->opt, u->isa, u->p, u->g, first, count))
+        atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
 }
 
 /* Applies the net's gradients: the optimizer's update of W and b, then the rule's own update
@@ -65,11 +66,13 @@ static fan_status apply(fan_optimizer *opt, fan_net *net)
     u.isa = fan__net_kernels(net);
     u.p = fan__net_params_mut(net, &u.n);
     u.g = fan__net_grads(net, &u.n);
-    for (size_t t = 0; t < FAN_MAX_THREADS; t++) u.ok[t] = 1;
+    atomic_init(&u.bad, 0);
     fan__net_save_rule_state(net);
-    fan__net_parallel(net, update_piece, &u);
-    int ok = 1;
-    for (size_t t = 0; t < FAN_MAX_THREADS; t++) ok &= u.ok[t];
+    const size_t spread = (u.n / UPDATE_MAX_ITEMS + 16) & ~(size_t)15;
+    u.per_item = spread > UPDATE_ITEM ? spread : UPDATE_ITEM;
+    const size_t items = (u.n + u.per_item - 1) / u.per_item;
+    fan__net_parallel(net, update_item, &u, &items, 1);
+    int ok = !atomic_load(&u.bad);
     const float *before = fan__optimizer_end_step(opt);
     if (ok) ok = fan__net_after_update(net, before, fan__optimizer_contraction(opt));
     if (!ok) {

@@ -233,6 +233,12 @@ fan_status fan__net_gradients_labels(fan_net *net, const float *x, const int32_t
                                      size_t n, float *loss);
 fan_status fan__net_gradients_targets(fan_net *net, const float *x, const float *targets,
                                       size_t n, float *loss);
+/**
+ * Puts back what the last successful gradient computation replaced (the previous gradients, and
+ * for brSF the previous magnitudes), for a training step whose update then failed. Valid once,
+ * right after that computation.
+ */
+void fan__net_undo_gradients(fan_net *net);
 /** Loss and number of correct argmax predictions of m rows, in the net's workspace. */
 fan_status fan__net_eval_chunk(fan_net *net, const float *x, const int32_t *labels, size_t m,
                                double *loss_sum, size_t *correct);

@@ -78,6 +78,10 @@ struct fan_net {
     float *grads;      /* the last good gradients */
     float *grads_next; /* computed here first, swapped with grads only when finite */
     int has_grads;
+    /* What the last gradient computation replaced, so that a training step whose update fails
+       can put it back (fan__net_undo_gradients). */
+    int prev_has_grads;
+    fan__rng prev_magnitude_rng_last;
 
     /* Stored feedback B_l, fb_rows[l] x sizes[l] (the rule decides the rows), one block. */
     size_t n_feedback;

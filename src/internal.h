@@ -170,6 +170,10 @@ float *fan__net_feedback_mut(fan_net *net, size_t l);
 size_t fan__net_rule_state_size(const fan_net *net);
 void fan__net_rule_state_write(const fan_net *net, unsigned char *out);
 fan_status fan__net_rule_state_read(fan_net *net, const unsigned char *in, size_t len, char *err);
+/** What the net's rule is, for code that must not name rules: it sends backprop's errors
+    (BP); its hidden layers get the output error directly (DFA). */
+int fan__net_rule_is_backprop(const fan_net *net);
+int fan__net_rule_is_direct(const fan_net *net);
 /** 1 if every parameter, and the stored feedback, is finite. */
 int fan__net_all_finite(const fan_net *net);
 

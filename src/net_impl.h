@@ -29,6 +29,9 @@ typedef struct fan__rule_ops {
     const float *(*feedback)(const fan_net *net, size_t l, float *scratch);
     /* `feedback` computes into scratch rather than pointing at a stored matrix. */
     int computed;
+    /* The error pass reads W itself (BP): the rule sends backprop's errors and has no feedback
+       matrix of its own; diagnostics compare W with the stored B as a control. */
+    int backprop;
     /* The error pass reads the stored B (fan_net_mirror may train it). */
     int reads_stored_b;
     /* Keeps per-batch random magnitudes (brSF) in net->magnitudes. */

@@ -60,6 +60,8 @@ typedef struct fan__rng {
 } fan__rng;
 
 void fan__rng_seed(fan__rng *r, uint64_t seed);
+/** Advances *x by the golden gamma and returns it mixed (splitmix64): the seeding sequence. */
+uint64_t fan__splitmix64(uint64_t *x);
 /**
  * What a random stream is for. Streams of different purposes never share a state, even when a
  * user passes the same seed to a net and an iterator, so W_0's draws, the shuffle and the noise
@@ -131,12 +133,18 @@ fan__kernels fan__kernels_supported(void);
 const char *fan__kernels_name(fan__kernels k);
 
 /**
- * fan__rng_fill_normal's distribution from LANES streams side by side (rng_bulk.c): a different
- * sequence than fan__rng_fill_normal's for the same state, the same bits under every `isa`.
- * Advances r by one draw per stream plus the slow path's draws.
+ * Normal noise in bulk (rng_bulk.c): fan__rng_fill_normal's distribution, a different sequence.
+ * The values of a call come in blocks of FAN__NORMAL_BLOCK; block k depends only on the call's
+ * seed (one draw from r) and k, so blocks may be filled in any order, on any thread, and every
+ * `isa` gives the same bits. fan__rng_fill_normal_bulk fills them all in order;
+ * fan__rng_normal_block fills block k (count values, the last block may be short) of out.
  */
+#define FAN__NORMAL_BLOCK 4096
 void fan__rng_fill_normal_bulk(fan__kernels isa, fan__rng *r, const fan__normal_tables *t,
                                float *out, size_t n, float mean, float std);
+void fan__rng_normal_block(fan__kernels isa, uint64_t seed, size_t k,
+                           const fan__normal_tables *t, float *out, size_t count, float mean,
+                           float std);
 
 /* ---- linear algebra (linalg.c: the only file that includes cblas.h / lapacke.h) ----------- */
 
@@ -311,12 +319,15 @@ char *fan__optimizer_errbuf(const fan_optimizer *opt);
 /** 1 if the optimizer's state was sized for a net of these widths. */
 int fan__optimizer_fits(const fan_optimizer *opt, const size_t *sizes, size_t n_layers,
                         size_t n_params);
+/** Starts a step: computes the coefficients every range of it uses. */
+void fan__optimizer_begin_step(fan_optimizer *opt);
 /**
  * Saves p[first, first + count) and the optimizer's state there, so that fan__optimizer_rollback
- * can restore them exactly, then applies one update to them from g, without advancing the step
- * count. isa picks the vector width; every width gives the same
- * bits. Disjoint ranges may be updated from different threads at once. Returns 1 if every
- * updated parameter and state value is finite. Never allocates: the copy is made at creation.
+ * can restore them exactly, then applies one update to them from g with the coefficients of
+ * fan__optimizer_begin_step, without advancing the step count. isa picks the vector width; every
+ * width gives the same bits. Disjoint ranges may be updated from different threads at once.
+ * Returns 1 if every updated parameter and state value is finite. Never allocates: the copy is
+ * made at creation.
  */
 int fan__optimizer_update_range(fan_optimizer *opt, fan__kernels isa, float *p, const float *g,
                                 size_t first, size_t count);

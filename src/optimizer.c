@@ -8,6 +8,22 @@
 #include <math.h>
 #include <string.h>
 
+/* The update loops are compiled for several vector widths and must give the same bits on all:
+   no fusing of a * b + c into an FMA where one width has it (clang's default; GCC's -std=c11
+   already never fuses, and rejects this pragma). */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+/* The coefficients of one step, computed once by fan__optimizer_begin_step rather than by every
+   range of the update (Adam's bias corrections cost two pow calls). */
+typedef struct coeffs {
+    fan_optimizer_kind kind;
+    float lr, mu, wd, eps, alpha;
+    int nesterov, first;
+    float fb1, fb2, step, bc2, decay, l2; /* Adam */
+} coeffs;
+
 struct fan_optimizer {
     fan_allocator alloc;
     char *err;
@@ -25,6 +41,7 @@ struct fan_optimizer {
        result is not finite can be undone exactly (fan__optimizer_save / _rollback). */
     float *saved_p, *saved_m, *saved_v;
     uint64_t saved_t;
+    coeffs step; /* of the step in progress (fan__optimizer_begin_step) */
 };
 
 /* Ranges and defaults, indexed by fan_optimizer_param. */
@@ -156,15 +173,6 @@ static inline uint32_t not_finite(float x)
     memcpy(&bits, &x, sizeof bits);
     return (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
 }
-
-/* The coefficients of one step, computed once per call of fan__optimizer_update_range rather than
-   once per chunk (Adam's bias corrections cost two pow calls). */
-typedef struct coeffs {
-    fan_optimizer_kind kind;
-    float lr, mu, wd, eps, alpha;
-    int nesterov, first;
-    float fb1, fb2, step, bc2, decay, l2; /* Adam */
-} coeffs;
 
 static void step_coeffs(const fan_optimizer *o, coeffs *c)
 {
@@ -332,19 +340,20 @@ int fan__optimizer_update_range(fan_optimizer *opt, fan__kernels isa, float *p, 
                                 size_t first, size_t count)
 {
     const int save_m = writes_m(opt), save_v = writes_v(opt);
-    coeffs c;
-    step_coeffs(opt, &c);
+    const coeffs *c = &opt->step;
     uint32_t bad = 0;
     for (size_t i = first; i < first + count; i += UPDATE_CHUNK) {
         const size_t n = first + count - i < UPDATE_CHUNK ? first + count - i : UPDATE_CHUNK;
         memcpy(opt->saved_p + i, p + i, n * sizeof(float));
         if (save_m) memcpy(opt->saved_m + i, opt->m + i, n * sizeof(float));
         if (save_v) memcpy(opt->saved_v + i, opt->v + i, n * sizeof(float));
-        bad |= update_chunk(isa, &c, p + i, g + i, opt->m + i, opt->v != NULL ? opt->v + i : NULL,
+        bad |= update_chunk(isa, c, p + i, g + i, opt->m + i, opt->v != NULL ? opt->v + i : NULL,
                             n);
     }
     return bad == 0;
 }
+
+void fan__optimizer_begin_step(fan_optimizer *opt) { step_coeffs(opt, &opt->step); }
 
 const float *fan__optimizer_end_step(fan_optimizer *opt)
 {

@@ -8,7 +8,7 @@
 
 #include <math.h>
 
-static uint64_t splitmix64(uint64_t *x)
+uint64_t fan__splitmix64(uint64_t *x)
 {
     uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -19,7 +19,7 @@ static uint64_t splitmix64(uint64_t *x)
 void fan__rng_seed(fan__rng *r, uint64_t seed)
 {
     uint64_t x = seed;
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+    for (int i = 0; i < 4; i++) r->s[i] = fan__splitmix64(&x);
 }
 
 void fan__rng_seed_stream(fan__rng *r, uint64_t seed, fan__rng_purpose purpose, uint64_t index)
@@ -28,8 +28,8 @@ void fan__rng_seed_stream(fan__rng *r, uint64_t seed, fan__rng_purpose purpose, 
        neighbouring pairs of one seed, and the same pair of neighbouring seeds, land far apart in
        splitmix64's sequence. */
     uint64_t x = (uint64_t)purpose;
-    uint64_t y = splitmix64(&x) ^ index;
-    fan__rng_seed(r, seed ^ splitmix64(&y));
+    uint64_t y = fan__splitmix64(&x) ^ index;
+    fan__rng_seed(r, seed ^ fan__splitmix64(&y));
 }
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }

@@ -3,14 +3,16 @@
  * by side, for the noise iterator's batches (50,176 normals per 64 x 784 batch).
  *
  * One stream gives a normal per 32 bits, but each state depends on the last, so a loop over it
- * runs one value at a time: 1.8-2.4 ns per normal, a quarter of a noise-pretraining step. Here
- * each call seeds LANES streams through splitmix64 from one draw each of the caller's stream (the
- * seeding the generator's authors advise for parallel streams), keeps one state word of all lanes
- * in one vector, and takes the ziggurat's fast path for a whole vector of draws at once. Values
- * outside their layer's rectangle (2.8%: the top layer always, the others at their edges) are
- * redrawn at the end of each chunk of CHUNK_ROUNDS rounds, one at a time, in index order, from
- * the caller's stream; deferring them keeps the vector loop free of calls, around which every
- * register would be saved.
+ * runs one value at a time: 1.8-2.4 ns per normal, a quarter of a noise-pretraining step. Here a
+ * call draws one seed from the caller's stream and cuts its values into blocks of
+ * FAN__NORMAL_BLOCK. Block k seeds LANES streams and a stream for its slow path through
+ * splitmix64 from (seed, k) (the seeding the generator's authors advise for parallel streams),
+ * keeps one state word of all lanes in one vector, and takes the ziggurat's fast path for a whole
+ * vector of draws at once. Values outside their layer's rectangle (2.8%: the top layer always,
+ * the others at their edges) are redrawn at the end of each chunk of CHUNK_ROUNDS rounds, one at
+ * a time, in index order, from the block's slow-path stream; deferring them keeps the vector loop
+ * free of calls, around which every register would be saved. Blocks depend on nothing but the
+ * seed and their index: the net's threads fill a batch's blocks in any order (iter.c).
  *
  * Three versions give the same bits: a portable one, AVX2 (table lookups by gather) and AVX-512
  * (the 128-entry tables held in registers, looked up by permutes). Each value is integer work,
@@ -33,13 +35,16 @@ typedef struct lane_state {
     uint64_t s[4][LANES];
 } lane_state;
 
-static void seed_lanes(fan__rng *r, lane_state *L)
+/* The streams of block k of a call with this seed: LANES lanes, and r for the slow path. */
+static void seed_block(uint64_t seed, size_t k, lane_state *L, fan__rng *r)
 {
-    for (int l = 0; l < LANES; l++) {
-        fan__rng lane;
-        fan__rng_seed(&lane, fan__rng_next(r));
-        for (int w = 0; w < 4; w++) L->s[w][l] = lane.s[w];
-    }
+    /* The block index goes through splitmix64 before it meets the seed, so neighbouring
+       blocks start far apart in splitmix64's sequence. */
+    uint64_t y = (uint64_t)k;
+    uint64_t x = seed ^ fan__splitmix64(&y);
+    for (int l = 0; l < LANES; l++)
+        for (int w = 0; w < 4; w++) L->s[w][l] = fan__splitmix64(&x);
+    for (int w = 0; w < 4; w++) r->s[w] = fan__splitmix64(&x);
 }
 
 /* Rewrites out[j] for every j whose bit is set in `slow` (in increasing j) with the slow path of
@@ -138,11 +143,10 @@ static uint32_t step_scalar(lane_state *L, const fan__normal_tables *t, uint32_t
     return round_scalar(t, u, out, mean, std);
 }
 
-static void bulk_scalar(fan__rng *r, const fan__normal_tables *t, float *out, size_t n,
-                        float mean, float std)
+static void bulk_scalar(fan__rng *r, lane_state *seeded, const fan__normal_tables *t, float *out,
+                        size_t n, float mean, float std)
 {
-    lane_state L;
-    seed_lanes(r, &L);
+    lane_state L = *seeded;
     FILL_ROUNDS(step_scalar(&L, t, uq, o, mean, std));
 }
 
@@ -201,11 +205,10 @@ static inline __attribute__((always_inline)) AVX2 uint32_t round_avx2(
     return zig8(t, lo, out, vm, vs) | zig8(t, hi, out + LANES, vm, vs) << LANES;
 }
 
-static AVX2 void bulk_avx2(fan__rng *r, const fan__normal_tables *t, float *out, size_t n,
-                           float mean, float std)
+static AVX2 void bulk_avx2(fan__rng *r, lane_state *seeded, const fan__normal_tables *t,
+                           float *out, size_t n, float mean, float std)
 {
-    lane_state L;
-    seed_lanes(r, &L);
+    const lane_state L = *seeded;
     __m256i a[4], b[4]; /* lanes 0-3 and 4-7 */
     for (int w = 0; w < 4; w++) {
         a[w] = _mm256_loadu_si256((const __m256i *)(const void *)&L.s[w][0]);
@@ -275,11 +278,10 @@ static inline __attribute__((always_inline)) AVX512 uint32_t round_avx512(
     return _mm512_cmpge_epu32_mask(mag, k);
 }
 
-static AVX512 void bulk_avx512(fan__rng *r, const fan__normal_tables *t, float *out, size_t n,
-                               float mean, float std)
+static AVX512 void bulk_avx512(fan__rng *r, lane_state *seeded, const fan__normal_tables *t,
+                               float *out, size_t n, float mean, float std)
 {
-    lane_state L;
-    seed_lanes(r, &L);
+    const lane_state L = *seeded;
     __m512i s[4];
     for (int w = 0; w < 4; w++) s[w] = _mm512_loadu_si512((const void *)&L.s[w][0]);
     table128 tk, tw;
@@ -292,19 +294,35 @@ static AVX512 void bulk_avx512(fan__rng *r, const fan__normal_tables *t, float *
 }
 #endif
 
-void fan__rng_fill_normal_bulk(fan__kernels isa, fan__rng *r, const fan__normal_tables *t,
-                               float *out, size_t n, float mean, float std)
+void fan__rng_normal_block(fan__kernels isa, uint64_t seed, size_t k,
+                           const fan__normal_tables *t, float *out, size_t count, float mean,
+                           float std)
 {
+    lane_state L;
+    fan__rng r;
+    seed_block(seed, k, &L, &r);
+    out += k * FAN__NORMAL_BLOCK;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (isa == FAN__KERNELS_AVX512) {
-        bulk_avx512(r, t, out, n, mean, std);
+        bulk_avx512(&r, &L, t, out, count, mean, std);
         return;
     }
     if (isa == FAN__KERNELS_AVX2) {
-        bulk_avx2(r, t, out, n, mean, std);
+        bulk_avx2(&r, &L, t, out, count, mean, std);
         return;
     }
 #endif
     (void)isa;
-    bulk_scalar(r, t, out, n, mean, std);
+    bulk_scalar(&r, &L, t, out, count, mean, std);
+}
+
+void fan__rng_fill_normal_bulk(fan__kernels isa, fan__rng *r, const fan__normal_tables *t,
+                               float *out, size_t n, float mean, float std)
+{
+    const uint64_t seed = fan__rng_next(r);
+    for (size_t k = 0; k * FAN__NORMAL_BLOCK < n; k++) {
+        const size_t left = n - k * FAN__NORMAL_BLOCK;
+        fan__rng_normal_block(isa, seed, k, t, out, left < FAN__NORMAL_BLOCK ? left : FAN__NORMAL_BLOCK,
+                              mean, std);
+    }
 }

@@ -68,6 +68,7 @@ static fan_status apply(fan_optimizer *opt, fan_net *net, int undo_gradients)
     u.g = fan__net_grads(net, &u.n);
     atomic_init(&u.bad, 0);
     fan__net_save_rule_state(net);
+    fan__optimizer_begin_step(opt);
     const size_t spread = (u.n / UPDATE_MAX_ITEMS + 16) & ~(size_t)15;
     u.per_item = spread > UPDATE_ITEM ? spread : UPDATE_ITEM;
     const size_t items = (u.n + u.per_item - 1) / u.per_item;
@@ -157,6 +158,14 @@ static size_t planned_steps(const fan_iter *it, run_mode mode, size_t count, int
     return total > SIZE_MAX - extra ? 0 : total + extra;
 }
 
+/* The iterator's bulk work (gather or noise) runs on the net's threads, as the step does: with
+   two threads a batch gathered on one would be a fifth of a 784-100-10 step left serial. */
+static void on_net_threads(void *net, void (*fn)(void *ctx, size_t phase, size_t item), void *ctx,
+                           const size_t *items, size_t n_phases)
+{
+    fan__net_parallel(net, fn, ctx, items, n_phases);
+}
+
 static fan_status run(fan_net *net, fan_optimizer *opt, fan_iter *it, run_mode mode, size_t count,
                       fan_progress_fn cb, void *user)
 {
@@ -176,7 +185,7 @@ static fan_status run(fan_net *net, fan_optimizer *opt, fan_iter *it, run_mode m
         const float *x = NULL, *targets = NULL;
         const int32_t *labels = NULL;
         size_t n = 0;
-        fan_status st = fan_iter_next(it, &x, &labels, &targets, &n);
+        fan_status st = fan__iter_next_on(it, on_net_threads, net, &x, &labels, &targets, &n);
         if (st == FAN_DONE) {
             /* Cannot happen with the iterator's own validation; guards against a loop that
                would never end. */

@@ -222,6 +222,18 @@ static void test_bulk_normals_have_normal_moments_and_the_same_bits_on_every_isa
             assert_memory_equal(&a, &b, sizeof a);
         }
     }
+    /* Blocks depend only on the call's seed and their index: filled backwards, the same. */
+    fan__rng c;
+    fan__rng_seed(&c, 77);
+    fan__rng_fill_normal_bulk(FAN__KERNELS_CBLAS, &c, &t, w, 50176, 0.0f, 1.0f);
+    fan__rng_seed(&c, 77);
+    const uint64_t seed = fan__rng_next(&c);
+    for (size_t k = 50176 / FAN__NORMAL_BLOCK + 1; k-- > 0;) {
+        const size_t left = 50176 - k * FAN__NORMAL_BLOCK;
+        fan__rng_normal_block(fan__kernels_supported(), seed, k, &t, v,
+                              left < FAN__NORMAL_BLOCK ? left : FAN__NORMAL_BLOCK, 0.0f, 1.0f);
+    }
+    assert_memory_equal(v, w, 50176 * sizeof *v);
 }
 
 static void test_uniform_fill_stays_in_range_with_right_moments(void **state)

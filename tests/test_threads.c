@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "fanoise.h"
+#include "iter_internal.h"
 #include "kernels.h"
 #include "testutil.h"
 
@@ -452,6 +453,50 @@ static void test_threaded_steps_allocate_nothing_and_free_everything(void **stat
     assert_int_equal(c.live_blocks, 0);
 }
 
+/* Runs a batch's items backwards, phase by phase: any order must give the same batch. */
+static void backwards(void *runner, void (*fn)(void *ctx, size_t phase, size_t item), void *ctx,
+                      const size_t *items, size_t n_phases)
+{
+    (*(size_t *)runner)++;
+    for (size_t ph = 0; ph < n_phases; ph++)
+        for (size_t i = items[ph]; i-- > 0;) fn(ctx, ph, i);
+}
+
+static void test_iterator_batches_do_not_depend_on_who_runs_their_items(void **state)
+{
+    (void)state;
+    fan_dataset *ds = thread_data();
+    fan_iter *a = NULL, *b = NULL, *na = NULL, *nb = NULL;
+    TU_OK(fan_iter_create_batches(&a, ds, T_BATCH, 6, NULL));
+    TU_OK(fan_iter_create_batches(&b, ds, T_BATCH, 6, NULL));
+    /* 3 blocks of noise per batch, the last one short. */
+    TU_OK(fan_iter_create_noise(&na, 1000, T_OUT, 9, 6, NULL));
+    TU_OK(fan_iter_create_noise(&nb, 1000, T_OUT, 9, 6, NULL));
+    size_t runs = 0;
+    for (int k = 0; k < 8; k++) {
+        fan_iter *its[2][2] = {{a, b}, {na, nb}};
+        for (int kind = 0; kind < 2; kind++) {
+            const float *xa, *xb;
+            const int32_t *la, *lb;
+            size_t n1 = 0, n2 = 0;
+            const fan_status s1 = fan_iter_next(its[kind][0], &xa, &la, NULL, &n1);
+            const fan_status s2 =
+                fan__iter_next_on(its[kind][1], backwards, &runs, &xb, &lb, NULL, &n2);
+            assert_int_equal(s1, s2);
+            assert_int_equal(n1, n2);
+            if (s1 != FAN_OK) continue;
+            assert_memory_equal(xa, xb, n1 * fan_iter_dim(its[kind][0]) * sizeof *xa);
+            assert_memory_equal(la, lb, n1 * sizeof *la);
+        }
+    }
+    assert_true(runs > 8);
+    fan_iter_free(a);
+    fan_iter_free(b);
+    fan_iter_free(na);
+    fan_iter_free(nb);
+    fan_dataset_free(ds);
+}
+
 /* A non-finite loss on a threaded net fails the step and changes nothing, as on one thread. */
 static void test_threaded_divergence_changes_nothing(void **state)
 {
@@ -491,6 +536,7 @@ int main(void)
         cmocka_unit_test(test_threads_match_one_thread_under_every_rule_and_kernel_set),
         cmocka_unit_test(test_threaded_steps_allocate_nothing_and_free_everything),
         cmocka_unit_test(test_threaded_divergence_changes_nothing),
+        cmocka_unit_test(test_iterator_batches_do_not_depend_on_who_runs_their_items),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

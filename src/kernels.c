@@ -54,6 +54,42 @@ fan__kernels fan__kernels_supported(void)
 #endif
 }
 
+/* 1 if every float of v[0..n) is finite: an exponent of all ones is Inf or NaN. An integer
+   OR-reduction vectorises where a floating-point test would not; the AVX2 and AVX-512 copies
+   check 8 and 16 values per instruction instead of SSE2's 4. */
+static inline __attribute__((always_inline)) int finite_any(const float *v, size_t n)
+{
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &v[i], sizeof bits);
+        bad |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
+    }
+    return bad == 0;
+}
+
+#if FAN__X86
+__attribute__((target("avx2"))) static int finite_avx2(const float *v, size_t n)
+{
+    return finite_any(v, n);
+}
+
+__attribute__((target("avx512f,avx512bw"))) static int finite_avx512(const float *v, size_t n)
+{
+    return finite_any(v, n);
+}
+#endif
+
+int fan__all_finite_isa(fan__kernels isa, const float *v, size_t n)
+{
+#if FAN__X86
+    if (isa == FAN__KERNELS_AVX512) return finite_avx512(v, n);
+    if (isa == FAN__KERNELS_AVX2) return finite_avx2(v, n);
+#endif
+    (void)isa;
+    return finite_any(v, n);
+}
+
 fan__kernels fan__kernels_detect(void)
 {
     fan__kernels k = fan__kernels_supported();

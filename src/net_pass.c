@@ -236,13 +236,14 @@ static int gradient_part(fan_net *net, size_t l, const float *d, const float *h_
     if (c1 > c0) {
         fan__gemm(net->kernels, 1, 0, no, c1 - c0, n, d, no, h_l + c0, ni, dw + c0, ni);
         /* Checked while the rows are still in cache. */
-        for (size_t j = 0; j < no; j++) bad |= !fan__all_finite(dw + j * ni + c0, c1 - c0);
+        for (size_t j = 0; j < no; j++)
+            bad |= !fan__all_finite_isa(net->kernels, dw + j * ni + c0, c1 - c0);
     }
     if (j1 > j0) {
         memset(db + j0, 0, (j1 - j0) * sizeof *db);
         for (size_t r = 0; r < n; r++)
             for (size_t j = j0; j < j1; j++) db[j] += d[r * no + j];
-        bad |= !fan__all_finite(db + j0, j1 - j0);
+        bad |= !fan__all_finite_isa(net->kernels, db + j0, j1 - j0);
     }
     return bad;
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataset_internal.h"
 #include "fanoise.h"
 #include "kernels.h"
 #include "testutil.h"
@@ -272,6 +273,38 @@ static void test_optimizer_updates_are_the_same_on_every_isa(void **state)
     fan_net_free(net);
 }
 
+/* The batch gather converts uint8 pixels with the widest vectors the dataset chose at creation;
+   every width gives the same bits, and so does the finiteness check of every gradient. */
+static void test_gather_and_finiteness_check_are_the_same_on_every_isa(void **state)
+{
+    (void)state;
+    enum { N = 37, W = 29, H = 27 };
+    static uint8_t px[N * W * H];
+    int32_t y[N];
+    for (size_t i = 0; i < sizeof px; i++) px[i] = (uint8_t)((i * 2654435761u) >> 13);
+    for (size_t i = 0; i < N; i++) y[i] = (int32_t)(i % 3);
+    fan_dataset *ds = NULL;
+    TU_OK(fan_dataset_from_u8(&ds, px, y, N, W, H, 1, 3, NULL));
+    TU_OK(fan_dataset_set_normalization(ds, FAN_NORM_STANDARDIZE, 0.3, 0.35));
+    const size_t idx[5] = {36, 0, 17, 17, 5};
+    static float ref[5 * W * H], got[5 * W * H];
+    for (int isa = FAN__KERNELS_CBLAS; isa <= (int)fan__kernels_supported(); isa++) {
+        ds->isa = (fan__kernels)isa;
+        fan__dataset_gather(ds, idx, 0, 5, isa == 0 ? ref : got, NULL);
+        if (isa > 0) assert_memory_equal(ref, got, sizeof ref);
+        const float inf = INFINITY;
+        for (size_t k = 0; k < 5 * W * H; k += 97) {
+            const float keep = got[k];
+            got[k] = inf;
+            assert_false(fan__all_finite_isa((fan__kernels)isa, got, 5 * W * H));
+            got[k] = keep;
+        }
+        assert_true(fan__all_finite_isa((fan__kernels)isa, ref, 5 * W * H));
+    }
+    TU_CLOSE(ref[0], ((double)px[36 * W * H] / 255.0 - 0.3) / 0.35, 1e-6, 1e-6);
+    fan_dataset_free(ds);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -282,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_per_net_switch_cannot_exceed_the_cpu),
         cmocka_unit_test(test_every_rule_trains_alike_on_every_kernel_set),
         cmocka_unit_test(test_optimizer_updates_are_the_same_on_every_isa),
+        cmocka_unit_test(test_gather_and_finiteness_check_are_the_same_on_every_isa),
     };
     return cmocka_run_group_tests_name("kernels", tests, NULL, NULL);
 }

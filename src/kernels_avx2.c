@@ -125,16 +125,22 @@ TARGET void fan__gemm_nt_avx2(size_t m, size_t n, size_t k, const float *a, size
 /* 6 rows by 2 vectors (16 columns): 12 accumulators, 2 B vectors and one broadcast. */
 #define BN_MR 6
 #define BN_NV 2
+/* Rows of B per pass (16 KB of it in L1); later passes reload the accumulators from C, so each
+   element is still one FMA chain over p in order. */
+#define BN_KC 256
 
 INLINE void bn_block(int nv, const float *a, const size_t *arow, size_t csa, size_t k,
                      const float *b, size_t ldb, const __m256i *mask, float *c, size_t ldc,
-                     size_t rows)
+                     size_t rows, int accumulate)
 {
     __m256 acc[BN_MR][BN_NV];
 #pragma GCC unroll 8
     for (int i = 0; i < BN_MR; i++)
 #pragma GCC unroll 8
-        for (int v = 0; v < nv; v++) acc[i][v] = _mm256_setzero_ps();
+        for (int v = 0; v < nv; v++)
+            acc[i][v] = accumulate && (size_t)i < rows
+                            ? _mm256_maskload_ps(c + (size_t)i * ldc + v * VL, mask[v])
+                            : _mm256_setzero_ps();
     for (size_t p = 0; p < k; p++) {
         const float *bp = b + p * ldb;
         __m256 bv[BN_NV];
@@ -158,13 +164,17 @@ INLINE void bn_block(int nv, const float *a, const size_t *arow, size_t csa, siz
 
 /* The same block with full vectors: plain loads and stores. */
 INLINE void bn_block_full(const float *a, const size_t *arow, size_t csa, size_t k,
-                          const float *b, size_t ldb, float *c, size_t ldc, size_t rows)
+                          const float *b, size_t ldb, float *c, size_t ldc, size_t rows,
+                          int accumulate)
 {
     __m256 acc[BN_MR][BN_NV];
 #pragma GCC unroll 8
     for (int i = 0; i < BN_MR; i++)
 #pragma GCC unroll 8
-        for (int v = 0; v < BN_NV; v++) acc[i][v] = _mm256_setzero_ps();
+        for (int v = 0; v < BN_NV; v++)
+            acc[i][v] = accumulate && (size_t)i < rows
+                            ? _mm256_loadu_ps(c + (size_t)i * ldc + v * VL)
+                            : _mm256_setzero_ps();
     for (size_t p = 0; p < k; p++) {
         const float *bp = b + p * ldb;
         __m256 bv[BN_NV];
@@ -197,18 +207,22 @@ TARGET void fan__gemm_bn_avx2(size_t m, size_t n, size_t k, const float *a, size
             const size_t left = cols > (size_t)v * VL ? cols - (size_t)v * VL : 0;
             mask[v] = mask_of(left < VL ? left : VL);
         }
-        for (size_t i0 = 0; i0 < m; i0 += BN_MR) {
-            const size_t rows = m - i0 < BN_MR ? m - i0 : BN_MR;
-            size_t arow[BN_MR];
-            for (size_t i = 0; i < BN_MR; i++) arow[i] = (i0 + (i < rows ? i : rows - 1)) * rsa;
-            float *cb = c + i0 * ldc + j0;
-            const float *bb = b + j0;
-            if (cols == panel)
-                bn_block_full(a, arow, csa, k, bb, ldb, cb, ldc, rows);
-            else if (cols > VL)
-                bn_block(2, a, arow, csa, k, bb, ldb, mask, cb, ldc, rows);
-            else
-                bn_block(1, a, arow, csa, k, bb, ldb, mask, cb, ldc, rows);
+        for (size_t p0 = 0; p0 < k; p0 += BN_KC) {
+            const size_t kc = k - p0 < BN_KC ? k - p0 : BN_KC;
+            const float *ap = a + p0 * csa, *bb = b + p0 * ldb + j0;
+            const int acc = p0 > 0;
+            for (size_t i0 = 0; i0 < m; i0 += BN_MR) {
+                const size_t rows = m - i0 < BN_MR ? m - i0 : BN_MR;
+                size_t arow[BN_MR];
+                for (size_t i = 0; i < BN_MR; i++) arow[i] = (i0 + (i < rows ? i : rows - 1)) * rsa;
+                float *cb = c + i0 * ldc + j0;
+                if (cols == panel)
+                    bn_block_full(ap, arow, csa, kc, bb, ldb, cb, ldc, rows, acc);
+                else if (cols > VL)
+                    bn_block(2, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc);
+                else
+                    bn_block(1, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc);
+            }
         }
     }
 }

@@ -137,18 +137,25 @@ TARGET void fan__gemm_nt_avx512(size_t m, size_t n, size_t k, const float *a, si
    broadcast of A; per p step BN_NV loads and BN_MR broadcasts feed 24 FMAs. */
 #define BN_MR 6
 #define BN_NV 4
+/* Rows of B per pass: BN_KC x 64 floats of B (32 KB) stay in L1 while every row block of C
+   passes over them. A later pass reloads the accumulators from C, which holds their exact
+   values, so each element is still one FMA chain over p in order. */
+#define BN_KC 128
 
 /* One block of BN_MR rows and nv vectors (nv <= BN_NV, a compile-time constant after inlining);
    `mask` gives the valid lanes of each vector. Each element is one FMA chain over p in order. */
 INLINE void bn_block(int nv, const float *a, const size_t *arow, size_t csa, size_t k,
                      const float *b, size_t ldb, const __mmask16 *mask, float *c, size_t ldc,
-                     size_t rows)
+                     size_t rows, int accumulate)
 {
     __m512 acc[BN_MR][BN_NV];
 #pragma GCC unroll 8
     for (int i = 0; i < BN_MR; i++)
 #pragma GCC unroll 8
-        for (int v = 0; v < nv; v++) acc[i][v] = _mm512_setzero_ps();
+        for (int v = 0; v < nv; v++)
+            acc[i][v] = accumulate && (size_t)i < rows
+                            ? _mm512_maskz_loadu_ps(mask[v], c + (size_t)i * ldc + v * VL)
+                            : _mm512_setzero_ps();
     for (size_t p = 0; p < k; p++) {
         const float *bp = b + p * ldb;
         __m512 bv[BN_NV];
@@ -185,18 +192,22 @@ TARGET void fan__gemm_bn_avx512(size_t m, size_t n, size_t k, const float *a, si
             const size_t left = cols > (size_t)v * VL ? cols - (size_t)v * VL : 0;
             mask[v] = left >= VL ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
         }
-        for (size_t i0 = 0; i0 < m; i0 += BN_MR) {
-            const size_t rows = m - i0 < BN_MR ? m - i0 : BN_MR;
-            size_t arow[BN_MR];
-            for (size_t i = 0; i < BN_MR; i++) arow[i] = (i0 + (i < rows ? i : rows - 1)) * rsa;
-            float *cb = c + i0 * ldc + j0;
-            const float *bb = b + j0;
-            /* One specialised copy per vector count keeps the accumulators in registers. */
-            switch (nv) {
-            case 4: bn_block(4, a, arow, csa, k, bb, ldb, mask, cb, ldc, rows); break;
-            case 3: bn_block(3, a, arow, csa, k, bb, ldb, mask, cb, ldc, rows); break;
-            case 2: bn_block(2, a, arow, csa, k, bb, ldb, mask, cb, ldc, rows); break;
-            default: bn_block(1, a, arow, csa, k, bb, ldb, mask, cb, ldc, rows); break;
+        for (size_t p0 = 0; p0 < k; p0 += BN_KC) {
+            const size_t kc = k - p0 < BN_KC ? k - p0 : BN_KC;
+            const float *ap = a + p0 * csa, *bb = b + p0 * ldb + j0;
+            const int acc = p0 > 0;
+            for (size_t i0 = 0; i0 < m; i0 += BN_MR) {
+                const size_t rows = m - i0 < BN_MR ? m - i0 : BN_MR;
+                size_t arow[BN_MR];
+                for (size_t i = 0; i < BN_MR; i++) arow[i] = (i0 + (i < rows ? i : rows - 1)) * rsa;
+                float *cb = c + i0 * ldc + j0;
+                /* One specialised copy per vector count keeps the accumulators in registers. */
+                switch (nv) {
+                case 4: bn_block(4, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
+                case 3: bn_block(3, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
+                case 2: bn_block(2, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
+                default: bn_block(1, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
+                }
             }
         }
     }

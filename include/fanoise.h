@@ -24,7 +24,9 @@
  *   external locking. Concurrent successful calls taking the same const handle are safe (two
  *   failing ones may interleave their messages). A custom allocator of a handle that several
  *   threads use at once, even through const calls, must itself be thread-safe: diagnostics take
- *   scratch memory from it. fan_strerror and the version functions are always safe.
+ *   scratch memory from it. fan_strerror and the version functions are always safe. A net with
+ *   FAN_NET_THREADS > 1 runs parts of its calls on threads it owns; they return before the call
+ *   does, and only the calling thread ever calls the allocator.
  * - Memory goes through the fan_allocator given at creation (NULL means the C library's
  *   malloc/free); the library never prints, exits, aborts or keeps global mutable state.
  */
@@ -179,14 +181,17 @@ typedef enum fan_net_param {
      * Threads the net's own calls use: a whole number in [1, FAN_MAX_THREADS], default 1.
      * Every training, inference and evaluation call on the net (fan_net_train_batch, fan_train,
      * fan_pretrain_noise, fan_net_compute_gradients, fan_net_forward, fan_net_loss_value,
-     * fan_net_evaluate, fan_optimizer_step) splits its batch between that many threads, which
-     * the net starts on its first such call after the setting and stops in fan_net_free (or when
-     * the setting changes). Each thread runs single-threaded kernels on its share; nothing is
-     * summed across threads, so results are bit-identical from run to run for a given count, and
-     * equal within float rounding to one thread's (identical on the library's own AVX2 and
-     * AVX-512 kernels). Waiting threads spin for up to 0.1 ms, then sleep. When the library runs
-     * the BLAS instead (a CPU without AVX2), set OPENBLAS_NUM_THREADS=1 so the two kinds of
-     * threads do not compete for cores. Not saved in model files; copied by fan_net_clone.
+     * fan_net_evaluate, fan_optimizer_step, and the batches fan_train and fan_pretrain_noise
+     * draw) shares its work between that many threads, which the net starts on its first such
+     * call after the setting and stops in fan_net_free (or when the setting changes). The work
+     * is cut into pieces of rows and columns whose size does not depend on the count, each
+     * computed by single-threaded kernels, nothing summed across pieces: results are
+     * bit-identical from run to run, and with the library's own AVX2 / AVX-512 kernels equal to
+     * one thread's bit for bit (on the BLAS path, within float rounding). A thread the OS has
+     * not scheduled holds nothing up (the others take its pieces); waiting threads spin for up
+     * to 0.1 ms, then sleep. On the BLAS path (a CPU without AVX2, or FANOISE_KERNELS=cblas) set
+     * OPENBLAS_NUM_THREADS=1 so that the two kinds of threads do not compete for cores. Not
+     * saved in model files; copied by fan_net_clone.
      */
     FAN_NET_THREADS = 1
 } fan_net_param;

@@ -248,6 +248,25 @@ fan_status fan_pretrain_noise(fan_net *net, fan_optimizer *opt, fan_iter *noise,
 
 /* ---- evaluation --------------------------------------------------------------------------- */
 
+/* Rows of an evaluation chunk gathered per item on the net's threads. */
+#define EVAL_GATHER_ITEM 16
+
+typedef struct eval_gather {
+    const fan_dataset *ds;
+    size_t first, rows, dim;
+    float *x;
+    int32_t *labels;
+} eval_gather;
+
+static void eval_gather_item(void *arg, size_t phase, size_t item)
+{
+    (void)phase;
+    const eval_gather *g = arg;
+    const size_t r0 = item * EVAL_GATHER_ITEM;
+    const size_t m = g->rows - r0 < EVAL_GATHER_ITEM ? g->rows - r0 : EVAL_GATHER_ITEM;
+    fan__dataset_gather(g->ds, NULL, g->first + r0, m, g->x + r0 * g->dim, g->labels + r0);
+}
+
 fan_status fan_net_evaluate(fan_net *net, const fan_dataset *ds, double *mean_loss,
                             double *accuracy)
 {
@@ -274,7 +293,9 @@ fan_status fan_net_evaluate(fan_net *net, const fan_dataset *ds, double *mean_lo
     size_t correct = 0;
     for (size_t first = 0; st == FAN_OK && first < size; first += chunk) {
         const size_t m = size - first < chunk ? size - first : chunk;
-        fan__dataset_gather(ds, NULL, first, m, x, labels);
+        eval_gather g = {ds, first, m, dim, x, labels};
+        const size_t items = (m + EVAL_GATHER_ITEM - 1) / EVAL_GATHER_ITEM;
+        fan__net_parallel(net, eval_gather_item, &g, &items, 1);
         st = fan__net_eval_chunk(net, x, labels, m, &loss_sum, &correct);
     }
     fan__free(al, labels);

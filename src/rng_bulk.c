@@ -52,8 +52,11 @@ static void seed_block(uint64_t seed, size_t k, lane_state *L, fan__rng *r)
 static void fix_slow(fan__rng *r, const fan__normal_tables *t, const uint32_t *u, uint32_t slow,
                      float *out, float mean, float std)
 {
-    for (int j = 0; j < ROUND; j++) {
-        if (!(slow >> j & 1u)) continue;
+    while (slow != 0) {
+        /* The lowest set bit: values are redrawn in increasing index order. */
+        int j = 0;
+        while (!(slow >> j & 1u)) j++;
+        slow &= slow - 1u;
         const unsigned iz = u[j] & (LAYERS - 1);
         const int32_t hz = (int32_t)(u[j] & ~(uint32_t)(LAYERS - 1));
         const float scaled = std * fan__zig_slow(r, t, hz, iz);

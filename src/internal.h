@@ -291,6 +291,14 @@ fan_status fan__net_gradients_targets(fan_net *net, const float *x, const float 
  */
 void fan__net_parallel(fan_net *net, void (*fn)(void *ctx, size_t phase, size_t item), void *ctx,
                        const size_t *items, size_t n_phases);
+/**
+ * Calls fn(ctx, first, count) on the net's threads for ranges covering all its parameters (the
+ * layout of fan__net_params_mut), each range on the thread that computes its gradients in a
+ * training pass, so that an update finds them in that core's caches. Ranges are disjoint; any
+ * order; returns when all are done.
+ */
+void fan__net_parallel_params(fan_net *net, void (*fn)(void *ctx, size_t first, size_t count),
+                              void *ctx);
 /** The instruction set the net's hot paths use, chosen when it was created (net_exec.c). */
 fan__kernels fan__net_kernels(const fan_net *net);
 /**

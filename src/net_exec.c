@@ -38,7 +38,7 @@ fan_status fan__net_ensure_pool(fan_net *net)
 void fan__net_parallel(fan_net *net, void (*fn)(void *ctx, size_t phase, size_t item), void *ctx,
                        const size_t *items, size_t n_phases)
 {
-    fan__pool_run(net->pool, fn, ctx, items, n_phases);
+    fan__pool_run(net->pool, fn, ctx, items, n_phases, NULL, 0);
 }
 
 void fan__net_copy_exec(fan_net *dst, const fan_net *src)

@@ -105,8 +105,9 @@ struct fan_net {
     /* Forward/backward workspace for up to ws_rows rows; grown, never shrunk (net_pass.c). */
     size_t ws_rows;
     float *ws;
-    float *h[FAN_MAX_LAYERS + 1]; /* h[l], l >= 1: activations after layer l - 1 (rows x sizes[l]) */
+    float *h[FAN_MAX_LAYERS + 1]; /* h[l], l >= 1: activations after layer l - 1, rows x ld[l] */
     float *d[FAN_MAX_LAYERS + 1]; /* d[l], l >= 1: the error at those outputs; d[L] is e */
+    size_t ld[FAN_MAX_LAYERS + 1]; /* floats per row of h[l] and d[l]: sizes[l] padded */
     float *onehot;                /* rows x outputs, targets built from labels */
     double *row_loss;             /* rows: each row's loss, summed in order by one thread */
 
@@ -139,6 +140,34 @@ fan_status fan__net_set_threads(fan_net *net, double value);
 void fan__net_copy_exec(fan_net *dst, const fan_net *src);
 /** Stops the pool; called by fan_net_free. */
 void fan__net_free_exec(fan_net *net);
+
+/* ---- passes (net_pass.c, net_parallel.c) ---- */
+
+/* Elementwise parts on n rows of width w with row strides ld: bias and activation; softmax;
+   times phi'(o) expressed through h = phi(o); and the loss's output error for rows [r0, r1) of a
+   batch of n (targets n x outputs, dense), each row's loss into row_loss (may be NULL), returning
+   their sum in row order. */
+void fan__bias_activate(float *z, size_t ld, const float *bias, size_t n, size_t w,
+                        fan_activation act, float slope);
+void fan__softmax_rows(float *z, size_t ld, size_t n, size_t w);
+void fan__mul_derivative(float *d, size_t ldd, const float *h, size_t ldh, size_t n, size_t w,
+                         fan_activation act, float slope);
+double fan__output_rows(const fan_net *net, const float *y, size_t ld, const float *targets,
+                        size_t r0, size_t r1, size_t n, float *delta, double *row_loss);
+
+/* What a pass of the net's workspace computes. */
+typedef enum fan__pass_mode {
+    FAN__PASS_PROBS = 1, /* forward, softmax probabilities in h[L] */
+    FAN__PASS_LOSS = 2,  /* forward, each row's loss in row_loss (targets given) */
+    FAN__PASS_TRAIN = 3  /* and the error pass and the gradients into grads_next */
+} fan__pass_mode;
+/**
+ * One pass over n rows of x on the net's threads (net_parallel.c), in the workspace (reserved
+ * for n rows). Returns 1 if a gradient came out non-finite (FAN__PASS_TRAIN), else 0. A rule's
+ * per-batch feedback is drawn before the call.
+ */
+int fan__net_run_pass(fan_net *net, const float *x, const float *targets, size_t n,
+                      fan__pass_mode mode);
 
 /* The stored B_l, for rules whose error pass reads it as it is. */
 const float *fan__rule_stored_feedback(const fan_net *net, size_t l, float *scratch);

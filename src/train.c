@@ -31,27 +31,19 @@ static fan_status check_pair(fan_optimizer *opt, const fan_net *net)
     return FAN_OK;
 }
 
-/* The optimizer's update on the net's threads: items of UPDATE_ITEM parameters (a multiple of
-   the 64-byte cache line, so no two items write the same line), more for nets so large that
-   there would be over UPDATE_MAX_ITEMS of them. */
-#define UPDATE_ITEM 4096
-#define UPDATE_MAX_ITEMS 4096
-
+/* The optimizer's update on the net's threads, each range on the thread that computed its
+   gradients (fan__net_parallel_params). */
 typedef struct update {
     fan_optimizer *opt;
     fan__kernels isa;
     float *p;
     const float *g;
-    size_t n, per_item;
     atomic_int bad;
 } update;
 
-static void update_item(void *arg, size_t phase, size_t item)
+static void update_range(void *arg, size_t first, size_t count)
 {
-    (void)phase;
     update *u = arg;
-    const size_t first = item * u->per_item;
-    const size_t count = u->n - first < u->per_item ? u->n - first : u->per_item;
     if (!fan__optimizer_update_range(u->opt, u->isa, u->p, u->g, first, count))
         atomic_store_explicit(&u->bad, 1, memory_order_relaxed);
 }
@@ -62,22 +54,20 @@ static void update_item(void *arg, size_t phase, size_t item)
 static fan_status apply(fan_optimizer *opt, fan_net *net, int undo_gradients)
 {
     update u;
+    size_t n;
     u.opt = opt;
     u.isa = fan__net_kernels(net);
-    u.p = fan__net_params_mut(net, &u.n);
-    u.g = fan__net_grads(net, &u.n);
+    u.p = fan__net_params_mut(net, &n);
+    u.g = fan__net_grads(net, &n);
     atomic_init(&u.bad, 0);
     fan__net_save_rule_state(net);
     fan__optimizer_begin_step(opt);
-    const size_t spread = (u.n / UPDATE_MAX_ITEMS + 16) & ~(size_t)15;
-    u.per_item = spread > UPDATE_ITEM ? spread : UPDATE_ITEM;
-    const size_t items = (u.n + u.per_item - 1) / u.per_item;
-    fan__net_parallel(net, update_item, &u, &items, 1);
+    fan__net_parallel_params(net, update_range, &u);
     int ok = !atomic_load(&u.bad);
     const float *before = fan__optimizer_end_step(opt);
     if (ok) ok = fan__net_after_update(net, before, fan__optimizer_contraction(opt));
     if (!ok) {
-        fan__optimizer_rollback(opt, u.p, u.n);
+        fan__optimizer_rollback(opt, u.p, n);
         fan__net_restore_rule_state(net);
         if (undo_gradients) fan__net_undo_gradients(net);
         (void)fan__fail(fan__net_errbuf(net), FAN_E_NUMERIC,

@@ -37,7 +37,6 @@ struct fan__pool {
         size_t tid;
     } workers[FAN_MAX_THREADS];
     size_t started; /* workers created (for cleanup after a failed create) */
-    uint64_t next_epoch; /* the caller's: epoch of the next job's phase 0 */
 
     /* Sleeping threads wait on cv under mu; wakers take mu only when someone sleeps. */
     pthread_mutex_t mu;
@@ -46,6 +45,8 @@ struct fan__pool {
     atomic_int stop;
 
     char pad0[CACHE_LINE];
+    uint64_t next_epoch; /* the caller's: epoch of the next job's phase 0 */
+    char pad_epoch[CACHE_LINE];
     atomic_uint version; /* of the job description: odd while the caller rewrites it */
     char pad1[CACHE_LINE];
     atomic_size_t done; /* items of the current job that have ended */

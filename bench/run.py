@@ -467,8 +467,8 @@ def print_tables(res):
               f"{lk / 1024:.1f} MB" + (f", PyTorch {tk / 1024:.1f} MB" if tk else ""))
     print("\n### Two threads over one (libfanoise)\n")
     print(f"| {'row':<46} | {'1 thread':>12} | {'2 threads':>12} | {'speed-up':>8} "
-          f"| {'CPU s / sample, 2T/1T':>21} |")
-    print(f"|{'-' * 48}|{'-' * 14}|{'-' * 14}|{'-' * 10}|{'-' * 23}|")
+          f"| {'cores busy, 1T / 2T':>19} |")
+    print(f"|{'-' * 48}|{'-' * 14}|{'-' * 14}|{'-' * 10}|{'-' * 21}|")
     for rec in res["rows"]:
         der = rec["derived"]
         if "scaling" not in der:
@@ -478,9 +478,9 @@ def print_tables(res):
             lib = rec["runs"][t].get("lib") or {}
             c, s = lib.get("cpu_seconds"), lib.get("seconds")
             cpu.append(statistics.median(c) / statistics.median(s) if c and s else None)
-        cs = f"{cpu[1] / cpu[0]:.2f}" if None not in cpu else "-"
+        cs = f"{cpu[0]:.2f} / {cpu[1]:.2f}" if None not in cpu else "-"
         print(f"| {rec['label']:<46} | {fmt_rate(der['1']['lib_rate']):>12} "
-              f"| {fmt_rate(der['2']['lib_rate']):>12} | {der['scaling']:>7.2f}x | {cs:>21} |")
+              f"| {fmt_rate(der['2']['lib_rate']):>12} | {der['scaling']:>7.2f}x | {cs:>19} |")
     print("\n### GEMM-only time of one step (microseconds), one thread\n")
     cores = res.get("coretypes", [])
     head = f"| {'row':<22} | " + " | ".join(f"{'OpenBLAS ' + c:>19}" for c in cores) + \
@@ -505,7 +505,8 @@ def print_tables(res):
     print("\n% best GEMM: samples/s over the rate a step would reach if it cost only its GEMMs,"
           " timed at the step's\nshapes with the fastest OpenBLAS core type for this CPU at the"
           " same thread count. % FMA: the step's GEMM\nFLOPs per second over the FMA peak of the"
-          " cores used. Ratios: libfanoise's samples/s over the peer's.")
+          " cores used. Ratios: libfanoise's samples/s over the peer's. Cores busy:\nCPU seconds"
+          " over wall seconds of the timed part (waiting threads spin, so they count).")
     print("\nTargets:")
     for t in res["targets"]:
         v = t["value"]

@@ -955,6 +955,94 @@ FAN_API FAN_NODISCARD fan_status fan_spectrum_summary(const double *sv, size_t n
                                                       double *pr, double *srank);
 /** @} */
 
+/* ------------------------------------------------------------------------------------------ */
+/** @name NumPy files
+ *  Datasets and a net's matrices in NumPy's .npy format (format versions 1.0, 2.0 and 3.0), so
+ *  that NumPy users can feed data and inspect or edit a trained net without any binding. Only
+ *  little-endian, C-order (row-major) arrays are read: a Fortran-order array, a big-endian or
+ *  structured dtype, or a dtype not listed below is refused with FAN_E_UNSUPPORTED and a message
+ *  saying how to convert it. Every size in a header is checked against the input's size and the
+ *  library's bounds before anything is allocated; the input must hold exactly the array its
+ *  header describes (FAN_E_FORMAT otherwise). Headers above 64 KiB are refused (FAN_E_LIMIT).
+ *  @{ */
+
+/**
+ * Loads a dataset from two .npy files, images and labels.
+ *
+ * Images: dtype float32 ('<f4') or uint8 ('|u1'); shape (n, dim), (n, height, width) or
+ * (n, channels, height, width), the last being channel-planar as the library stores images (a
+ * channel-last array needs numpy.transpose(a, (0, 3, 1, 2)) first). float32 values must be finite
+ * and are stored as float with normalisation FAN_NORM_NONE; uint8 stays uint8 with FAN_NORM_SCALE
+ * (as the IDX loader). Labels: any integer dtype ('|i1', '|u1', '<i2', '<u2', '<i4', '<u4', '<i8',
+ * '<u8'), shape (n,) or (n, 1), one per image, each in [0, n_classes).
+ *
+ * @param out          receives the dataset, or NULL on failure.
+ * @param images_path  the images file.
+ * @param labels_path  the labels file.
+ * @param n_classes    the class count; 0 takes the largest label + 1.
+ * @param alloc        allocator, copied into the dataset; NULL for malloc/free.
+ * @param errmsg       receives the detail of a failure (naming the file and what is wrong),
+ *                     NUL-terminated and truncated to errmsg_cap bytes; may be NULL. Written on
+ *                     success too (as "").
+ * @param errmsg_cap   size of errmsg in bytes.
+ * @return FAN_OK; FAN_E_NULL (out or a path); FAN_E_IO (a file cannot be opened or read, or is
+ *         not a regular file); FAN_E_FORMAT (not a .npy file, a malformed header, data shorter or
+ *         longer than the header says); FAN_E_VERSION (a format version other than 1.0 - 3.0);
+ *         FAN_E_UNSUPPORTED (Fortran order, dtype, images of fewer than 2 or more than 4
+ *         dimensions); FAN_E_SHAPE (labels not (n,) or (n, 1), or not one per image);
+ *         FAN_E_INVALID (a dimension of 0); FAN_E_LIMIT (more than FAN_MAX_SAMPLES images, more
+ *         than FAN_MAX_WIDTH values per image, n_classes or a label above FAN_MAX_CLASSES, a
+ *         header above 64 KiB, sizes that overflow); FAN_E_LABEL (a negative label or one not
+ *         below n_classes); FAN_E_NONFINITE (a NaN or infinite float image value); FAN_E_NOMEM.
+ *         Thread-safe (no shared state; each call opens its own files).
+ */
+FAN_API FAN_NODISCARD fan_status fan_dataset_load_npy(fan_dataset **out, const char *images_path,
+                                                      const char *labels_path, size_t n_classes,
+                                                      const fan_allocator *alloc, char *errmsg,
+                                                      size_t errmsg_cap);
+/**
+ * As fan_dataset_load_npy from two memory buffers holding whole .npy files (images_len and
+ * labels_len bytes). The buffers are only read, and not kept. FAN_E_NULL if out, images or labels
+ * is NULL; no FAN_E_IO.
+ */
+FAN_API FAN_NODISCARD fan_status fan_dataset_load_npy_mem(fan_dataset **out, const void *images,
+                                                          size_t images_len, const void *labels,
+                                                          size_t labels_len, size_t n_classes,
+                                                          const fan_allocator *alloc,
+                                                          char *errmsg, size_t errmsg_cap);
+
+/**
+ * Writes every weight layer l of the net into the existing directory dir as three float32 .npy
+ * files (format 1.0, C order, readable by numpy.load): dir/weights_l.npy (W_l, shape
+ * (outputs, inputs)), dir/bias_l.npy (b_l, shape (outputs,)) and dir/feedback_l.npy (B_l, in the
+ * shape fan_net_feedback_shape gives under the net's rule), l written in decimal from 0. Each file
+ * is written to a temporary file next to it and renamed over it once complete, as fan_net_save
+ * does; a failure part-way leaves the files of earlier layers written and the failing one as it
+ * was. Files of other layers or names in dir are left alone. Memory for one matrix and the paths
+ * comes from the net's allocator.
+ * @return FAN_OK; FAN_E_NULL (net or dir); FAN_E_IO (dir missing or not writable, a write
+ *         failed); FAN_E_NOMEM. The net is not changed (const); a failure's message is readable
+ *         with fan_net_errmsg. Same thread safety as other const calls.
+ */
+FAN_API FAN_NODISCARD fan_status fan_net_export_npy(const fan_net *net, const char *dir);
+/**
+ * Reads the files fan_net_export_npy writes (weights_l.npy, bias_l.npy, feedback_l.npy for every
+ * weight layer l) from dir into the net, replacing W, b and B. Each file must hold a float32 or
+ * float64 array (float64 is rounded to float32) of exactly the net's shape for it (B in the
+ * shape of fan_net_feedback_shape); all values must be finite after rounding. Every file is read
+ * and checked before the net changes: on failure the net is as it was. Gradients, settings,
+ * seeds and the rule are kept. Scratch memory for all the matrices comes from the net's
+ * allocator.
+ * @return FAN_OK; FAN_E_NULL (net or dir); FAN_E_IO (a file missing or unreadable);
+ *         FAN_E_FORMAT, FAN_E_VERSION, FAN_E_LIMIT (a malformed file, as for
+ *         fan_dataset_load_npy); FAN_E_UNSUPPORTED (a dtype other than float32 or float64,
+ *         Fortran order); FAN_E_SHAPE (a shape other than the net's, message names file and
+ *         shapes); FAN_E_NONFINITE; FAN_E_NOMEM; and any status of fan_net_set_weights and
+ *         fan_net_set_feedback under the net's rule. The message is readable with fan_net_errmsg.
+ */
+FAN_API FAN_NODISCARD fan_status fan_net_import_npy(fan_net *net, const char *dir);
+/** @} */
+
 #ifdef __cplusplus
 }
 #endif

@@ -187,6 +187,10 @@ fan_status fan__net_reserve(fan_net *net, size_t n);
 void fan__one_hot(const int32_t *labels, size_t n, size_t c, float *targets);
 /** Checks labels are in [0, outputs); records the message on net. */
 fan_status fan__net_check_labels(const fan_net *net, const int32_t *labels, size_t n);
+/** The net's allocator and message buffer, for modules that reach the net only through the public
+ *  API and these two (npy_net.c); defined in net_access.c. */
+const fan_allocator *fan__net_allocator(const fan_net *net);
+char *fan__net_errbuf(const fan_net *net);
 
 /* ---- optimizer (optimizer.c) ------------------------------------------------------------- */
 

@@ -8,9 +8,10 @@
 #   make asan            whole test suite + corpus replay, -fsanitize=address,undefined
 #   make valgrind        every test binary under valgrind (memcheck, full leak check)
 #   make tsan            tests/test_threads.c under -fsanitize=thread
-#   make abi-check       abidiff of lib/libfanoise.so against abi/libfanoise.abi (in check)
+#   make abi-check       abidiff of lib/libfanoise.so against abi/libfanoise.abi (in ci)
 #   make abi-baseline    regenerates abi/libfanoise.abi (an intended ABI change; docs/abi.md)
-#   make clang-check     library, tests, fuzz targets and examples under clang -Werror (in check)
+#   make clang-check     library, tests, fuzz targets, tool and examples under clang -Werror (in ci)
+#   make fuzz-replay     (in check); asan and tsan are in ci
 #
 # Sanitizer and fuzz builds never touch lib/ or $(BUILD)/obj: each variant compiles the library
 # sources into its own directory and links its own static archive.
@@ -180,6 +181,13 @@ fuzz-coverage: $(patsubst %,$(COV_DIR)/replay_%,$(ALL_FUZZ_TARGETS))
 SAN_TESTS := $(patsubst tests/%.c,$(SAN_DIR)/tests/%,$(sort $(wildcard tests/test_*.c)))
 SAN_REPLAYS := $(patsubst %,$(SAN_DIR)/replay_%,$(ALL_FUZZ_TARGETS))
 
+# tests/test_cli.c runs the tool next to it: the ASan test runs an ASan build of the tool.
+$(SAN_DIR)/bin/fanoise: $(CLI_SRCS) $(wildcard cli/*.h) include/fanoise.h $(SAN_DIR)/libfanoise.a
+	@mkdir -p $(@D)
+	$(SAN_CC) -std=c11 $(WARN) -O1 -g $(SAN_FLAGS) -Iinclude $(CLI_SRCS) -o $@ \
+	    $(SAN_DIR)/libfanoise.a $(DEP_LIBS)
+$(SAN_DIR)/tests/test_cli: $(SAN_DIR)/bin/fanoise
+
 asan: $(SAN_TESTS) $(SAN_REPLAYS)
 	$(call run_binaries,$(SAN_TESTS),$(SAN_ENV),,asan)
 	$(call replay_all,$(SAN_DIR),$(SAN_ENV))
@@ -243,7 +251,7 @@ CLANG ?= clang
 CLANGXX ?= clang++
 # Every C file of the tree with the include directories its neighbours need, and the C++ examples.
 CLANG_SRCS := $(sort $(wildcard tests/*.c tests/fuzz/*.c examples/*.c examples/*/*.c bench/*.c \
-                                bindings/*/tests/*.c))
+                                bindings/*/tests/*.c cli/*.c))
 CLANG_INCS := -Iinclude -Isrc -Itests -Itests/fuzz -Iexamples/paper -Ibench
 CLANG_CXX_SRCS := $(sort $(wildcard examples/cpp/*.cpp))
 
@@ -271,4 +279,5 @@ clang-check:
 
 .PHONY: fuzz fuzz-merge fuzz-replay fuzz-coverage asan valgrind tsan abi-check abi-baseline clang-check
 
-CHECK_TARGETS += fuzz-replay abi-check clang-check
+CHECK_TARGETS += fuzz-replay
+CI_TARGETS += abi-check clang-check asan tsan

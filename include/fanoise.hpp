@@ -1,0 +1,737 @@
+// fanoise.hpp - C++ interface to libfanoise (C++11 or later), installed next to fanoise.h.
+//
+// Every function of the C API is reachable here (scripts/hpp-coverage.sh checks it); fanoise.h
+// stays the reference for what each does. What this layer adds:
+// - Handles own their C object (RAII): Net, Optimizer and Iter are movable, not copyable;
+//   Dataset is shared (copies refer to one dataset), because an iterator borrows the dataset it
+//   reads, and an Iter keeps that dataset alive for as long as it exists.
+// - A failing call throws fanoise::Error, which carries the fan_status and the library's detail
+//   message; FAN_DONE and FAN_STOPPED are results, not errors.
+// - Arrays are std::vector; a size the library needs is taken from the vector and checked.
+// - Progress callbacks are any callable taking const fan_progress & and returning bool (true
+//   stops the loop); an exception it throws is caught at the C boundary and rethrown.
+// Thread safety is the C library's: distinct objects from distinct threads, one object with
+// external locking.
+#ifndef FANOISE_HPP
+#define FANOISE_HPP
+
+#include "fanoise.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace fanoise {
+
+// ---- errors ----------------------------------------------------------------------------------
+
+/** A failed call: the status and the library's message (or what was being done). */
+class Error : public std::runtime_error {
+public:
+    Error(fan_status status, const std::string &message)
+        : std::runtime_error(message.empty() ? std::string(fan_strerror(status))
+                                             : message + " (" + fan_strerror(status) + ")"),
+          status_(status), message_(message) {}
+    fan_status status() const noexcept { return status_; }
+    /** The detail message alone, without the status text. */
+    const std::string &message() const noexcept { return message_; }
+
+private:
+    fan_status status_;
+    std::string message_;
+};
+
+namespace detail {
+// Throws for an error status; returns FAN_OK, FAN_DONE and FAN_STOPPED.
+inline fan_status check(fan_status st, const char *msg) {
+    if (st != FAN_OK && st != FAN_DONE && st != FAN_STOPPED)
+        throw Error(st, msg != nullptr ? std::string(msg) : std::string());
+    return st;
+}
+inline fan_status check(fan_status st, const std::string &msg) { return check(st, msg.c_str()); }
+template <class T>
+void check_size(const std::vector<T> &v, std::size_t want, const char *what) {
+    if (v.size() != want)
+        throw Error(FAN_E_SHAPE, std::string(what) + ": " + std::to_string(v.size()) +
+                                     " values, " + std::to_string(want) + " expected");
+}
+struct net_free { void operator()(fan_net *p) const noexcept { fan_net_free(p); } };
+struct optimizer_free { void operator()(fan_optimizer *p) const noexcept { fan_optimizer_free(p); } };
+struct dataset_free { void operator()(fan_dataset *p) const noexcept { fan_dataset_free(p); } };
+struct iter_free { void operator()(fan_iter *p) const noexcept { fan_iter_free(p); } };
+
+// Calls a C training loop with a C++ callable as its progress callback.
+template <class F>
+struct trampoline {
+    F *fn;
+    std::exception_ptr error;
+    static int call(const fan_progress *p, void *user) {
+        trampoline *self = static_cast<trampoline *>(user);
+        try {
+            return (*self->fn)(*p) ? 1 : 0;
+        } catch (...) {  // never unwind through the library's frames
+            self->error = std::current_exception();
+            return 1;
+        }
+    }
+};
+}  // namespace detail
+
+// ---- status, version, names --------------------------------------------------------------------
+
+inline const char *strerror(fan_status s) noexcept { return fan_strerror(s); }
+inline unsigned version_number() noexcept { return fan_version_number(); }
+inline const char *version_string() noexcept { return fan_version_string(); }
+inline const char *name(fan_rule r) noexcept { return fan_rule_name(r); }
+inline const char *name(fan_activation a) noexcept { return fan_activation_name(a); }
+inline const char *name(fan_loss l) noexcept { return fan_loss_name(l); }
+inline const char *name(fan_optimizer_kind k) noexcept { return fan_optimizer_kind_name(k); }
+inline const char *name(fan_init i) noexcept { return fan_init_name(i); }
+
+// ---- results --------------------------------------------------------------------------------------
+
+struct Evaluation { double loss, accuracy; };
+struct Alignment { std::vector<double> per_unit; double mean, matrix; };
+struct Readout { double mean_max_prob, mean_entropy; std::vector<double> hist; };
+struct Spectrum { double effective_rank, participation_ratio, stable_rank; };
+struct Shape { std::size_t rows, cols; };
+struct ImageShape { std::size_t width, height, channels; };
+struct Bounds { double lo, hi, def; };
+struct Sample { std::vector<float> x; int32_t label; };
+struct Layer { std::vector<float> w, b; };
+
+// ---- generic spectral functions ------------------------------------------------------------------
+
+inline std::vector<double> matrix_singular_values(const std::vector<float> &a, std::size_t rows,
+                                                  std::size_t cols,
+                                                  const fan_allocator *alloc = nullptr) {
+    detail::check_size(a, rows * cols, "matrix_singular_values");
+    std::vector<double> sv(rows < cols ? rows : cols);
+    detail::check(fan_matrix_singular_values(a.data(), rows, cols, sv.data(), sv.size(), alloc),
+                  "fan_matrix_singular_values");
+    return sv;
+}
+inline double matrix_effective_rank(const std::vector<float> &a, std::size_t rows, std::size_t cols,
+                                    const fan_allocator *alloc = nullptr) {
+    detail::check_size(a, rows * cols, "matrix_effective_rank");
+    double v = 0.0;
+    detail::check(fan_matrix_effective_rank(a.data(), rows, cols, &v, alloc), "fan_matrix_effective_rank");
+    return v;
+}
+inline double matrix_participation_ratio(const std::vector<float> &a, std::size_t rows,
+                                         std::size_t cols, const fan_allocator *alloc = nullptr) {
+    detail::check_size(a, rows * cols, "matrix_participation_ratio");
+    double v = 0.0;
+    detail::check(fan_matrix_participation_ratio(a.data(), rows, cols, &v, alloc),
+                  "fan_matrix_participation_ratio");
+    return v;
+}
+inline double matrix_stable_rank(const std::vector<float> &a, std::size_t rows, std::size_t cols,
+                                 const fan_allocator *alloc = nullptr) {
+    detail::check_size(a, rows * cols, "matrix_stable_rank");
+    double v = 0.0;
+    detail::check(fan_matrix_stable_rank(a.data(), rows, cols, &v, alloc), "fan_matrix_stable_rank");
+    return v;
+}
+inline double matrix_angle(const std::vector<float> &a, const std::vector<float> &b) {
+    detail::check_size(b, a.size(), "matrix_angle");
+    double deg = 0.0;
+    detail::check(fan_matrix_angle(a.data(), b.data(), a.size(), &deg), "fan_matrix_angle");
+    return deg;
+}
+inline Spectrum spectrum_summary(const std::vector<double> &sv) {
+    Spectrum s{0.0, 0.0, 0.0};
+    detail::check(fan_spectrum_summary(sv.data(), sv.size(), &s.effective_rank,
+                                       &s.participation_ratio, &s.stable_rank),
+                  "fan_spectrum_summary");
+    return s;
+}
+
+// ---- datasets -----------------------------------------------------------------------------------
+
+/** A dataset, shared: copies refer to the same C dataset, freed with the last copy. */
+class Dataset {
+public:
+    static Dataset load_idx(const std::string &images, const std::string &labels,
+                            const fan_allocator *alloc = nullptr) {
+        fan_dataset *ds = nullptr;
+        detail::check(fan_dataset_load_idx(&ds, images.c_str(), labels.c_str(), alloc),
+                      "loading " + images + " and " + labels);
+        return Dataset(ds);
+    }
+    static Dataset load_idx_mem(const void *images, std::size_t images_len, const void *labels,
+                                std::size_t labels_len, const fan_allocator *alloc = nullptr) {
+        fan_dataset *ds = nullptr;
+        detail::check(fan_dataset_load_idx_mem(&ds, images, images_len, labels, labels_len, alloc),
+                      "fan_dataset_load_idx_mem");
+        return Dataset(ds);
+    }
+    static Dataset load_cifar(const std::vector<std::string> &paths, std::size_t label_bytes,
+                              const fan_allocator *alloc = nullptr) {
+        std::vector<const char *> p;
+        for (const std::string &s : paths) p.push_back(s.c_str());
+        fan_dataset *ds = nullptr;
+        detail::check(fan_dataset_load_cifar(&ds, p.data(), p.size(), label_bytes, alloc),
+                      "fan_dataset_load_cifar");
+        return Dataset(ds);
+    }
+    static Dataset load_cifar_mem(const void *buf, std::size_t len, std::size_t label_bytes,
+                                  const fan_allocator *alloc = nullptr) {
+        fan_dataset *ds = nullptr;
+        detail::check(fan_dataset_load_cifar_mem(&ds, buf, len, label_bytes, alloc),
+                      "fan_dataset_load_cifar_mem");
+        return Dataset(ds);
+    }
+    static Dataset load_csv(const std::string &path, std::size_t label_column = FAN_CSV_LAST_COLUMN,
+                            bool skip_header = false, const fan_allocator *alloc = nullptr) {
+        fan_dataset *ds = nullptr;
+        detail::check(fan_dataset_load_csv(&ds, path.c_str(), label_column, skip_header ? 1 : 0, alloc),
+                      "loading " + path);
+        return Dataset(ds);
+    }
+    static Dataset load_csv_mem(const void *buf, std::size_t len,
+                                std::size_t label_column = FAN_CSV_LAST_COLUMN,
+                                bool skip_header = false, const fan_allocator *alloc = nullptr) {
+        fan_dataset *ds = nullptr;
+        detail::check(fan_dataset_load_csv_mem(&ds, buf, len, label_column, skip_header ? 1 : 0, alloc),
+                      "fan_dataset_load_csv_mem");
+        return Dataset(ds);
+    }
+    /** n_classes 0: the largest label + 1. The exception's message says what is wrong. */
+    static Dataset load_npy(const std::string &images, const std::string &labels,
+                            std::size_t n_classes = 0, const fan_allocator *alloc = nullptr) {
+        fan_dataset *ds = nullptr;
+        char msg[256] = "";
+        detail::check(fan_dataset_load_npy(&ds, images.c_str(), labels.c_str(), n_classes, alloc,
+                                           msg, sizeof msg),
+                      msg);
+        return Dataset(ds);
+    }
+    static Dataset load_npy_mem(const void *images, std::size_t images_len, const void *labels,
+                                std::size_t labels_len, std::size_t n_classes = 0,
+                                const fan_allocator *alloc = nullptr) {
+        fan_dataset *ds = nullptr;
+        char msg[256] = "";
+        detail::check(fan_dataset_load_npy_mem(&ds, images, images_len, labels, labels_len,
+                                               n_classes, alloc, msg, sizeof msg),
+                      msg);
+        return Dataset(ds);
+    }
+    /** labels.size() rows of dim floats. */
+    static Dataset from_arrays(const std::vector<float> &x, const std::vector<int32_t> &labels,
+                               std::size_t dim, std::size_t classes,
+                               const fan_allocator *alloc = nullptr) {
+        detail::check_size(x, labels.size() * dim, "Dataset::from_arrays: x");
+        fan_dataset *ds = nullptr;
+        detail::check(fan_dataset_from_arrays(&ds, x.data(), labels.data(), labels.size(), dim,
+                                              classes, alloc),
+                      "fan_dataset_from_arrays");
+        return Dataset(ds);
+    }
+    /** labels.size() channel-planar images of width x height x channels bytes. */
+    static Dataset from_u8(const std::vector<uint8_t> &pixels, const std::vector<int32_t> &labels,
+                           std::size_t width, std::size_t height, std::size_t channels,
+                           std::size_t classes, const fan_allocator *alloc = nullptr) {
+        detail::check_size(pixels, labels.size() * width * height * channels, "Dataset::from_u8: pixels");
+        fan_dataset *ds = nullptr;
+        detail::check(fan_dataset_from_u8(&ds, pixels.data(), labels.data(), labels.size(), width,
+                                          height, channels, classes, alloc),
+                      "fan_dataset_from_u8");
+        return Dataset(ds);
+    }
+    /** Takes ownership of a C dataset. */
+    static Dataset adopt(fan_dataset *ds) { return Dataset(ds); }
+
+    std::size_t size() const noexcept { return fan_dataset_size(get()); }
+    std::size_t dim() const noexcept { return fan_dataset_dim(get()); }
+    std::size_t classes() const noexcept { return fan_dataset_classes(get()); }
+    const char *errmsg() const noexcept { return fan_dataset_errmsg(get()); }
+    ImageShape shape() const {
+        ImageShape s{0, 0, 0};
+        check(fan_dataset_shape(get(), &s.width, &s.height, &s.channels));
+        return s;
+    }
+    void set_shape(std::size_t width, std::size_t height, std::size_t channels) {
+        check(fan_dataset_set_shape(get(), width, height, channels));
+    }
+    void set_normalization(fan_norm norm, double mean = 0.0, double std = 1.0) {
+        check(fan_dataset_set_normalization(get(), norm, mean, std));
+    }
+    void standardize(double mean, double std) { set_normalization(FAN_NORM_STANDARDIZE, mean, std); }
+    /** Mean and standard deviation after scaling. */
+    std::pair<double, double> compute_stats() const {
+        std::pair<double, double> r(0.0, 0.0);
+        check(fan_dataset_compute_stats(get(), &r.first, &r.second));
+        return r;
+    }
+    Sample get(std::size_t index) const {
+        Sample s{std::vector<float>(dim()), 0};
+        check(fan_dataset_get(get(), index, s.x.data(), s.x.size(), &s.label));
+        return s;
+    }
+    std::vector<std::size_t> class_counts() const {
+        std::vector<std::size_t> c(classes());
+        check(fan_dataset_class_counts(get(), c.data(), c.size()));
+        return c;
+    }
+    Dataset subset_first(std::size_t n) const {
+        fan_dataset *out = nullptr;
+        check(fan_dataset_subset_first(&out, get(), n));
+        return Dataset(out);
+    }
+    Dataset subset_random(std::size_t n, uint64_t seed) const {
+        fan_dataset *out = nullptr;
+        check(fan_dataset_subset_random(&out, get(), n, seed));
+        return Dataset(out);
+    }
+    Dataset subset_stratified(std::size_t n_per_class, uint64_t seed) const {
+        fan_dataset *out = nullptr;
+        check(fan_dataset_subset_stratified(&out, get(), n_per_class, seed));
+        return Dataset(out);
+    }
+    Dataset subset_indices(const std::vector<std::size_t> &indices) const {
+        fan_dataset *out = nullptr;
+        check(fan_dataset_subset_indices(&out, get(), indices.data(), indices.size()));
+        return Dataset(out);
+    }
+    /** (training part, validation part of n_val samples). */
+    std::pair<Dataset, Dataset> split(std::size_t n_val, uint64_t seed) const {
+        fan_dataset *train = nullptr, *val = nullptr;
+        check(fan_dataset_split(&train, &val, get(), n_val, seed));
+        return std::pair<Dataset, Dataset>(Dataset(train), Dataset(val));
+    }
+    Dataset translate(double dx, double dy) const {
+        fan_dataset *out = nullptr;
+        check(fan_dataset_translate(&out, get(), dx, dy));
+        return Dataset(out);
+    }
+    Dataset rotate(double degrees) const {
+        fan_dataset *out = nullptr;
+        check(fan_dataset_rotate(&out, get(), degrees));
+        return Dataset(out);
+    }
+    Dataset scale(double factor) const {
+        fan_dataset *out = nullptr;
+        check(fan_dataset_scale(&out, get(), factor));
+        return Dataset(out);
+    }
+    Dataset resize(std::size_t width, std::size_t height) const {
+        fan_dataset *out = nullptr;
+        check(fan_dataset_resize(&out, get(), width, height));
+        return Dataset(out);
+    }
+    fan_dataset *get() const noexcept { return ds_.get(); }
+    std::shared_ptr<fan_dataset> shared() const noexcept { return ds_; }
+
+private:
+    explicit Dataset(fan_dataset *ds) : ds_(ds, detail::dataset_free()) {}
+    void check(fan_status st) const { detail::check(st, fan_dataset_errmsg(get())); }
+    std::shared_ptr<fan_dataset> ds_;
+};
+
+// ---- iterators ----------------------------------------------------------------------------------
+
+/** A batch borrowed from an iterator: valid until its next call. n is 0 at the end of an epoch. */
+struct Batch {
+    const float *x;
+    const int32_t *labels;  // nullptr with soft labels
+    const float *targets;   // soft labels only
+    std::size_t n;
+};
+
+class Iter {
+public:
+    static Iter batches(const Dataset &ds, std::size_t batch, uint64_t shuffle_seed,
+                        const fan_allocator *alloc = nullptr) {
+        fan_iter *it = nullptr;
+        detail::check(fan_iter_create_batches(&it, ds.get(), batch, shuffle_seed, alloc),
+                      "fan_iter_create_batches");
+        return Iter(it, ds.shared());
+    }
+    static Iter noise(std::size_t dim, std::size_t classes, std::size_t batch, uint64_t seed,
+                      const fan_allocator *alloc = nullptr) {
+        fan_iter *it = nullptr;
+        detail::check(fan_iter_create_noise(&it, dim, classes, batch, seed, alloc),
+                      "fan_iter_create_noise");
+        return Iter(it, nullptr);
+    }
+    Iter &set(fan_iter_param p, double value) {
+        check(fan_iter_set(get(), p, value));
+        return *this;
+    }
+    double get(fan_iter_param p) const {
+        double v = 0.0;
+        check(fan_iter_get(get(), p, &v));
+        return v;
+    }
+    Batch next() {
+        Batch b{nullptr, nullptr, nullptr, 0};
+        check(fan_iter_next(get(), &b.x, &b.labels, &b.targets, &b.n));
+        return b;
+    }
+    void reset() { check(fan_iter_reset(get())); }
+    bool is_noise() const noexcept { return fan_iter_is_noise(get()) != 0; }
+    std::size_t dim() const noexcept { return fan_iter_dim(get()); }
+    std::size_t classes() const noexcept { return fan_iter_classes(get()); }
+    std::size_t batches_per_epoch() const noexcept { return fan_iter_batches_per_epoch(get()); }
+    const char *errmsg() const noexcept { return fan_iter_errmsg(get()); }
+    fan_iter *get() const noexcept { return it_.get(); }
+
+private:
+    Iter(fan_iter *it, std::shared_ptr<fan_dataset> ds) : ds_(std::move(ds)), it_(it) {}
+    void check(fan_status st) const { detail::check(st, fan_iter_errmsg(get())); }
+    // Destroyed in reverse order: the iterator first, then (perhaps) the dataset it borrowed.
+    std::shared_ptr<fan_dataset> ds_;
+    std::unique_ptr<fan_iter, detail::iter_free> it_;
+};
+
+// ---- networks and optimizers --------------------------------------------------------------------
+
+class Optimizer;
+
+class Net {
+public:
+    explicit Net(const std::vector<std::size_t> &sizes, const fan_allocator *alloc = nullptr) {
+        fan_net *net = nullptr;
+        detail::check(fan_net_create(&net, sizes.data(), sizes.size(), alloc), "fan_net_create");
+        net_.reset(net);
+    }
+    static Net load(const std::string &path, const fan_allocator *alloc = nullptr) {
+        fan_net *net = nullptr;
+        char msg[256] = "";
+        detail::check(fan_net_load_v2(&net, path.c_str(), nullptr, 0, alloc, msg, sizeof msg),
+                      path + ": " + msg);
+        return Net(net);
+    }
+    static Net load_mem(const void *buf, std::size_t len, const fan_allocator *alloc = nullptr) {
+        fan_net *net = nullptr;
+        char msg[256] = "";
+        detail::check(fan_net_load_v2(&net, nullptr, buf, len, alloc, msg, sizeof msg), msg);
+        return Net(net);
+    }
+    /** As load, through fan_net_load (no detail message). */
+    static Net load_quiet(const std::string &path, const fan_allocator *alloc = nullptr) {
+        fan_net *net = nullptr;
+        detail::check(fan_net_load(&net, path.c_str(), alloc), "fan_net_load(" + path + ")");
+        return Net(net);
+    }
+    /** As load_mem, through fan_net_load_mem (no detail message). */
+    static Net load_mem_quiet(const void *buf, std::size_t len, const fan_allocator *alloc = nullptr) {
+        fan_net *net = nullptr;
+        detail::check(fan_net_load_mem(&net, buf, len, alloc), "fan_net_load_mem");
+        return Net(net);
+    }
+    /** Takes ownership of a C net. */
+    static Net adopt(fan_net *net) { return Net(net); }
+    Net clone() const {
+        fan_net *net = nullptr;
+        check(fan_net_clone(&net, get()));
+        return Net(net);
+    }
+    void save(const std::string &path) const { check(fan_net_save(get(), path.c_str())); }
+    std::vector<unsigned char> save_mem() const {
+        std::size_t need = 0;
+        check(fan_net_save_mem(get(), nullptr, 0, &need));
+        std::vector<unsigned char> buf(need);
+        check(fan_net_save_mem(get(), buf.data(), buf.size(), &need));
+        return buf;
+    }
+    void export_npy(const std::string &dir) const { check(fan_net_export_npy(get(), dir.c_str())); }
+    void import_npy(const std::string &dir) { check(fan_net_import_npy(get(), dir.c_str())); }
+
+    // Settings
+    Net &set_rule(fan_rule r) { check(fan_net_set_rule(get(), r)); return *this; }
+    fan_rule rule() const noexcept { return fan_net_rule(get()); }
+    Net &set_activation(std::size_t layer, fan_activation a) {
+        check(fan_net_set_activation(get(), layer, a));
+        return *this;
+    }
+    fan_activation activation(std::size_t layer) const noexcept { return fan_net_activation(get(), layer); }
+    Net &set_loss(fan_loss l) { check(fan_net_set_loss(get(), l)); return *this; }
+    fan_loss loss() const noexcept { return fan_net_loss(get()); }
+    Net &set(fan_net_param p, double value) { check(fan_net_set(get(), p, value)); return *this; }
+    double get(fan_net_param p) const {
+        double v = 0.0;
+        check(fan_net_get(get(), p, &v));
+        return v;
+    }
+    Net &set_initializer(fan_matrix which, fan_init init) {
+        check(fan_net_set_initializer(get(), which, init));
+        return *this;
+    }
+    Net &init(uint64_t weight_seed, uint64_t feedback_seed) {
+        check(fan_net_init(get(), weight_seed, feedback_seed));
+        return *this;
+    }
+    /** (weight seed, feedback seed) of the last init. */
+    std::pair<uint64_t, uint64_t> seeds() const {
+        std::pair<uint64_t, uint64_t> s(0, 0);
+        check(fan_net_seeds(get(), &s.first, &s.second));
+        return s;
+    }
+
+    // Shapes
+    std::size_t num_layers() const noexcept { return fan_net_num_layers(get()); }
+    std::size_t layer_inputs(std::size_t l) const noexcept { return fan_net_layer_inputs(get(), l); }
+    std::size_t layer_outputs(std::size_t l) const noexcept { return fan_net_layer_outputs(get(), l); }
+    std::size_t input_size() const noexcept { return fan_net_input_size(get()); }
+    std::size_t output_size() const noexcept { return fan_net_output_size(get()); }
+    std::size_t num_params() const noexcept { return fan_net_num_params(get()); }
+    Shape feedback_shape(std::size_t l) const {
+        Shape s{0, 0};
+        check(fan_net_feedback_shape(get(), l, &s.rows, &s.cols));
+        return s;
+    }
+
+    // Matrices
+    Layer weights(std::size_t l) const {
+        Layer m{std::vector<float>(layer_outputs(l) * layer_inputs(l)), std::vector<float>(layer_outputs(l))};
+        check(fan_net_get_weights(get(), l, m.w.data(), m.w.size(), m.b.data(), m.b.size()));
+        return m;
+    }
+    /** An empty vector leaves that part as it is. */
+    void set_weights(std::size_t l, const std::vector<float> &w, const std::vector<float> &b) {
+        check(fan_net_set_weights(get(), l, w.empty() ? nullptr : w.data(), w.size(),
+                                  b.empty() ? nullptr : b.data(), b.size()));
+    }
+    std::vector<float> feedback(std::size_t l) const {
+        const Shape s = feedback_shape(l);
+        std::vector<float> v(s.rows * s.cols);
+        check(fan_net_get_feedback(get(), l, v.data(), v.size()));
+        return v;
+    }
+    void set_feedback(std::size_t l, const std::vector<float> &b) {
+        check(fan_net_set_feedback(get(), l, b.data(), b.size()));
+    }
+    Layer gradients(std::size_t l) const {
+        Layer g{std::vector<float>(layer_outputs(l) * layer_inputs(l)), std::vector<float>(layer_outputs(l))};
+        check(fan_net_get_gradients(get(), l, g.w.data(), g.w.size(), g.b.data(), g.b.size()));
+        return g;
+    }
+    void set_gradients(std::size_t l, const std::vector<float> &dw, const std::vector<float> &db) {
+        check(fan_net_set_gradients(get(), l, dw.empty() ? nullptr : dw.data(), dw.size(),
+                                    db.empty() ? nullptr : db.data(), db.size()));
+    }
+
+    // Computing: x holds rows of input_size() floats
+    std::vector<float> forward(const std::vector<float> &x) {
+        const std::size_t n = rows(x);
+        std::vector<float> probs(n * output_size());
+        check(fan_net_forward(get(), x.data(), n, probs.data(), probs.size()));
+        return probs;
+    }
+    float compute_gradients(const std::vector<float> &x, const std::vector<int32_t> &labels) {
+        float loss = 0.0f;
+        check(fan_net_compute_gradients(get(), x.data(), labels.data(), rows(x, labels.size()), &loss));
+        return loss;
+    }
+    float compute_gradients_targets(const std::vector<float> &x, const std::vector<float> &targets) {
+        const std::size_t n = rows(x);
+        detail::check_size(targets, n * output_size(), "compute_gradients_targets: targets");
+        float loss = 0.0f;
+        check(fan_net_compute_gradients_targets(get(), x.data(), targets.data(), n, &loss));
+        return loss;
+    }
+    double loss_value(const std::vector<float> &x, const std::vector<int32_t> &labels) {
+        double loss = 0.0;
+        check(fan_net_loss_value(get(), x.data(), labels.data(), rows(x, labels.size()), &loss));
+        return loss;
+    }
+    float train_batch(Optimizer &opt, const std::vector<float> &x, const std::vector<int32_t> &labels);
+    float train_batch_targets(Optimizer &opt, const std::vector<float> &x,
+                              const std::vector<float> &targets);
+    /** The hot path on borrowed arrays (a Batch from an Iter, say). */
+    float train_batch(Optimizer &opt, const float *x, const int32_t *labels, std::size_t n);
+    Evaluation evaluate(const Dataset &ds) {
+        Evaluation e{0.0, 0.0};
+        check(fan_net_evaluate(get(), ds.get(), &e.loss, &e.accuracy));
+        return e;
+    }
+
+    // Training loops: return FAN_OK, or FAN_STOPPED when the callback asked to stop
+    fan_status train(Optimizer &opt, Iter &batches, std::size_t epochs);
+    fan_status train_steps(Optimizer &opt, Iter &it, std::size_t steps);
+    fan_status pretrain_noise(Optimizer &opt, Iter &noise, std::size_t steps);
+    template <class F>
+    fan_status train(Optimizer &opt, Iter &batches, std::size_t epochs, F &&on_step);
+    template <class F>
+    fan_status train_steps(Optimizer &opt, Iter &it, std::size_t steps, F &&on_step);
+    template <class F>
+    fan_status pretrain_noise(Optimizer &opt, Iter &noise, std::size_t steps, F &&on_step);
+
+    // Diagnostics
+    Alignment alignment(std::size_t layer) const {
+        Alignment a{std::vector<double>(layer_inputs(layer)), 0.0, 0.0};
+        check(fan_diag_alignment(get(), layer, a.per_unit.data(), a.per_unit.size(), &a.mean, &a.matrix));
+        return a;
+    }
+    std::vector<double> delta_alignment(const std::vector<float> &x, const std::vector<int32_t> &labels) {
+        std::vector<double> deg(num_layers());
+        check(fan_diag_delta_alignment(get(), x.data(), labels.data(), rows(x, labels.size()),
+                                       deg.data(), deg.size()));
+        return deg;
+    }
+    std::vector<double> singular_values(std::size_t layer, fan_matrix which = FAN_MATRIX_WEIGHTS) const {
+        Shape s{layer_outputs(layer), layer_inputs(layer)};
+        if (which == FAN_MATRIX_FEEDBACK) s = feedback_shape(layer);
+        std::vector<double> sv(s.rows < s.cols ? s.rows : s.cols);
+        check(fan_diag_singular_values(get(), layer, which, sv.data(), sv.size()));
+        return sv;
+    }
+    double effective_rank(std::size_t layer, fan_matrix which = FAN_MATRIX_WEIGHTS) const {
+        double v = 0.0;
+        check(fan_diag_effective_rank(get(), layer, which, &v));
+        return v;
+    }
+    double participation_ratio(std::size_t layer, fan_matrix which = FAN_MATRIX_WEIGHTS) const {
+        double v = 0.0;
+        check(fan_diag_participation_ratio(get(), layer, which, &v));
+        return v;
+    }
+    double stable_rank(std::size_t layer, fan_matrix which = FAN_MATRIX_WEIGHTS) const {
+        double v = 0.0;
+        check(fan_diag_stable_rank(get(), layer, which, &v));
+        return v;
+    }
+    std::vector<double> principal_angles(std::size_t layer, std::size_t k) const {
+        std::vector<double> deg(k);
+        check(fan_diag_principal_angles(get(), layer, k, deg.data(), deg.size()));
+        return deg;
+    }
+    double gram_dimensionality(std::size_t hidden, const Dataset &ds, std::size_t max_samples = 0) {
+        double v = 0.0;
+        check(fan_diag_gram_dimensionality(get(), hidden, ds.get(), max_samples, &v));
+        return v;
+    }
+    Readout readout(const std::vector<float> &x, std::size_t n_bins = 10) {
+        Readout r{0.0, 0.0, std::vector<double>(n_bins)};
+        check(fan_diag_readout(get(), x.data(), rows(x), &r.mean_max_prob, &r.mean_entropy,
+                               r.hist.empty() ? nullptr : r.hist.data(), r.hist.size()));
+        return r;
+    }
+    /** Readout on a borrowed batch (a Batch from a noise Iter, say). */
+    Readout readout(const float *x, std::size_t n, std::size_t n_bins = 10) {
+        Readout r{0.0, 0.0, std::vector<double>(n_bins)};
+        check(fan_diag_readout(get(), x, n, &r.mean_max_prob, &r.mean_entropy,
+                               r.hist.empty() ? nullptr : r.hist.data(), r.hist.size()));
+        return r;
+    }
+    double calibration_error(const Dataset &ds, std::size_t n_bins = 15) {
+        double v = 0.0;
+        check(fan_diag_calibration_error(get(), ds.get(), n_bins, &v));
+        return v;
+    }
+
+    const char *errmsg() const noexcept { return fan_net_errmsg(get()); }
+    fan_net *get() const noexcept { return net_.get(); }
+    fan_net *release() noexcept { return net_.release(); }
+
+private:
+    explicit Net(fan_net *net) : net_(net) {}
+    fan_status check(fan_status st) const { return detail::check(st, fan_net_errmsg(get())); }
+    // Rows of x (a whole number of input_size() rows), and equal to n_labels when given.
+    std::size_t rows(const std::vector<float> &x, std::size_t n_labels = static_cast<std::size_t>(-1)) const {
+        const std::size_t in = input_size();
+        if (in == 0 || x.size() % in != 0)
+            throw Error(FAN_E_SHAPE, "x has " + std::to_string(x.size()) + " values, not rows of " +
+                                         std::to_string(in));
+        const std::size_t n = x.size() / in;
+        if (n_labels != static_cast<std::size_t>(-1) && n_labels != n)
+            throw Error(FAN_E_SHAPE, std::to_string(n_labels) + " labels for " + std::to_string(n) + " rows");
+        return n;
+    }
+    template <class Loop, class F>
+    fan_status run(Loop loop, Optimizer &opt, Iter &it, std::size_t count, F &on_step);
+    std::unique_ptr<fan_net, detail::net_free> net_;
+};
+
+class Optimizer {
+public:
+    Optimizer(const Net &net, fan_optimizer_kind kind, const fan_allocator *alloc = nullptr) {
+        fan_optimizer *opt = nullptr;
+        detail::check(fan_optimizer_create(&opt, kind, net.get(), alloc), "fan_optimizer_create");
+        opt_.reset(opt);
+    }
+    Optimizer &set(fan_optimizer_param p, double value) {
+        check(fan_optimizer_set(get(), p, value));
+        return *this;
+    }
+    double get(fan_optimizer_param p) const {
+        double v = 0.0;
+        check(fan_optimizer_get(get(), p, &v));
+        return v;
+    }
+    static Bounds param_bounds(fan_optimizer_param p) {
+        Bounds b{0.0, 0.0, 0.0};
+        detail::check(fan_optimizer_param_bounds(p, &b.lo, &b.hi, &b.def), "fan_optimizer_param_bounds");
+        return b;
+    }
+    fan_optimizer_kind kind() const noexcept { return fan_optimizer_get_kind(get()); }
+    uint64_t steps() const noexcept { return fan_optimizer_steps(get()); }
+    void reset() { check(fan_optimizer_reset(get())); }
+    void step(Net &net) { check(fan_optimizer_step(get(), net.get())); }
+    const char *errmsg() const noexcept { return fan_optimizer_errmsg(get()); }
+    fan_optimizer *get() const noexcept { return opt_.get(); }
+
+private:
+    void check(fan_status st) const { detail::check(st, fan_optimizer_errmsg(get())); }
+    std::unique_ptr<fan_optimizer, detail::optimizer_free> opt_;
+};
+
+inline float Net::train_batch(Optimizer &opt, const std::vector<float> &x,
+                              const std::vector<int32_t> &labels) {
+    float loss = 0.0f;
+    check(fan_net_train_batch(get(), opt.get(), x.data(), labels.data(), rows(x, labels.size()), &loss));
+    return loss;
+}
+inline float Net::train_batch(Optimizer &opt, const float *x, const int32_t *labels, std::size_t n) {
+    float loss = 0.0f;
+    check(fan_net_train_batch(get(), opt.get(), x, labels, n, &loss));
+    return loss;
+}
+inline float Net::train_batch_targets(Optimizer &opt, const std::vector<float> &x,
+                                      const std::vector<float> &targets) {
+    const std::size_t n = rows(x);
+    detail::check_size(targets, n * output_size(), "train_batch_targets: targets");
+    float loss = 0.0f;
+    check(fan_net_train_batch_targets(get(), opt.get(), x.data(), targets.data(), n, &loss));
+    return loss;
+}
+inline fan_status Net::train(Optimizer &opt, Iter &batches, std::size_t epochs) {
+    return check(fan_train(get(), opt.get(), batches.get(), epochs, nullptr, nullptr));
+}
+inline fan_status Net::train_steps(Optimizer &opt, Iter &it, std::size_t steps) {
+    return check(fan_train_steps(get(), opt.get(), it.get(), steps, nullptr, nullptr));
+}
+inline fan_status Net::pretrain_noise(Optimizer &opt, Iter &noise, std::size_t steps) {
+    return check(fan_pretrain_noise(get(), opt.get(), noise.get(), steps, nullptr, nullptr));
+}
+template <class Loop, class F>
+fan_status Net::run(Loop loop, Optimizer &opt, Iter &it, std::size_t count, F &on_step) {
+    detail::trampoline<F> t{&on_step, nullptr};
+    const fan_status st = loop(get(), opt.get(), it.get(), count, &detail::trampoline<F>::call, &t);
+    if (t.error) std::rethrow_exception(t.error);
+    return check(st);
+}
+template <class F>
+fan_status Net::train(Optimizer &opt, Iter &batches, std::size_t epochs, F &&on_step) {
+    return run(fan_train, opt, batches, epochs, on_step);
+}
+template <class F>
+fan_status Net::train_steps(Optimizer &opt, Iter &it, std::size_t steps, F &&on_step) {
+    return run(fan_train_steps, opt, it, steps, on_step);
+}
+template <class F>
+fan_status Net::pretrain_noise(Optimizer &opt, Iter &noise, std::size_t steps, F &&on_step) {
+    return run(fan_pretrain_noise, opt, noise, steps, on_step);
+}
+
+}  // namespace fanoise
+
+#endif  // FANOISE_HPP

@@ -509,6 +509,11 @@ public:
     void set_feedback(std::size_t l, const std::vector<float> &b) {
         check(fan_net_set_feedback(get(), l, b.data(), b.size()));
     }
+    /** Weight mirroring: trains the stored B toward W (fan_net_mirror). */
+    Net &mirror(std::size_t steps, std::size_t batch, double lr, double weight_decay, uint64_t seed) {
+        check(fan_net_mirror(get(), steps, batch, lr, weight_decay, seed));
+        return *this;
+    }
     Layer gradients(std::size_t l) const {
         Layer g{std::vector<float>(layer_outputs(l) * layer_inputs(l)), std::vector<float>(layer_outputs(l))};
         check(fan_net_get_gradients(get(), l, g.w.data(), g.w.size(), g.b.data(), g.b.size()));
@@ -571,7 +576,7 @@ public:
         check(fan_diag_alignment(get(), layer, a.per_unit.data(), a.per_unit.size(), &a.mean, &a.matrix));
         return a;
     }
-    std::vector<double> delta_alignment(const std::vector<float> &x, const std::vector<int32_t> &labels) {
+    std::vector<double> delta_alignment(const std::vector<float> &x, const std::vector<int32_t> &labels) const {
         std::vector<double> deg(num_layers());
         check(fan_diag_delta_alignment(get(), x.data(), labels.data(), rows(x, labels.size()),
                                        deg.data(), deg.size()));
@@ -604,25 +609,25 @@ public:
         check(fan_diag_principal_angles(get(), layer, k, deg.data(), deg.size()));
         return deg;
     }
-    double gram_dimensionality(std::size_t hidden, const Dataset &ds, std::size_t max_samples = 0) {
+    double gram_dimensionality(std::size_t hidden, const Dataset &ds, std::size_t max_samples = 0) const {
         double v = 0.0;
         check(fan_diag_gram_dimensionality(get(), hidden, ds.get(), max_samples, &v));
         return v;
     }
-    Readout readout(const std::vector<float> &x, std::size_t n_bins = 10) {
+    Readout readout(const std::vector<float> &x, std::size_t n_bins = 10) const {
         Readout r{0.0, 0.0, std::vector<double>(n_bins)};
         check(fan_diag_readout(get(), x.data(), rows(x), &r.mean_max_prob, &r.mean_entropy,
                                r.hist.empty() ? nullptr : r.hist.data(), r.hist.size()));
         return r;
     }
     /** Readout on a borrowed batch (a Batch from a noise Iter, say). */
-    Readout readout(const float *x, std::size_t n, std::size_t n_bins = 10) {
+    Readout readout(const float *x, std::size_t n, std::size_t n_bins = 10) const {
         Readout r{0.0, 0.0, std::vector<double>(n_bins)};
         check(fan_diag_readout(get(), x, n, &r.mean_max_prob, &r.mean_entropy,
                                r.hist.empty() ? nullptr : r.hist.data(), r.hist.size()));
         return r;
     }
-    double calibration_error(const Dataset &ds, std::size_t n_bins = 15) {
+    double calibration_error(const Dataset &ds, std::size_t n_bins = 15) const {
         double v = 0.0;
         check(fan_diag_calibration_error(get(), ds.get(), n_bins, &v));
         return v;

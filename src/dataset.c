@@ -396,7 +396,7 @@ fan_status fan_dataset_subset_random(fan_dataset **out, const fan_dataset *ds, s
     size_t *perm;
     FAN__CHECK(alloc_indices(ds, ds->n, &perm));
     fan__rng r;
-    fan__rng_seed(&r, seed);
+    fan__rng_seed_stream(&r, seed, FAN__RNG_SUBSET, 0);
     draw_without_replacement(&r, perm, ds->n, n);
     fan_status s = subset_from_indices(out, ds, perm, n);
     fan__free(&ds->alloc, perm);
@@ -437,7 +437,7 @@ fan_status fan_dataset_subset_stratified(fan_dataset **out, const fan_dataset *d
     /* Selection sampling (Knuth, TAOCP vol. 2, Algorithm S) per class in one scan: every
        n_per_class-subset of a class is equally likely and the result keeps source order. */
     fan__rng r;
-    fan__rng_seed(&r, seed);
+    fan__rng_seed_stream(&r, seed, FAN__RNG_SUBSET, 0);
     size_t k = 0;
     for (size_t i = 0; i < ds->n; i++) {
         size_t c = (size_t)ds->labels[i];
@@ -485,7 +485,7 @@ fan_status fan_dataset_split(fan_dataset **train, fan_dataset **val, const fan_d
     /* The validation part is exactly fan_dataset_subset_random(n_val, seed); the training part
        keeps source order, so splitting does not reorder the data it trains on. */
     fan__rng r;
-    fan__rng_seed(&r, seed);
+    fan__rng_seed_stream(&r, seed, FAN__RNG_SUBSET, 0);
     draw_without_replacement(&r, perm, ds->n, n_val);
     memset(drawn, 0, ds->n);
     for (size_t k = 0; k < n_val; k++) drawn[perm[k]] = 1;

@@ -16,8 +16,10 @@
 
 /* "FANOISE" and a 0x1a (Ctrl-Z) byte, which stops accidental text-mode reads, as PNG does. */
 static const unsigned char MAGIC[8] = {'F', 'A', 'N', 'O', 'I', 'S', 'E', 0x1a};
-#define FORMAT_VERSION 1u
-#define FIXED_HEADER 56u /* bytes before the layer table */
+#define FORMAT_VERSION 2u /* written; versions 1 and 2 are read */
+#define FIXED_HEADER 56u   /* bytes before the layer table */
+/* Largest rule state a file may declare (brSF keeps 32 bytes); checked before anything is read. */
+#define MAX_RULE_STATE 4096u
 
 /* ---- little-endian encoding ---------------------------------------------------------------- */
 
@@ -93,43 +95,66 @@ static void sink_floats(sink *s, const float *v, size_t n)
     }
 }
 
+/* Bytes of the layer table: widths, activations, and (version 2) the feedback rows and the
+   rule state's length. */
+static size_t table_size(uint32_t version, size_t L)
+{
+    return 8 * (L + 1) + 4 * L + (version >= 2 ? 8 * L + 8 : 0);
+}
+
 static size_t encoded_size(const fan_net *net)
 {
-    const size_t L = net->n_layers;
-    return FIXED_HEADER + 8 * (L + 1) + 4 * L + 4 * (net->n_params + net->n_feedback) + 4;
+    const size_t L = fan_net_num_layers(net), *sizes = fan__net_sizes(net);
+    size_t floats = fan_net_num_params(net);
+    for (size_t l = 0; l < L; l++) floats += fan__net_feedback_rows(net, l) * sizes[l];
+    return FIXED_HEADER + table_size(FORMAT_VERSION, L) + fan__net_rule_state_size(net) +
+           4 * floats + 4;
 }
 
 static void encode(const fan_net *net, sink *s)
 {
-    const size_t L = net->n_layers;
+    fan__net_desc d;
+    fan__net_describe(net, &d);
+    const size_t L = d.n_layers;
     unsigned char h[FIXED_HEADER];
     memcpy(h, MAGIC, 8);
     put_u32(h + 8, FORMAT_VERSION);
-    put_u32(h + 12, 0); /* flags: none defined in version 1 */
+    put_u32(h + 12, 0); /* flags: none defined */
     put_u32(h + 16, (uint32_t)L);
-    put_u32(h + 20, (uint32_t)net->rule);
-    put_u32(h + 24, (uint32_t)net->loss);
-    put_u32(h + 28, (uint32_t)net->init_w);
-    put_u32(h + 32, (uint32_t)net->init_b);
-    put_u32(h + 36, f32_bits(net->leaky_slope));
-    put_u64(h + 40, net->weight_seed);
-    put_u64(h + 48, net->feedback_seed);
+    put_u32(h + 20, (uint32_t)d.rule);
+    put_u32(h + 24, (uint32_t)d.loss);
+    put_u32(h + 28, (uint32_t)d.init_w);
+    put_u32(h + 32, (uint32_t)d.init_b);
+    put_u32(h + 36, f32_bits(d.leaky_slope));
+    put_u64(h + 40, d.weight_seed);
+    put_u64(h + 48, d.feedback_seed);
     sink_write(s, h, sizeof h);
+    unsigned char b[8];
     for (size_t l = 0; l <= L; l++) {
-        unsigned char b[8];
-        put_u64(b, (uint64_t)net->sizes[l]);
+        put_u64(b, (uint64_t)d.sizes[l]);
         sink_write(s, b, 8);
     }
     for (size_t l = 0; l < L; l++) {
-        unsigned char b[4];
-        put_u32(b, (uint32_t)net->act[l]);
+        put_u32(b, (uint32_t)d.act[l]);
         sink_write(s, b, 4);
     }
     for (size_t l = 0; l < L; l++) {
-        const size_t wn = net->sizes[l] * net->sizes[l + 1];
-        sink_floats(s, fan__net_w(net, l), wn);
-        sink_floats(s, fan__net_b(net, l), net->sizes[l + 1]);
-        sink_floats(s, fan__net_fb(net, l), wn);
+        put_u64(b, (uint64_t)fan__net_feedback_rows(net, l));
+        sink_write(s, b, 8);
+    }
+    const size_t state = fan__net_rule_state_size(net);
+    put_u64(b, (uint64_t)state);
+    sink_write(s, b, 8);
+    if (state > 0) {
+        unsigned char st[MAX_RULE_STATE];
+        fan__net_rule_state_write(net, st);
+        sink_write(s, st, state);
+    }
+    for (size_t l = 0; l < L; l++) {
+        const size_t in = d.sizes[l], out = d.sizes[l + 1];
+        sink_floats(s, fan__net_weights(net, l), out * in);
+        sink_floats(s, fan__net_bias(net, l), out);
+        sink_floats(s, fan__net_feedback(net, l), fan__net_feedback_rows(net, l) * in);
     }
     unsigned char c[4];
     put_u32(c, (uint32_t)s->crc);
@@ -139,11 +164,11 @@ static void encode(const fan_net *net, sink *s)
 fan_status fan_net_save_mem(const fan_net *net, void *buf, size_t cap, size_t *written)
 {
     FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
-    FAN__FAIL_IF(net->err, written == NULL, FAN_E_NULL, "written is NULL");
+    FAN__FAIL_IF(fan__net_errbuf(net), written == NULL, FAN_E_NULL, "written is NULL");
     const size_t need = encoded_size(net);
     *written = need;
     if (buf == NULL) return FAN_OK;
-    FAN__FAIL_IF(net->err, cap < need, FAN_E_SHAPE, "buffer of %zu bytes; the net needs %zu",
+    FAN__FAIL_IF(fan__net_errbuf(net), cap < need, FAN_E_SHAPE, "buffer of %zu bytes; the net needs %zu",
                  cap, need);
     sink s = {buf, cap, 0, NULL, crc32(0L, Z_NULL, 0), 0};
     encode(net, &s);
@@ -153,11 +178,13 @@ fan_status fan_net_save_mem(const fan_net *net, void *buf, size_t cap, size_t *w
 fan_status fan_net_save(const fan_net *net, const char *path)
 {
     FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
-    FAN__FAIL_IF(net->err, path == NULL, FAN_E_NULL, "path is NULL");
+    char *const err = fan__net_errbuf(net);
+    const fan_allocator *const al = fan__net_allocator(net);
+    FAN__FAIL_IF(err, path == NULL, FAN_E_NULL, "path is NULL");
     static const char suffix[] = ".tmp-XXXXXX";
     const size_t plen = strlen(path);
-    char *tmp = fan__alloc(&net->alloc, plen + sizeof suffix);
-    FAN__FAIL_IF(net->err, tmp == NULL, FAN_E_NOMEM, "cannot allocate a path");
+    char *tmp = fan__alloc(al, plen + sizeof suffix);
+    FAN__FAIL_IF(err, tmp == NULL, FAN_E_NOMEM, "cannot allocate a path");
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, suffix, sizeof suffix);
 
@@ -166,13 +193,13 @@ fan_status fan_net_save(const fan_net *net, const char *path)
     fan_status st = FAN_OK;
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        st = fan__fail(net->err, FAN_E_IO, "cannot create %s: %s", tmp, strerror(errno));
-        fan__free(&net->alloc, tmp);
+        st = fan__fail(err, FAN_E_IO, "cannot create %s: %s", tmp, strerror(errno));
+        fan__free(al, tmp);
         return st;
     }
     FILE *f = fdopen(fd, "wb");
     if (f == NULL) {
-        st = fan__fail(net->err, FAN_E_IO, "cannot open %s: %s", tmp, strerror(errno));
+        st = fan__fail(err, FAN_E_IO, "cannot open %s: %s", tmp, strerror(errno));
         close(fd);
     } else {
         sink s = {NULL, 0, 0, f, crc32(0L, Z_NULL, 0), 0};
@@ -182,13 +209,13 @@ fan_status fan_net_save(const fan_net *net, const char *path)
         if (!err_no && fsync(fileno(f)) != 0) err_no = errno ? errno : EIO;
         if (fclose(f) != 0 && !err_no) err_no = errno ? errno : EIO;
         if (err_no)
-            st = fan__fail(net->err, FAN_E_IO, "cannot write %s: %s", tmp, strerror(err_no));
+            st = fan__fail(err, FAN_E_IO, "cannot write %s: %s", tmp, strerror(err_no));
         else if (rename(tmp, path) != 0)
-            st = fan__fail(net->err, FAN_E_IO, "cannot rename %s to %s: %s", tmp, path,
+            st = fan__fail(err, FAN_E_IO, "cannot rename %s to %s: %s", tmp, path,
                            strerror(errno));
     }
     if (st != FAN_OK) (void)unlink(tmp);
-    fan__free(&net->alloc, tmp);
+    fan__free(al, tmp);
     return st;
 }
 
@@ -207,8 +234,8 @@ static fan_status decode(fan_net **out, const unsigned char *p, size_t len,
     FAN__FAIL_IF(err, memcmp(p, MAGIC, sizeof MAGIC) != 0, FAN_E_FORMAT,
                  "not a libfanoise model (bad magic)");
     const uint32_t version = get_u32(p + 8);
-    FAN__FAIL_IF(err, version != FORMAT_VERSION, FAN_E_VERSION,
-                 "format version %u; this library reads version %u", (unsigned)version,
+    FAN__FAIL_IF(err, version < 1 || version > FORMAT_VERSION, FAN_E_VERSION,
+                 "format version %u; this library reads versions 1 to %u", (unsigned)version,
                  FORMAT_VERSION);
     FAN__FAIL_IF(err, get_u32(p + 12) != 0, FAN_E_FORMAT, "unknown header flags 0x%x",
                  (unsigned)get_u32(p + 12));
@@ -216,27 +243,47 @@ static fan_status decode(fan_net **out, const unsigned char *p, size_t len,
     FAN__FAIL_IF(err, L < 1 || L > FAN_MAX_LAYERS, FAN_E_FORMAT,
                  "layer count %u is outside [1, %d]", (unsigned)L, FAN_MAX_LAYERS);
     /* The layer table must fit before the sizes are read. */
-    const size_t table = (size_t)8 * (L + 1) + (size_t)4 * L;
+    const size_t table = table_size(version, L);
     FAN__FAIL_IF(err, len - 4 - FIXED_HEADER < table, FAN_E_FORMAT,
                  "file truncated inside the layer table");
-    size_t sizes[FAN_MAX_LAYERS + 1];
+    fan__net_desc d;
+    memset(&d, 0, sizeof d);
+    d.n_layers = L;
     for (uint32_t l = 0; l <= L; l++) {
         const uint64_t s = get_u64(p + FIXED_HEADER + 8 * l);
         FAN__FAIL_IF(err, s == 0 || s > FAN_MAX_WIDTH, FAN_E_LIMIT,
                      "layer width %llu is outside [1, FAN_MAX_WIDTH]", (unsigned long long)s);
-        sizes[l] = (size_t)s;
+        d.sizes[l] = (size_t)s;
+    }
+    const unsigned char *acts = p + FIXED_HEADER + 8 * (L + 1);
+    const unsigned char *rows_at = acts + 4 * L;
+    size_t fb_rows[FAN_MAX_LAYERS], state = 0;
+    for (uint32_t l = 0; l < L; l++) {
+        /* Version 1 stored B with W's shape. */
+        const uint64_t r = version >= 2 ? get_u64(rows_at + 8 * l) : d.sizes[l + 1];
+        FAN__FAIL_IF(err, r == 0 || r > FAN_MAX_WIDTH, FAN_E_LIMIT,
+                     "feedback rows %llu of layer %u are outside [1, FAN_MAX_WIDTH]",
+                     (unsigned long long)r, (unsigned)l);
+        fb_rows[l] = (size_t)r;
+    }
+    if (version >= 2) {
+        const uint64_t sl = get_u64(rows_at + 8 * L);
+        FAN__FAIL_IF(err, sl > MAX_RULE_STATE, FAN_E_FORMAT,
+                     "rule state of %llu bytes exceeds %u", (unsigned long long)sl,
+                     MAX_RULE_STATE);
+        state = (size_t)sl;
     }
     /* Expected size, computed with the bounds above (each matrix <= FAN_MAX_MATRIX, <= 64 of
-       them): no overflow on 64-bit size_t, and checked anyway. */
+       each kind): no overflow on 64-bit size_t, and checked anyway. */
     size_t body = 0;
     for (uint32_t l = 0; l < L; l++) {
-        size_t wn;
-        FAN__FAIL_IF(err, !fan__mul_ok(sizes[l], sizes[l + 1], &wn) || wn > FAN_MAX_MATRIX,
-                     FAN_E_LIMIT, "layer %u: %zu x %zu exceeds FAN_MAX_MATRIX", (unsigned)l,
-                     sizes[l + 1], sizes[l]);
-        body += 4 * (2 * wn + sizes[l + 1]);
+        size_t wn, bn;
+        FAN__FAIL_IF(err, !fan__mul_ok(d.sizes[l], d.sizes[l + 1], &wn) || wn > FAN_MAX_MATRIX ||
+                              !fan__mul_ok(d.sizes[l], fb_rows[l], &bn) || bn > FAN_MAX_MATRIX,
+                     FAN_E_LIMIT, "layer %u: a matrix exceeds FAN_MAX_MATRIX", (unsigned)l);
+        body += 4 * (wn + d.sizes[l + 1] + bn);
     }
-    const size_t need = FIXED_HEADER + table + body + 4;
+    const size_t need = FIXED_HEADER + table + state + body + 4;
     FAN__FAIL_IF(err, len != need, FAN_E_FORMAT,
                  "file has %zu bytes; its header describes %zu", len, need);
     const uint32_t crc_stored = get_u32(p + len - 4);
@@ -245,45 +292,45 @@ static fan_status decode(fan_net **out, const unsigned char *p, size_t len,
                  "CRC-32 mismatch (stored %08x, computed %08x): the file is corrupt",
                  (unsigned)crc_stored, (unsigned)crc_actual);
 
-    /* The bytes are now trusted to be what was written; still validate the enumerations. */
-    const uint32_t rule = get_u32(p + 20), loss = get_u32(p + 24), iw = get_u32(p + 28),
-                   ib = get_u32(p + 32);
-    const float slope = bits_f32(get_u32(p + 36));
-    FAN__FAIL_IF(err, rule > FAN_RULE_FA || loss > FAN_LOSS_MSE || iw > FAN_INIT_LECUN_NORMAL ||
-                          ib > FAN_INIT_LECUN_NORMAL || !(slope >= 0.0f && slope <= 1.0f),
-                 FAN_E_FORMAT, "unknown rule, loss, initialiser or slope in the header");
-    const unsigned char *acts = p + FIXED_HEADER + 8 * (L + 1);
-    for (uint32_t l = 0; l < L; l++)
-        FAN__FAIL_IF(err, get_u32(acts + 4 * l) > FAN_ACT_SIGMOID, FAN_E_FORMAT,
-                     "unknown activation %u for layer %u", (unsigned)get_u32(acts + 4 * l),
-                     (unsigned)l);
-
+    /* The bytes are now trusted to be what was written; the net validates the enumerations. */
+    d.rule = (fan_rule)get_u32(p + 20);
+    d.loss = (fan_loss)get_u32(p + 24);
+    d.init_w = (fan_init)get_u32(p + 28);
+    d.init_b = (fan_init)get_u32(p + 32);
+    d.leaky_slope = bits_f32(get_u32(p + 36));
+    d.weight_seed = get_u64(p + 40);
+    d.feedback_seed = get_u64(p + 48);
+    for (uint32_t l = 0; l < L; l++) d.act[l] = (fan_activation)get_u32(acts + 4 * l);
+    FAN__FAIL_IF(err, version == 1 && d.rule != FAN_RULE_BP && d.rule != FAN_RULE_FA,
+                 FAN_E_FORMAT, "a version 1 file can only hold a BP or FA net (rule %u)",
+                 (unsigned)get_u32(p + 20));
     fan_net *net = NULL;
-    FAN__CHECK(fan__net_new(&net, sizes, (size_t)L + 1, alloc, err));
-    net->rule = (fan_rule)rule;
-    net->loss = (fan_loss)loss;
-    net->init_w = (fan_init)iw;
-    net->init_b = (fan_init)ib;
-    net->leaky_slope = slope;
-    net->weight_seed = get_u64(p + 40);
-    net->feedback_seed = get_u64(p + 48);
-    for (uint32_t l = 0; l < L; l++) net->act[l] = (fan_activation)get_u32(acts + 4 * l);
-    const unsigned char *q = acts + 4 * L;
-    for (uint32_t l = 0; l < L; l++) {
-        const size_t wn = sizes[l] * sizes[l + 1];
-        read_floats(fan__net_w(net, l), q, wn);
-        q += 4 * wn;
-        read_floats(fan__net_b(net, l), q, sizes[l + 1]);
-        q += 4 * sizes[l + 1];
-        read_floats(fan__net_fb(net, l), q, wn);
-        q += 4 * wn;
+    FAN__CHECK(fan__net_from_desc(&net, &d, alloc, err));
+    fan_status st = FAN_OK;
+    for (uint32_t l = 0; l < L && st == FAN_OK; l++)
+        if (fan__net_feedback_rows(net, l) != fb_rows[l])
+            st = fan__fail(err, FAN_E_FORMAT, "layer %u: rule %s needs %zu feedback rows, the "
+                           "file has %zu", (unsigned)l, fan_rule_name(d.rule),
+                           fan__net_feedback_rows(net, l), fb_rows[l]);
+    const unsigned char *q = p + FIXED_HEADER + table;
+    if (st == FAN_OK) st = fan__net_rule_state_read(net, q, state, err);
+    q += state;
+    for (uint32_t l = 0; l < L && st == FAN_OK; l++) {
+        const size_t in = d.sizes[l], o = d.sizes[l + 1], bn = fb_rows[l] * in;
+        read_floats(fan__net_weights_mut(net, l), q, o * in);
+        q += 4 * o * in;
+        read_floats(fan__net_bias_mut(net, l), q, o);
+        q += 4 * o;
+        read_floats(fan__net_feedback_mut(net, l), q, bn);
+        q += 4 * bn;
     }
     /* A file with a good CRC can still carry NaN or infinity (written by another tool, or
        corrupted before the CRC was computed); fan_net_set_weights refuses those, so does load. */
-    if (!fan__all_finite(net->params, net->n_params) ||
-        !fan__all_finite(net->feedback, net->n_feedback)) {
+    if (st == FAN_OK && !fan__net_all_finite(net))
+        st = fan__fail(err, FAN_E_FORMAT, "non-finite weight, bias or feedback value");
+    if (st != FAN_OK) {
         fan_net_free(net);
-        return fan__fail(err, FAN_E_FORMAT, "non-finite weight, bias or feedback value");
+        return st;
     }
     *out = net;
     return FAN_OK;

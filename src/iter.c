@@ -10,12 +10,9 @@
 #include <math.h>
 #include <string.h>
 
-/* Stream numbers of fan__rng_seed_stream. Inputs and labels of the noise source come from
-   different streams so that the labels are independent of the inputs, as the paper requires,
+/* Inputs and labels of the noise source come from streams of different purposes
+   (fan__rng_purpose) so that the labels are independent of the inputs, as the paper requires,
    and so that switching the label mode does not change the inputs that follow. */
-#define ITER_ORDER_STREAM 0
-#define NOISE_INPUT_STREAM 0
-#define NOISE_LABEL_STREAM 1
 
 /* U[mean - a, mean + a] has standard deviation a / sqrt(3): a = sqrt(3) * std matches it. */
 #define SQRT3 1.7320508075688772
@@ -80,10 +77,10 @@ static void restart(fan_iter *it)
 {
     it->index = 0;
     if (it->is_noise) {
-        fan__rng_seed_stream(&it->input_rng, it->seed, NOISE_INPUT_STREAM);
-        fan__rng_seed_stream(&it->label_rng, it->seed, NOISE_LABEL_STREAM);
+        fan__rng_seed_stream(&it->input_rng, it->seed, FAN__RNG_NOISE_INPUT, 0);
+        fan__rng_seed_stream(&it->label_rng, it->seed, FAN__RNG_NOISE_LABEL, 0);
     } else {
-        fan__rng_seed_stream(&it->order_rng, it->seed, ITER_ORDER_STREAM);
+        fan__rng_seed_stream(&it->order_rng, it->seed, FAN__RNG_SHUFFLE, 0);
         it->pos = 0;
         it->at_boundary = 1;
     }

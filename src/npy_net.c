@@ -139,6 +139,23 @@ fan_status fan_net_import_npy(fan_net *net, const char *dir)
             if (st == FAN_OK) st = read_part(path, l, part, shape, all + off, err);
             off += shape[0] * (shape[1] ? shape[1] : 1);
         }
+    /* Rules that draw their feedback from W (uSF, brSF) have no B to set: setting layer 0's
+       current feedback back tells, without changing anything, before the net changes. */
+    int set_b = 1;
+    if (st == FAN_OK && layers > 0) {
+        size_t r, c;
+        (void)part_shape(net, 0, PART_FB, &r, &c);
+        float *probe = fan__alloc(al, r * c * sizeof *probe);
+        st = probe == NULL ? fan__fail(err, FAN_E_NOMEM, "out of memory") : fan_net_get_feedback(net, 0, probe, r * c);
+        if (st == FAN_OK) {
+            st = fan_net_set_feedback(net, 0, probe, r * c);
+            if (st == FAN_E_UNSUPPORTED) {
+                set_b = 0;
+                st = FAN_OK;
+            }
+        }
+        fan__free(al, probe);
+    }
     off = 0;
     for (size_t l = 0; st == FAN_OK && l < layers; l++) {
         size_t r, c, fr, fc;
@@ -146,7 +163,7 @@ fan_status fan_net_import_npy(fan_net *net, const char *dir)
         (void)part_shape(net, l, PART_FB, &fr, &fc);
         const float *w = all + off, *b = w + r * c, *fb = b + r;
         st = fan_net_set_weights(net, l, w, r * c, b, r);
-        if (st == FAN_OK) st = fan_net_set_feedback(net, l, fb, fr * fc);
+        if (st == FAN_OK && set_b) st = fan_net_set_feedback(net, l, fb, fr * fc);
         off += r * c + r + fr * fc;
     }
     fan__free(al, all);

@@ -1,7 +1,7 @@
 /*
  * optimizer.c - SGD (with classical or Nesterov momentum), Adam, AdamW and RMSprop as small loops
- * over the net's flat parameter and gradient arrays, following PyTorch's update rules so that
- * results compare one to one; and the one-call training step.
+ * over flat parameter and gradient arrays, following PyTorch's update rules so that results
+ * compare one to one. Optimizers only update: the training step, with its checks, is train.c's.
  */
 #include "internal.h"
 
@@ -21,6 +21,10 @@ struct fan_optimizer {
     size_t n_params;
     float *m; /* momentum buffer / Adam first moment */
     float *v; /* Adam second moment / RMSprop square average */
+    /* A copy of the parameters and the state before the current step, so that a step whose
+       result is not finite can be undone exactly (fan__optimizer_save / _rollback). */
+    float *saved_p, *saved_m, *saved_v;
+    uint64_t saved_t;
 };
 
 /* Ranges and defaults, indexed by fan_optimizer_param. */
@@ -52,6 +56,8 @@ fan_status fan_optimizer_create(fan_optimizer **out, fan_optimizer_kind kind, co
     FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
     *out = NULL;
     FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
+    const size_t *sizes = fan__net_sizes(net), L = fan_net_num_layers(net);
+    const size_t n_params = fan_net_num_params(net);
     FAN__FAIL_IF(NULL,
                  kind != FAN_OPTIMIZER_SGD && kind != FAN_OPTIMIZER_ADAM &&
                      kind != FAN_OPTIMIZER_ADAMW && kind != FAN_OPTIMIZER_RMSPROP,
@@ -64,13 +70,18 @@ fan_status fan_optimizer_create(fan_optimizer **out, fan_optimizer_kind kind, co
     opt->err = opt->err_storage;
     opt->kind = kind;
     for (int i = 0; i < FAN__OPT_COUNT; i++) opt->hp[i] = bounds[i].def;
-    opt->n_layers = net->n_layers;
-    memcpy(opt->sizes, net->sizes, sizeof opt->sizes);
-    opt->n_params = net->n_params;
+    opt->n_layers = L;
+    memcpy(opt->sizes, sizes, (L + 1) * sizeof *sizes);
+    opt->n_params = n_params;
     /* Every kind keeps a first buffer (momentum or first moment); the adaptive ones a second. */
-    opt->m = fan__calloc(&al, net->n_params, sizeof(float));
-    if (kind != FAN_OPTIMIZER_SGD) opt->v = fan__calloc(&al, net->n_params, sizeof(float));
-    if (opt->m == NULL || (kind != FAN_OPTIMIZER_SGD && opt->v == NULL)) {
+    opt->m = fan__calloc(&al, n_params, sizeof(float));
+    if (kind != FAN_OPTIMIZER_SGD) opt->v = fan__calloc(&al, n_params, sizeof(float));
+    /* The undo copy of a step is allocated here, so that training steps never allocate. */
+    opt->saved_p = fan__calloc(&al, n_params, sizeof(float));
+    opt->saved_m = fan__calloc(&al, n_params, sizeof(float));
+    if (kind != FAN_OPTIMIZER_SGD) opt->saved_v = fan__calloc(&al, n_params, sizeof(float));
+    if (opt->m == NULL || opt->saved_p == NULL || opt->saved_m == NULL ||
+        (kind != FAN_OPTIMIZER_SGD && (opt->v == NULL || opt->saved_v == NULL))) {
         fan_optimizer_free(opt);
         return FAN_E_NOMEM;
     }
@@ -82,6 +93,9 @@ void fan_optimizer_free(fan_optimizer *opt)
 {
     if (opt == NULL) return;
     const fan_allocator al = opt->alloc;
+    fan__free(&al, opt->saved_v);
+    fan__free(&al, opt->saved_m);
+    fan__free(&al, opt->saved_p);
     fan__free(&al, opt->v);
     fan__free(&al, opt->m);
     fan__free(&al, opt);
@@ -134,15 +148,28 @@ fan_status fan_optimizer_reset(fan_optimizer *opt)
 
 /* ---- update rules (PyTorch's torch.optim semantics) ----------------------------------------- */
 
-static void sgd(fan_optimizer *o, float *p, const float *g, size_t n)
+/* 1 where a float is NaN or infinite: its exponent bits are all ones. An integer OR over the
+   results vectorises with the update loops, so checking costs almost nothing. */
+static inline uint32_t not_finite(float x)
+{
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    return (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
+}
+
+static uint32_t sgd(fan_optimizer *o, float *p, const float *g, size_t n)
 {
     const float lr = (float)o->hp[FAN_OPT_LR], mu = (float)o->hp[FAN_OPT_MOMENTUM],
                 wd = (float)o->hp[FAN_OPT_WEIGHT_DECAY];
     const int nesterov = o->hp[FAN_OPT_NESTEROV] != 0.0;
     float *buf = o->m;
+    uint32_t bad = 0;
     if (mu == 0.0f) {
-        for (size_t i = 0; i < n; i++) p[i] -= lr * (g[i] + wd * p[i]);
-        return;
+        for (size_t i = 0; i < n; i++) {
+            p[i] -= lr * (g[i] + wd * p[i]);
+            bad |= not_finite(p[i]);
+        }
+        return bad;
     }
     /* PyTorch starts the momentum buffer at the first gradient (no dampening). */
     const int first = o->t == 0;
@@ -150,10 +177,12 @@ static void sgd(fan_optimizer *o, float *p, const float *g, size_t n)
         const float d = g[i] + wd * p[i];
         buf[i] = first ? d : mu * buf[i] + d;
         p[i] -= lr * (nesterov ? d + mu * buf[i] : buf[i]);
+        bad |= not_finite(p[i]) | not_finite(buf[i]);
     }
+    return bad;
 }
 
-static void adam(fan_optimizer *o, float *p, const float *g, size_t n, int decoupled)
+static uint32_t adam(fan_optimizer *o, float *p, const float *g, size_t n, int decoupled)
 {
     const double lr = o->hp[FAN_OPT_LR], b1 = o->hp[FAN_OPT_BETA1], b2 = o->hp[FAN_OPT_BETA2];
     const double t = (double)(o->t + 1);
@@ -165,21 +194,25 @@ static void adam(fan_optimizer *o, float *p, const float *g, size_t n, int decou
     const float decay = decoupled ? 1.0f - (float)lr * wd : 1.0f;
     const float l2 = decoupled ? 0.0f : wd;
     float *m = o->m, *v = o->v;
+    uint32_t bad = 0;
     for (size_t i = 0; i < n; i++) {
         p[i] *= decay;
         const float d = g[i] + l2 * p[i];
         m[i] = fb1 * m[i] + (1.0f - fb1) * d;
         v[i] = fb2 * v[i] + (1.0f - fb2) * d * d;
         p[i] -= step * m[i] / (sqrtf(v[i]) / bc2 + eps);
+        bad |= not_finite(p[i]) | not_finite(m[i]) | not_finite(v[i]);
     }
+    return bad;
 }
 
-static void rmsprop(fan_optimizer *o, float *p, const float *g, size_t n)
+static uint32_t rmsprop(fan_optimizer *o, float *p, const float *g, size_t n)
 {
     const float lr = (float)o->hp[FAN_OPT_LR], a = (float)o->hp[FAN_OPT_ALPHA],
                 eps = (float)o->hp[FAN_OPT_EPSILON], wd = (float)o->hp[FAN_OPT_WEIGHT_DECAY],
                 mu = (float)o->hp[FAN_OPT_MOMENTUM];
     float *v = o->v, *buf = o->m;
+    uint32_t bad = 0;
     for (size_t i = 0; i < n; i++) {
         const float d = g[i] + wd * p[i];
         v[i] = a * v[i] + (1.0f - a) * d * d;
@@ -190,67 +223,55 @@ static void rmsprop(fan_optimizer *o, float *p, const float *g, size_t n)
         } else {
             p[i] -= lr * u;
         }
+        bad |= not_finite(p[i]) | not_finite(v[i]) | not_finite(buf[i]);
     }
+    return bad;
 }
 
-/* Validates a (optimizer, net) pair; a failure is recorded on both handles, so the caller finds
-   the message whichever one it asks. */
-static fan_status check_pair(fan_optimizer *opt, const fan_net *net)
+/* ---- what the training step (train.c) uses ------------------------------------------------- */
+
+char *fan__optimizer_errbuf(const fan_optimizer *opt) { return opt->err; }
+
+int fan__optimizer_fits(const fan_optimizer *opt, const size_t *sizes, size_t n_layers,
+                        size_t n_params)
 {
-    FAN__FAIL_IF(net ? net->err : NULL, opt == NULL, FAN_E_NULL, "optimizer is NULL");
-    FAN__FAIL_IF(opt->err, net == NULL, FAN_E_NULL, "net is NULL");
-    int same = net->n_layers == opt->n_layers && net->n_params == opt->n_params;
-    for (size_t l = 0; same && l <= net->n_layers; l++) same = net->sizes[l] == opt->sizes[l];
-    if (!same) {
-        (void)fan__fail(net->err, FAN_E_SHAPE,
-                        "the net's layer shapes differ from those the optimizer was created for");
-        return fan__fail(opt->err, FAN_E_SHAPE, "%s", net->err);
-    }
-    return FAN_OK;
+    if (n_layers != opt->n_layers || n_params != opt->n_params) return 0;
+    for (size_t l = 0; l <= n_layers; l++)
+        if (sizes[l] != opt->sizes[l]) return 0;
+    return 1;
 }
 
-static void apply(fan_optimizer *opt, fan_net *net)
+int fan__optimizer_update(fan_optimizer *opt, float *p, const float *g, size_t n)
 {
+    uint32_t bad = 0;
     switch (opt->kind) {
-    case FAN_OPTIMIZER_SGD: sgd(opt, net->params, net->grads, net->n_params); break;
-    case FAN_OPTIMIZER_ADAM: adam(opt, net->params, net->grads, net->n_params, 0); break;
-    case FAN_OPTIMIZER_ADAMW: adam(opt, net->params, net->grads, net->n_params, 1); break;
-    case FAN_OPTIMIZER_RMSPROP: rmsprop(opt, net->params, net->grads, net->n_params); break;
+    case FAN_OPTIMIZER_SGD: bad = sgd(opt, p, g, n); break;
+    case FAN_OPTIMIZER_ADAM: bad = adam(opt, p, g, n, 0); break;
+    case FAN_OPTIMIZER_ADAMW: bad = adam(opt, p, g, n, 1); break;
+    case FAN_OPTIMIZER_RMSPROP: bad = rmsprop(opt, p, g, n); break;
     }
     opt->t++;
+    return bad == 0;
 }
 
-fan_status fan_optimizer_step(fan_optimizer *opt, fan_net *net)
+double fan__optimizer_contraction(const fan_optimizer *opt)
 {
-    FAN__CHECK(check_pair(opt, net));
-    FAN__FAIL_IF(opt->err, !net->has_grads, FAN_E_STATE,
-                 "the net has no gradients yet: call fan_net_compute_gradients first");
-    apply(opt, net);
-    return FAN_OK;
+    return opt->hp[FAN_OPT_LR] * opt->hp[FAN_OPT_WEIGHT_DECAY];
 }
 
-/* Copies the net's message into the optimizer's when a gradient computation failed, so the
-   caller finds it on either handle. */
-static fan_status step_after(fan_optimizer *opt, fan_net *net, fan_status st)
+const float *fan__optimizer_save(fan_optimizer *opt, const float *p, size_t n)
 {
-    if (st != FAN_OK) {
-        (void)fan__fail(opt->err, st, "%s", net->err);
-        return st;
-    }
-    apply(opt, net);
-    return FAN_OK;
+    memcpy(opt->saved_p, p, n * sizeof(float));
+    memcpy(opt->saved_m, opt->m, n * sizeof(float));
+    if (opt->v) memcpy(opt->saved_v, opt->v, n * sizeof(float));
+    opt->saved_t = opt->t;
+    return opt->saved_p;
 }
 
-fan_status fan_net_train_batch(fan_net *net, fan_optimizer *opt, const float *x,
-                               const int32_t *labels, size_t n, float *loss)
+void fan__optimizer_rollback(fan_optimizer *opt, float *p, size_t n)
 {
-    FAN__CHECK(check_pair(opt, net));
-    return step_after(opt, net, fan__net_gradients_labels(net, x, labels, n, loss));
-}
-
-fan_status fan_net_train_batch_targets(fan_net *net, fan_optimizer *opt, const float *x,
-                                       const float *targets, size_t n, float *loss)
-{
-    FAN__CHECK(check_pair(opt, net));
-    return step_after(opt, net, fan__net_gradients_targets(net, x, targets, n, loss));
+    memcpy(p, opt->saved_p, n * sizeof(float));
+    memcpy(opt->m, opt->saved_m, n * sizeof(float));
+    if (opt->v) memcpy(opt->v, opt->saved_v, n * sizeof(float));
+    opt->t = opt->saved_t;
 }

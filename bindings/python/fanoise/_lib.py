@@ -116,6 +116,7 @@ PROTOTYPES = {
     "fan_net_feedback_shape": (status, [NET, c_size_t, SZ, SZ]),
     "fan_net_get_feedback": (status, [NET, c_size_t, F32, c_size_t]),
     "fan_net_set_feedback": (status, [NET, c_size_t, F32, c_size_t]),
+    "fan_net_mirror": (status, [NET, c_size_t, c_size_t, c_double, c_double, c_uint64]),
     "fan_net_forward": (status, [NET, F32, c_size_t, F32, c_size_t]),
     "fan_net_compute_gradients": (status, [NET, F32, I32, c_size_t, F32]),
     "fan_net_compute_gradients_targets": (status, [NET, F32, F32, c_size_t, F32]),

@@ -11,8 +11,12 @@ reference for every function's behaviour; this package mirrors it:
         net.pretrain_noise(opt, noise, 8000)
         print(fn.alignment(net, 1).mean)
 
-The library is found through $FANOISE_LIBRARY, then the build tree (lib/ of this repository),
-then the system. Arrays are numpy arrays when numpy is importable, else array.array.
+The C library is found through $FANOISE_LIBRARY (alone, when set), else the lib/ of the source
+tree this package is imported from, the library pkg-config reports for fanoise, the built tree
+the package was pip-installed from, and the run-time linker's search path; LIBRARY_PATH says
+which was loaded. Arrays are numpy arrays when numpy is importable, else array.array. Failed
+calls raise FanoiseError, whose subclasses are also ValueError, MemoryError, OSError or
+ArithmeticError where one of those fits.
 """
 from ._buffers import numpy_enabled, use_numpy
 from ._lib import lib as _library
@@ -25,11 +29,13 @@ from .diag import (Alignment, Readout, Spectrum, alignment, calibration_error, d
                    matrix_participation_ratio, matrix_singular_values, matrix_stable_rank,
                    participation_ratio, principal_angles, readout, singular_values,
                    spectrum_summary, stable_rank)
-from .errors import FanoiseError, strerror
+from .errors import (FanoiseArithmeticError, FanoiseError, FanoiseMemoryError, FanoiseOSError,
+                     FanoiseValueError, strerror)
 from .net import Net, Progress
 from .optimizer import Optimizer
 
 LIBRARY_PATH = _library.path
+"""Path (or name) of the libfanoise shared library this package loaded."""
 
 
 def version_string():
@@ -46,6 +52,7 @@ __version__ = version_string()
 
 __all__ = [
     "Net", "Optimizer", "Dataset", "Iter", "Batch", "Progress", "FanoiseError", "strerror",
+    "FanoiseValueError", "FanoiseMemoryError", "FanoiseOSError", "FanoiseArithmeticError",
     "Status", "Rule", "Activation", "Loss", "Init", "Matrix", "NetParam", "OptimizerKind",
     "OptimizerParam", "Norm", "IterParam", "NoiseKind", "LabelMode",
     "MAX_LAYERS", "MAX_WIDTH", "MAX_MATRIX", "MAX_SAMPLES", "MAX_CLASSES", "CSV_LAST_COLUMN",

@@ -25,6 +25,7 @@ class Handle:
 
     @property
     def closed(self):
+        """True once close() has run (or a with-block ended)."""
         return self._ptr is None
 
     def close(self):

@@ -7,6 +7,7 @@ pointers and size_t values on 64-bit machines).
 import ctypes
 import ctypes.util
 import os
+import subprocess
 
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_double, c_float, c_int,
                     c_int32, c_size_t, c_uint, c_uint8, c_uint64, c_void_p)
@@ -222,14 +223,48 @@ PROTOTYPES = {
 }
 
 
+def _pkg_config_library():
+    """The SONAME in the libdir that pkg-config reports for fanoise, or None."""
+    try:
+        out = subprocess.run(["pkg-config", "--variable=libdir", "fanoise"], capture_output=True,
+                             text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    libdir = out.stdout.strip()
+    if out.returncode != 0 or not libdir:
+        return None
+    path = os.path.join(libdir, SONAME)
+    return path if os.path.exists(path) else None
+
+
+def _installed_from_tree():
+    """The library of the built source tree this package was pip-installed from (recorded by
+    setup.py at build time), or None."""
+    try:
+        from . import _build_tree
+    except ImportError:
+        return None
+    path = getattr(_build_tree, "LIBRARY", None)
+    return path if path and os.path.exists(path) else None
+
+
 def _candidates():
-    """Yields (description, path-or-name) in lookup order."""
+    """Yields (description, path-or-name) in lookup order: $FANOISE_LIBRARY alone if set; else
+    the build tree around this source package, the library pkg-config knows, the build tree the
+    package was installed from, then the run-time linker's search (an installed
+    libfanoise.so.0)."""
     env = os.environ.get(ENV_LIBRARY)
     if env:
         yield ENV_LIBRARY, env
         return  # an explicit choice is never silently replaced by another copy
     if os.path.exists(BUILD_TREE_LIBRARY):
         yield "build tree", BUILD_TREE_LIBRARY
+    found = _pkg_config_library()
+    if found:
+        yield "pkg-config", found
+    found = _installed_from_tree()
+    if found:
+        yield "build tree at install time", found
     found = ctypes.util.find_library("fanoise")
     if found:
         yield "system (find_library)", found
@@ -267,15 +302,18 @@ class Library:
 
 
 def load():
-    """Loads the library: $FANOISE_LIBRARY, then the build tree, then the system."""
+    """Loads the library from the first candidate that loads (see _candidates); OSError naming
+    every place tried if none does."""
     errors = []
     for where, path in _candidates():
         try:
             return Library(ctypes.CDLL(path), path)
         except OSError as e:
             errors.append(f"{where}: {e}")
-    raise OSError("cannot load libfanoise (set FANOISE_LIBRARY to the path of libfanoise.so, "
-                  "or run `make lib`): " + "; ".join(errors))
+    raise OSError("cannot load libfanoise: set FANOISE_LIBRARY to the path of libfanoise.so.0, "
+                  "install the library (make install; pkg-config must find fanoise.pc), or "
+                  "build it (make) in the tree this package comes from. Tried: " +
+                  "; ".join(errors))
 
 
 lib = load()

@@ -9,6 +9,9 @@ from enum import IntEnum
 
 
 class Status(IntEnum):
+    """What a call did (fan_status): OK, an error (E_*, raised as FanoiseError), or DONE / STOPPED,
+    which are results."""
+
     OK = 0
     E_NULL = 1
     E_INVALID = 2
@@ -30,6 +33,9 @@ class Status(IntEnum):
 
 
 class Rule(IntEnum):
+    """Learning rules (fan_rule): how errors reach hidden layers and what happens to the feedback
+    matrices. docs/rules.md gives each rule's equations."""
+
     BP = 0
     FA = 1
     DFA = 2
@@ -41,6 +47,8 @@ class Rule(IntEnum):
 
 
 class Activation(IntEnum):
+    """Activations of a weight layer's outputs (fan_activation)."""
+
     LINEAR = 0
     RELU = 1
     LEAKY_RELU = 2
@@ -49,27 +57,37 @@ class Activation(IntEnum):
 
 
 class Loss(IntEnum):
+    """Losses (fan_loss): softmax cross-entropy, or mean squared error."""
+
     CROSS_ENTROPY = 0
     MSE = 1
 
 
 class Init(IntEnum):
+    """Random initialisers of W or B (fan_init): He-normal, Xavier-uniform, LeCun-normal."""
+
     HE_NORMAL = 0
     XAVIER_UNIFORM = 1
     LECUN_NORMAL = 2
 
 
 class Matrix(IntEnum):
+    """Which matrix of a layer a diagnostic or initialiser means (fan_matrix): W, B or dW."""
+
     WEIGHTS = 0
     FEEDBACK = 1
     GRADIENTS = 2
 
 
 class NetParam(IntEnum):
+    """Scalar settings of a network for Net.get / Net.set (fan_net_param)."""
+
     LEAKY_SLOPE = 0
 
 
 class OptimizerKind(IntEnum):
+    """Optimizer algorithms (fan_optimizer_kind)."""
+
     SGD = 0
     ADAM = 1
     ADAMW = 2
@@ -77,6 +95,9 @@ class OptimizerKind(IntEnum):
 
 
 class OptimizerParam(IntEnum):
+    """Optimizer hyperparameters for Optimizer.get / set (fan_optimizer_param); Optimizer.bounds
+    gives each range and default."""
+
     LR = 0
     MOMENTUM = 1
     NESTEROV = 2
@@ -88,12 +109,17 @@ class OptimizerParam(IntEnum):
 
 
 class Norm(IntEnum):
+    """How stored values become batch floats (fan_norm): as stored, scaled to [0, 1], or
+    standardised."""
+
     NONE = 0
     SCALE = 1
     STANDARDIZE = 2
 
 
 class IterParam(IntEnum):
+    """Iterator settings for Iter.get / Iter.set (fan_iter_param)."""
+
     NOISE_KIND = 0
     NOISE_MEAN = 1
     NOISE_STD = 2
@@ -103,11 +129,15 @@ class IterParam(IntEnum):
 
 
 class NoiseKind(IntEnum):
+    """Noise distributions (fan_noise_kind): Gaussian, or uniform with the same mean and std."""
+
     GAUSSIAN = 0
     UNIFORM = 1
 
 
 class LabelMode(IntEnum):
+    """Noise labels (fan_label_mode): random hard classes, or soft uniform targets 1/C."""
+
     HARD = 0
     SOFT = 1
 

@@ -48,6 +48,8 @@ class Dataset(Handle):
             lib.fan_dataset_free(ptr)
 
     def close(self):
+        """Frees the dataset now. While an iterator still reads it the Dataset is only marked
+        closed, and the memory is freed when the last such iterator is closed. Idempotent."""
         if self._ptr is not None and getattr(self, "_users", 0) > 0:
             self._pending_ptr, self._ptr = self._ptr, None
             return
@@ -93,6 +95,7 @@ class Dataset(Handle):
 
     @classmethod
     def load_idx_bytes(cls, images, labels):
+        """As load_idx from two bytes-like objects holding the files' contents (raw or gzip)."""
         ip, il, ik = B.bytes_in(images)
         lp, ll, lk = B.bytes_in(labels)
         return _new_dataset(lib.fan_dataset_load_idx_mem, (ip, il, lp, ll, None),
@@ -110,18 +113,23 @@ class Dataset(Handle):
 
     @classmethod
     def load_cifar_bytes(cls, data, label_bytes=1):
+        """As load_cifar from one bytes-like object holding whole records."""
         p, n, keep = B.bytes_in(data)
         return _new_dataset(lib.fan_dataset_load_cifar_mem, (p, n, label_bytes, None),
                             "fan_dataset_load_cifar_mem")
 
     @classmethod
     def load_csv(cls, path, label_column=CSV_LAST_COLUMN, skip_header=False):
+        """A CSV file, plain or gzipped: one sample per line, numeric fields, one integer label
+        column (label_column, 0-based, or CSV_LAST_COLUMN); skip_header skips the first line.
+        Values stay as they are (Norm.NONE)."""
         return _new_dataset(lib.fan_dataset_load_csv,
                             (os.fsencode(path), label_column, int(bool(skip_header)), None),
                             f"fan_dataset_load_csv({path!r})")
 
     @classmethod
     def load_csv_bytes(cls, data, label_column=CSV_LAST_COLUMN, skip_header=False):
+        """As load_csv from a bytes-like object (plain or gzip)."""
         p, n, keep = B.bytes_in(data)
         return _new_dataset(lib.fan_dataset_load_csv_mem,
                             (p, n, label_column, int(bool(skip_header)), None),
@@ -133,14 +141,17 @@ class Dataset(Handle):
 
     @property
     def size(self):
+        """Number of samples (also len(dataset))."""
         return lib.fan_dataset_size(self.ptr)
 
     @property
     def dim(self):
+        """Floats per sample: width * height * channels."""
         return lib.fan_dataset_dim(self.ptr)
 
     @property
     def classes(self):
+        """Number of classes."""
         return lib.fan_dataset_classes(self.ptr)
 
     @property
@@ -151,9 +162,12 @@ class Dataset(Handle):
         return w.value, h.value, c.value
 
     def set_shape(self, width, height, channels=1):
+        """Sets the image shape; width * height * channels must equal dim."""
         self._check(lib.fan_dataset_set_shape(self.ptr, width, height, channels))
 
     def set_normalization(self, norm, mean=0.0, std=1.0):
+        """Chooses how stored values become batch floats: a Norm, and for Norm.STANDARDIZE the mean
+        and std applied after scaling."""
         self._check(lib.fan_dataset_set_normalization(self.ptr, int(norm), mean, std))
 
     def standardize(self, mean, std):
@@ -174,6 +188,7 @@ class Dataset(Handle):
         return x, label.value
 
     def class_counts(self):
+        """Samples per class, as a list of classes counts."""
         n = self.classes
         counts = (c_size_t * n)()
         self._check(lib.fan_dataset_class_counts(self.ptr, counts, n))
@@ -186,15 +201,19 @@ class Dataset(Handle):
         return Dataset(_ptr=out)
 
     def subset_first(self, n):
+        """A new dataset of the first n samples (same shape, classes and normalisation)."""
         return self._derive(lib.fan_dataset_subset_first, n)
 
     def subset_random(self, n, seed):
+        """A new dataset of n samples drawn without replacement by seed, in drawn order."""
         return self._derive(lib.fan_dataset_subset_random, n, seed)
 
     def subset_stratified(self, n_per_class, seed):
+        """A new dataset of n_per_class samples of every class, drawn by seed, in source order."""
         return self._derive(lib.fan_dataset_subset_stratified, n_per_class, seed)
 
     def subset_indices(self, indices):
+        """A new dataset of the listed samples in the listed order (repeats allowed)."""
         idx = B.sizes_in(indices)
         return self._derive(lib.fan_dataset_subset_indices, idx, len(idx))
 
@@ -205,15 +224,20 @@ class Dataset(Handle):
         return Dataset(_ptr=tr), Dataset(_ptr=va)
 
     def translate(self, dx, dy):
+        """A new dataset with every image moved by (dx, dy) pixels (x right, y down; fractions
+        interpolate; uncovered areas are 0)."""
         return self._derive(lib.fan_dataset_translate, dx, dy)
 
     def rotate(self, degrees):
+        """A new dataset with every image turned by `degrees` counter-clockwise about its centre."""
         return self._derive(lib.fan_dataset_rotate, degrees)
 
     def scale(self, factor):
+        """A new dataset with every image zoomed by `factor` about its centre (> 1 enlarges)."""
         return self._derive(lib.fan_dataset_scale, factor)
 
     def resize(self, width, height):
+        """A new dataset with every image resampled to width x height (bilinear, edges clamped)."""
         return self._derive(lib.fan_dataset_resize, width, height)
 
     def __repr__(self):
@@ -243,6 +267,9 @@ class Iter(Handle):
 
     @classmethod
     def batches(cls, ds, batch, seed=0, *, shuffle=True, drop_last=False):
+        """Shuffled mini-batches over ds, one epoch per pass, the order drawn from seed.
+        shuffle=False keeps dataset order; drop_last=True drops a final partial batch. The
+        iterator keeps ds alive."""
         dsp = ds._pin()
         out = IT()
         try:
@@ -261,6 +288,9 @@ class Iter(Handle):
     @classmethod
     def noise(cls, dim, n_classes, batch, seed=0, *, kind=NoiseKind.GAUSSIAN, mean=0.0,
               std=1.0, label_mode=LabelMode.HARD):
+        """An endless noise source: every batch has fresh inputs (kind Gaussian or uniform, with
+        mean and std) and labels drawn uniformly from n_classes (label_mode HARD), or soft
+        targets 1/C (SOFT)."""
         out = IT()
         check(lib.fan_iter_create_noise(byref(out), dim, n_classes, batch, seed, None),
               what=f"fan_iter_create_noise(dim={dim}, classes={n_classes}, batch={batch})")
@@ -273,6 +303,7 @@ class Iter(Handle):
         return it
 
     def close(self):
+        """Frees the iterator now, and lets go of the dataset it read. Idempotent."""
         had = self._ptr is not None
         super().close()
         if had and self._dataset is not None:
@@ -280,9 +311,11 @@ class Iter(Handle):
             ds._unpin()
 
     def set(self, param, value):
+        """Changes a setting (an IterParam)."""
         self._check(lib.fan_iter_set(self.ptr, int(param), float(value)))
 
     def get(self, param):
+        """Reads a setting (an IterParam) as a float."""
         v = c_double()
         self._check(lib.fan_iter_get(self.ptr, int(param), byref(v)))
         return v.value
@@ -316,18 +349,22 @@ class Iter(Handle):
 
     @property
     def is_noise(self):
+        """True for a noise source, False for a batch iterator."""
         return bool(lib.fan_iter_is_noise(self.ptr))
 
     @property
     def dim(self):
+        """Input width of the batches."""
         return lib.fan_iter_dim(self.ptr)
 
     @property
     def classes(self):
+        """Number of classes of the labels."""
         return lib.fan_iter_classes(self.ptr)
 
     @property
     def batches_per_epoch(self):
+        """Batches in one epoch (0 for a noise source)."""
         return lib.fan_iter_batches_per_epoch(self.ptr)
 
     def __repr__(self):

@@ -60,14 +60,18 @@ def _scalar(fn, net, *args):
 
 
 def effective_rank(net, layer, which=Matrix.WEIGHTS):
+    """Effective rank exp(-sum p_i log p_i), p_i = s_i / sum s (Roy and Vetterli 2007), of W_l, B_l
+    or dW_l (which, a Matrix); 0 for a zero matrix."""
     return _scalar(lib.fan_diag_effective_rank, net, layer, int(which))
 
 
 def participation_ratio(net, layer, which=Matrix.WEIGHTS):
+    """Participation ratio (sum s_i^2)^2 / sum s_i^4 of the singular values of W_l, B_l or dW_l."""
     return _scalar(lib.fan_diag_participation_ratio, net, layer, int(which))
 
 
 def stable_rank(net, layer, which=Matrix.WEIGHTS):
+    """Stable rank sum s_i^2 / s_max^2 of W_l, B_l or dW_l."""
     return _scalar(lib.fan_diag_stable_rank, net, layer, int(which))
 
 
@@ -118,6 +122,8 @@ def _mcheck(st, name):
 
 
 def matrix_singular_values(a, rows=None, cols=None):
+    """Singular values, descending, of a rows x cols float matrix a (any float array of rows * cols
+    values)."""
     buf, rows, cols = _matrix(a, rows, cols)
     k = min(rows, cols)
     p, _, out = B.doubles_out((k,))
@@ -134,16 +140,19 @@ def _matrix_scalar(fn, name, a, rows, cols):
 
 
 def matrix_effective_rank(a, rows=None, cols=None):
+    """Effective rank of a rows x cols float matrix a (see effective_rank)."""
     return _matrix_scalar(lib.fan_matrix_effective_rank, "fan_matrix_effective_rank", a, rows,
                           cols)
 
 
 def matrix_participation_ratio(a, rows=None, cols=None):
+    """Participation ratio of a rows x cols float matrix a (see participation_ratio)."""
     return _matrix_scalar(lib.fan_matrix_participation_ratio, "fan_matrix_participation_ratio",
                           a, rows, cols)
 
 
 def matrix_stable_rank(a, rows=None, cols=None):
+    """Stable rank of a rows x cols float matrix a (see stable_rank)."""
     return _matrix_scalar(lib.fan_matrix_stable_rank, "fan_matrix_stable_rank", a, rows, cols)
 
 

@@ -69,6 +69,9 @@ class Net(Handle):
     # ---- settings ----------------------------------------------------------------------------
     @property
     def rule(self):
+        """The learning rule, a Rule. Setting it keeps the feedback matrices, or reshapes and
+        redraws them from the feedback seed when the new rule needs another shape (DFA); a rule
+        the library does not accept raises FanoiseError."""
         return Rule(lib.fan_net_rule(self.ptr))
 
     @rule.setter
@@ -77,6 +80,7 @@ class Net(Handle):
 
     @property
     def loss(self):
+        """The loss, a Loss: softmax cross-entropy or mean squared error."""
         return Loss(lib.fan_net_loss(self.ptr))
 
     @loss.setter
@@ -84,21 +88,27 @@ class Net(Handle):
         self._check(lib.fan_net_set_loss(self.ptr, int(loss)))
 
     def activation(self, layer):
+        """The Activation applied to the outputs of weight layer `layer`."""
         return Activation(lib.fan_net_activation(self.ptr, layer))
 
     def set_activation(self, layer, act):
+        """Sets the Activation of weight layer `layer`; for the output layer it comes before the
+        loss."""
         self._check(lib.fan_net_set_activation(self.ptr, layer, int(act)))
 
     def get(self, param):
+        """Reads a scalar setting (a NetParam) as a float."""
         v = c_double()
         self._check(lib.fan_net_get(self.ptr, int(param), byref(v)))
         return v.value
 
     def set(self, param, value):
+        """Sets a scalar setting (a NetParam); a value outside its range raises FanoiseError."""
         self._check(lib.fan_net_set(self.ptr, int(param), float(value)))
 
     @property
     def leaky_slope(self):
+        """Negative slope of Activation.LEAKY_RELU (NetParam.LEAKY_SLOPE), in [0, 1]; default 0.01."""
         return self.get(NetParam.LEAKY_SLOPE)
 
     @leaky_slope.setter
@@ -106,6 +116,8 @@ class Net(Handle):
         self.set(NetParam.LEAKY_SLOPE, value)
 
     def set_initializer(self, which, init):
+        """Chooses the Init of W (which=Matrix.WEIGHTS) or of B (Matrix.FEEDBACK) for the next
+        init(); nothing is redrawn until then."""
         self._check(lib.fan_net_set_initializer(self.ptr, int(which), int(init)))
 
     def init(self, weight_seed, feedback_seed):
@@ -120,6 +132,7 @@ class Net(Handle):
         return w.value, f.value
 
     def clone(self):
+        """An independent deep copy: weights, feedback matrices, gradients and settings."""
         out = NET()
         self._check(lib.fan_net_clone(byref(out), self.ptr), "clone")
         return Net(_ptr=out)
@@ -127,28 +140,35 @@ class Net(Handle):
     # ---- shape -------------------------------------------------------------------------------
     @property
     def num_layers(self):
+        """Number of weight layers (2 for sizes 784-100-10)."""
         return lib.fan_net_num_layers(self.ptr)
 
     def layer_inputs(self, layer):
+        """Inputs (columns of W) of weight layer `layer`; 0 for a layer that does not exist."""
         return lib.fan_net_layer_inputs(self.ptr, layer)
 
     def layer_outputs(self, layer):
+        """Outputs (rows of W) of weight layer `layer`; 0 for a layer that does not exist."""
         return lib.fan_net_layer_outputs(self.ptr, layer)
 
     @property
     def input_size(self):
+        """Width of the input, sizes[0]."""
         return lib.fan_net_input_size(self.ptr)
 
     @property
     def output_size(self):
+        """Width of the output, the last size."""
         return lib.fan_net_output_size(self.ptr)
 
     @property
     def num_params(self):
+        """Number of trainable parameters: every W and b."""
         return lib.fan_net_num_params(self.ptr)
 
     @property
     def sizes(self):
+        """The layer widths as a tuple, inputs first."""
         n = self.num_layers
         return tuple([self.input_size] + [self.layer_outputs(l) for l in range(n)])
 
@@ -178,6 +198,8 @@ class Net(Handle):
         return self._get_pair(lib.fan_net_get_weights, layer)
 
     def set_weights(self, layer, w=None, b=None):
+        """Replaces W_l (outputs x inputs) and/or b_l (outputs); None leaves that part as it is.
+        Values must be finite."""
         self._set_pair(lib.fan_net_set_weights, layer, w, b, ("w", "b"))
 
     def gradients(self, layer):
@@ -185,6 +207,8 @@ class Net(Handle):
         return self._get_pair(lib.fan_net_get_gradients, layer)
 
     def set_gradients(self, layer, dw=None, db=None):
+        """Replaces the stored dW_l and/or db_l (None leaves that part), for instance with
+        gradients computed outside the library; the next Optimizer.step applies them."""
         self._set_pair(lib.fan_net_set_gradients, layer, dw, db, ("dw", "db"))
 
     def feedback_shape(self, layer):
@@ -232,6 +256,8 @@ class Net(Handle):
         return loss.value
 
     def compute_gradients_targets(self, x, targets):
+        """As compute_gradients with soft targets: n rows of output_size floats (probabilities
+        under cross-entropy, regression targets under MSE). Returns the batch loss."""
         xb, n = self._rows(x)
         tb = B.floats_in(targets, "targets", n * self.output_size)
         loss = c_float()
@@ -256,6 +282,7 @@ class Net(Handle):
         return loss.value
 
     def train_batch_targets(self, opt, x, targets):
+        """As train_batch with soft targets (n rows of output_size floats); returns the batch loss."""
         xb, n = self._rows(x)
         tb = B.floats_in(targets, "targets", n * self.output_size)
         loss = c_float()
@@ -291,9 +318,13 @@ class Net(Handle):
 
     # ---- persistence -------------------------------------------------------------------------
     def save(self, path):
+        """Saves the network (settings, seeds, W, b and B; not gradients or optimizer state) to
+        path in the format of docs/file-format.md. The file is replaced atomically: a failure
+        leaves the old one as it was."""
         self._check(lib.fan_net_save(self.ptr, os.fsencode(path)))
 
     def to_bytes(self):
+        """The bytes save() would write, as a bytes object."""
         need = c_size_t()
         self._check(lib.fan_net_save_mem(self.ptr, None, 0, byref(need)))
         buf = ctypes.create_string_buffer(need.value)

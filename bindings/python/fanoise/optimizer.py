@@ -29,15 +29,19 @@ class Optimizer(Handle):
             self.set(_KEYWORDS[name], value)
 
     def set(self, param, value):
+        """Sets a hyperparameter (an OptimizerParam); a value outside Optimizer.bounds(param)
+        raises FanoiseError."""
         self._check(lib.fan_optimizer_set(self.ptr, int(param), float(value)))
 
     def get(self, param):
+        """Reads a hyperparameter (an OptimizerParam)."""
         v = c_double()
         self._check(lib.fan_optimizer_get(self.ptr, int(param), byref(v)))
         return v.value
 
     @property
     def lr(self):
+        """The learning rate (OptimizerParam.LR)."""
         return self.get(OptimizerParam.LR)
 
     @lr.setter
@@ -54,6 +58,7 @@ class Optimizer(Handle):
 
     @property
     def kind(self):
+        """The algorithm, an OptimizerKind."""
         return OptimizerKind(lib.fan_optimizer_get_kind(self.ptr))
 
     @property

@@ -20,6 +20,9 @@ static const char *g_command = "";
 
 void cli_set_command(const char *name) { g_command = name; }
 
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 0)))
+#endif
 static void vmessage(const char *fmt, va_list ap)
 {
     fprintf(stderr, "fanoise%s%s: ", g_command[0] ? " " : "", g_command);

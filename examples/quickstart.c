@@ -24,11 +24,11 @@
         }                                                                                      \
     } while (0)
 
-/* Pixel mean and std of the Fashion-MNIST training images scaled to [0, 1] (PAPER.md section 3). */
+/* Pixel mean and std of the Fashion-MNIST training images scaled to [0, 1] (docs/paper.md, section 3). */
 #define FMNIST_MEAN 0.286
 #define FMNIST_STD 0.353
 /* Noise phase: Adam lr 1e-4 on batches of 64 is the recipe that aligned W with B in the paper's
-   independent reproduction (PAPER.md section 3); 4,000 steps keep this example to seconds. */
+   independent reproduction (docs/paper.md, section 3); 4,000 steps keep this example to seconds. */
 #define NOISE_STEPS 4000
 #define NOISE_LR 1e-4
 /* Data phase: Adam lr 1e-3 passes 80% test accuracy within the first epoch. */

@@ -1,6 +1,6 @@
 /*
  * iter.c - batch streams: shuffled epochs of mini-batches over a dataset, and the endless
- * random-noise source of the paper's pretraining (Cheon, Lee, Paik 2024; PAPER.md section 3).
+ * random-noise source of the paper's pretraining (Cheon, Lee, Paik 2024; docs/paper.md, section 3).
  * Both hand out borrowed views into buffers allocated at creation, so that a training loop
  * allocates nothing per step.
  */

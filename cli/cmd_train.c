@@ -104,6 +104,7 @@ typedef struct run {
     fan_iter *it;
     progress pg;
     double epoch_loss; /* mean training loss of the running epoch or noise phase */
+    double step_loss;  /* loss of the last step's batch */
 } run;
 
 static void run_free(run *r)
@@ -122,6 +123,7 @@ static int data_cb(const fan_progress *fp, void *user)
     /* The mean loss of the epoch so far (of the call so far, for noise): the last step's value
        is the phase's mean, as each data call trains one epoch. */
     r->epoch_loss = fp->epoch_loss;
+    r->step_loss = fp->loss;
     return progress_cb(fp, &r->pg);
 }
 
@@ -260,9 +262,10 @@ static int noise_phase(const train_args *a, run *r, fan_optimizer_kind kind, int
         if (fan_net_num_layers(r->net) > 1)
             if (fan_diag_alignment(r->net, fan_net_num_layers(r->net) - 1, NULL, 0, &angle, NULL) != FAN_OK)
                 angle = NAN;
-        printf("noise: %zu steps of %s lr %g, batch %zu: loss %.4f, last-layer angle %.1f deg (%.1f s)\n",
-               a->noise_steps, a->noise_optimizer, a->noise_lr, a->noise_batch, r->epoch_loss,
-               angle, cli_now() - t);
+        printf("noise: %zu steps of %s lr %g, batch %zu: last loss %.4f (ln C = %.4f), mean %.4f; "
+               "last-layer angle %.1f deg (%.1f s)\n",
+               a->noise_steps, a->noise_optimizer, a->noise_lr, a->noise_batch, r->step_loss,
+               log((double)fan_net_output_size(r->net)), r->epoch_loss, angle, cli_now() - t);
     }
     fan_iter_free(noise);
     fan_optimizer_free(opt);

@@ -10,6 +10,7 @@
  * /usr/share/datasets/fashion-mnist.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "fanoise.h"
 
@@ -38,6 +39,17 @@
 
 int main(int argc, char **argv)
 {
+    if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
+        /* --help, or any option: this program takes none, only the data directory. */
+        const int help = argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
+        fprintf(help ? stdout : stderr,
+                "usage: %s [DIR]\n"
+                "Noise pretraining, then 2 epochs on Fashion-MNIST, with feedback alignment.\n"
+                "DIR holds the four gzipped IDX files (default data/fashion-mnist; the Debian\n"
+                "package dataset-fashion-mnist puts them in /usr/share/datasets/fashion-mnist).\n",
+                argv[0]);
+        return help ? 0 : 2;
+    }
     const char *dir = argc > 1 ? argv[1] : "data/fashion-mnist";
     char paths[4][1024];
     const char *names[4] = {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",

@@ -498,6 +498,32 @@ FAN_API uint64_t fan_optimizer_steps(const fan_optimizer *opt);
 /** Zeroes the state (moments, step count); hyperparameters are kept. @return FAN_OK; FAN_E_NULL. */
 FAN_API FAN_NODISCARD fan_status fan_optimizer_reset(fan_optimizer *opt);
 /**
+ * Serialises the optimizer's whole state into buf (cap bytes): algorithm, every hyperparameter,
+ * the step count, the moment buffers and the layer shapes it was sized for, in the versioned,
+ * checksummed layout of docs/file-format.md ("Optimizer state"). With buf NULL, only writes the
+ * needed size to *written. Loading it back with fan_optimizer_load_mem gives an optimizer whose
+ * next steps are bit-identical to this one's.
+ * @return FAN_OK; FAN_E_NULL (opt or written); FAN_E_SHAPE if cap is too small (*written then
+ *         holds the size needed). Safe on a const optimizer from several threads.
+ */
+FAN_API FAN_NODISCARD fan_status fan_optimizer_save_mem(const fan_optimizer *opt, void *buf,
+                                                        size_t cap, size_t *written);
+/**
+ * Creates an optimizer from len bytes written by fan_optimizer_save_mem (buf is only read). It
+ * fits nets of the saved layer shapes; fan_optimizer_step checks that as usual. A state written
+ * by an older library with fewer hyperparameters loads with the missing ones at their defaults.
+ * @param out   receives the optimizer, or NULL on failure.
+ * @param buf   the state's bytes.
+ * @param len   their number.
+ * @param alloc allocator, copied into the handle; NULL for malloc/free.
+ * @return FAN_OK; FAN_E_NULL (out, buf); FAN_E_FORMAT (bad magic, truncated or padded, unknown
+ *         kind, a value out of range, non-finite moments); FAN_E_VERSION (a layout or
+ *         hyperparameter this library does not know); FAN_E_LIMIT (a layer width or matrix above
+ *         the limits); FAN_E_CHECKSUM; FAN_E_NOMEM. There is no handle on failure.
+ */
+FAN_API FAN_NODISCARD fan_status fan_optimizer_load_mem(fan_optimizer **out, const void *buf,
+                                                        size_t len, const fan_allocator *alloc);
+/**
  * Applies the net's current gradients to its W and b. Fails with FAN_E_STATE if the net has no
  * gradients since its creation, load or last init; FAN_E_SHAPE if the net's shapes differ from the
  * net the optimizer was created for; FAN_E_NULL.
@@ -777,6 +803,34 @@ FAN_API FAN_NODISCARD fan_status fan_iter_next(fan_iter *it, const float **x,
 FAN_API FAN_NODISCARD fan_status fan_iter_reset(fan_iter *it);
 /** Frees an iterator. NULL is a no-op. */
 FAN_API void fan_iter_free(fan_iter *it);
+/**
+ * Serialises where the iterator is, so that fan_iter_set_state on an equal iterator continues
+ * the same stream of batches bit for bit: for a batch iterator its seed, settings, position in
+ * the epoch, epochs finished and shuffle stream (the epoch's permutation is redrawn from the
+ * stream, not stored: the state is 152 bytes whatever the dataset); for a noise iterator its
+ * seed, settings and both random streams (156 bytes). Versioned and checksummed
+ * (docs/file-format.md, "Iterator state"). With buf NULL, only writes the size to *written.
+ * @return FAN_OK; FAN_E_NULL (it or written); FAN_E_SHAPE if cap is too small.
+ */
+FAN_API FAN_NODISCARD fan_status fan_iter_get_state(const fan_iter *it, void *buf, size_t cap,
+                                                    size_t *written);
+/**
+ * Restores a state written by fan_iter_get_state: the seed and settings (fan_iter_set values)
+ * come from the state, so fan_iter_reset afterwards restarts the saved stream. The iterator must
+ * be of the same kind, input width, class count and batch size, and a batch iterator's dataset
+ * must have the saved sample count; that it holds the same samples is not checked here (a
+ * checkpoint checks it). On failure the iterator is unchanged.
+ * @return FAN_OK; FAN_E_NULL (it, buf); FAN_E_INVALID (a noise state on a batch iterator or the
+ *         reverse); FAN_E_SHAPE (width, classes, batch or sample count differ); FAN_E_FORMAT
+ *         (malformed or inconsistent state); FAN_E_VERSION; FAN_E_CHECKSUM.
+ */
+FAN_API FAN_NODISCARD fan_status fan_iter_set_state(fan_iter *it, const void *buf, size_t len);
+/**
+ * Epochs a batch iterator finished (times it returned FAN_DONE) since creation or reset,
+ * restored by fan_iter_set_state: the epoch count of a resumed run. 0 for noise iterators and
+ * NULL.
+ */
+FAN_API uint64_t fan_iter_epoch(const fan_iter *it);
 /** Last failure detail ("" if none). */
 FAN_API const char *fan_iter_errmsg(const fan_iter *it);
 /** 1 for a noise iterator, 0 for a batch iterator or NULL. */
@@ -840,6 +894,77 @@ FAN_API FAN_NODISCARD fan_status fan_pretrain_noise(fan_net *net, fan_optimizer 
  */
 FAN_API FAN_NODISCARD fan_status fan_net_evaluate(fan_net *net, const fan_dataset *ds,
                                                   double *mean_loss, double *accuracy);
+/** @} */
+
+/* ------------------------------------------------------------------------------------------ */
+/** @name Checkpoints
+ *  A checkpoint holds what a training run needs to continue exactly: the net (a model file of
+ *  format version 2), the optimizer's state, the iterator's state and, for a batch iterator, a
+ *  fingerprint of its dataset (sample count, dimension, classes, storage, normalisation and a
+ *  hash of samples and labels). Training N steps, saving, freeing everything, loading and
+ *  training M more gives bit-identical weights to training N + M steps straight, for every rule,
+ *  optimizer and iterator (same BLAS and thread count, as always). Layout: docs/file-format.md
+ *  ("Checkpoint files"). The dataset itself is not stored.
+ *  @{ */
+
+/**
+ * Writes a checkpoint of net, opt and it to path. Atomic like fan_net_save: the bytes are built
+ * in memory (about the size of the model file plus two floats per parameter for Adam-like
+ * optimizers), written to a temporary file next to path, synced and renamed over it; on any
+ * failure path is left as it was.
+ * @param path the file to write.
+ * @param net  the network (required).
+ * @param opt  its optimizer, or NULL to save none; it must have been created for net's shapes.
+ * @param it   the iterator training reads (its dim and classes those of net), or NULL to save
+ *             none. A batch iterator's dataset is read once to fingerprint it.
+ * @return FAN_OK; FAN_E_NULL (net, path); FAN_E_SHAPE (opt was made for other shapes, or it
+ *         does not fit net);
+ *         FAN_E_IO; FAN_E_NOMEM. The message is recorded on net. Handles are only read.
+ */
+FAN_API FAN_NODISCARD fan_status fan_checkpoint_save(const char *path, const fan_net *net,
+                                                     const fan_optimizer *opt, const fan_iter *it);
+/**
+ * As fan_checkpoint_save into buf (cap bytes). With buf NULL, only writes the needed size to
+ * *written (without reading the dataset).
+ * @return FAN_OK; FAN_E_NULL (net, written); FAN_E_SHAPE (cap too small: *written holds the size
+ *         needed; or opt or it do not fit net); FAN_E_NOMEM.
+ */
+FAN_API FAN_NODISCARD fan_status fan_checkpoint_save_mem(void *buf, size_t cap, size_t *written,
+                                                         const fan_net *net,
+                                                         const fan_optimizer *opt,
+                                                         const fan_iter *it);
+/**
+ * Recreates what fan_checkpoint_save saved. Every part is checked as its own loader checks it
+ * (magic, version, lengths, CRC-32) and the whole file has its own CRC-32, checked before
+ * anything is allocated from it.
+ * @param path  the checkpoint file.
+ * @param net   receives the network (required).
+ * @param opt   receives the optimizer, or NULL if the file holds none; pass NULL to skip it.
+ * @param it    receives the iterator, or NULL if the file holds none; pass NULL to skip it.
+ * @param data  the dataset a saved batch iterator runs over; the new iterator borrows it (it
+ *              must outlive the iterator). NULL is fine for a noise iterator, when no iterator was
+ *              saved or when it is NULL. A dataset whose sample count, dimension or classes differ
+ *              from the saved fingerprint is refused with FAN_E_SHAPE; one that agrees in those but
+ *              differs in storage, normalisation or content with FAN_E_INVALID. The message is
+ *              recorded on data (fan_dataset_errmsg).
+ * @param alloc allocator of the new handles; NULL for malloc/free.
+ * @return FAN_OK; FAN_E_NULL (path, net; data when a batch iterator is to be loaded);
+ *         FAN_E_IO; FAN_E_FORMAT (bad magic, truncated or padded, flags that disagree with the
+ *         parts, a malformed part); FAN_E_VERSION; FAN_E_CHECKSUM (the file's or a part's);
+ *         FAN_E_LIMIT (a part above the limits, or a file plus iterator buffers above 4 GiB);
+ *         FAN_E_SHAPE and FAN_E_INVALID (data, above); FAN_E_NOMEM. On failure
+ *         every output is NULL and nothing leaks. Thread-safe for distinct outputs (data is only
+ *         read, except for the message of a mismatch).
+ */
+FAN_API FAN_NODISCARD fan_status fan_checkpoint_load(const char *path, fan_net **net,
+                                                     fan_optimizer **opt, fan_iter **it,
+                                                     const fan_dataset *data,
+                                                     const fan_allocator *alloc);
+/** As fan_checkpoint_load from len bytes at buf (only read). Statuses as there, minus FAN_E_IO. */
+FAN_API FAN_NODISCARD fan_status fan_checkpoint_load_mem(const void *buf, size_t len,
+                                                         fan_net **net, fan_optimizer **opt,
+                                                         fan_iter **it, const fan_dataset *data,
+                                                         const fan_allocator *alloc);
 /** @} */
 
 /* ------------------------------------------------------------------------------------------ */

@@ -18,8 +18,8 @@
 SAN_CC       ?= clang
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= net_load idx cifar csv api
-ALL_FUZZ_TARGETS := net_load idx cifar csv api
+FUZZ_TARGETS ?= net_load idx cifar csv api checkpoint
+ALL_FUZZ_TARGETS := net_load idx cifar csv api checkpoint
 
 # OpenBLAS's own worker threads make no difference to what the sanitizers check in our code and
 # slow the instrumented runs on a shared two-core machine.
@@ -153,6 +153,7 @@ fuzz-replay: $(REPLAYS)
 # input per process.
 COV_DIR := $(BUILD)/fuzz-cov
 COV_GROUPS := net_load:src/io.c idx+cifar+csv:src/dataset_load.c \
+              checkpoint:src/checkpoint.c+src/optimizer.c+src/iter.c \
               api:$(subst $(eval) ,+,$(filter-out src/dataset_load.c src/dataset_transform.c,$(SRCS)))
 $(eval $(call fan_variant,$(COV_DIR),$(CC),-O0 -g --coverage))
 

@@ -1,11 +1,13 @@
 /* dataset.c - the dataset handle: construction from arrays, accessors, normalisation, batch
    gathering, statistics and subsets. Loaders are in dataset_load.c, transforms in
    dataset_transform.c. */
+#include "byteorder.h"
 #include "dataset_internal.h"
 
 #include <float.h>
 #include <math.h>
 #include <string.h>
+#include <zlib.h>
 
 /* ---- construction ------------------------------------------------------------------------ */
 
@@ -165,6 +167,42 @@ const char *fan_dataset_errmsg(const fan_dataset *ds)
 }
 
 const fan_allocator *fan__dataset_allocator(const fan_dataset *ds) { return &ds->alloc; }
+
+char *fan__dataset_errbuf(const fan_dataset *ds) { return ds->err; }
+
+/* Bytes per chunk of the little-endian image of float samples and labels that is hashed. */
+#define FP_CHUNK 4096
+
+void fan__dataset_fingerprint(const fan_dataset *ds, fan__dataset_fp *fp)
+{
+    memset(fp, 0, sizeof *fp);
+    fp->count = ds->n;
+    fp->dim = ds->dim;
+    fp->classes = ds->classes;
+    fp->storage = ds->u8 != NULL ? 0u : 1u;
+    fp->norm = (uint32_t)ds->norm;
+    fp->mean = ds->mean;
+    fp->std = ds->std;
+    const size_t values = ds->n * ds->dim;
+    uLong samples = crc32(0L, Z_NULL, 0), labels = crc32(0L, Z_NULL, 0);
+    unsigned char chunk[FP_CHUNK];
+    if (ds->u8 != NULL) {
+        samples = crc32_z(samples, ds->u8, values);
+    } else {
+        /* Hashed as the little-endian bit patterns, so that hosts agree. */
+        for (size_t i = 0; i < values; i += FP_CHUNK / 4) {
+            const size_t k = values - i < FP_CHUNK / 4 ? values - i : FP_CHUNK / 4;
+            for (size_t j = 0; j < k; j++) fan__put_f32(chunk + 4 * j, ds->f32[i + j]);
+            samples = crc32_z(samples, chunk, 4 * k);
+        }
+    }
+    for (size_t i = 0; i < ds->n; i += FP_CHUNK / 4) {
+        const size_t k = ds->n - i < FP_CHUNK / 4 ? ds->n - i : FP_CHUNK / 4;
+        for (size_t j = 0; j < k; j++) fan__put_u32(chunk + 4 * j, (uint32_t)ds->labels[i + j]);
+        labels = crc32_z(labels, chunk, 4 * k);
+    }
+    fp->hash = (uint64_t)(uint32_t)samples << 32 | (uint32_t)labels;
+}
 
 fan_status fan_dataset_shape(const fan_dataset *ds, size_t *width, size_t *height,
                              size_t *channels)

@@ -3,10 +3,12 @@
  * over flat parameter and gradient arrays, following PyTorch's update rules so that results
  * compare one to one. Optimizers only update: the training step, with its checks, is train.c's.
  */
+#include "byteorder.h"
 #include "internal.h"
 
 #include <math.h>
 #include <string.h>
+#include <zlib.h>
 
 struct fan_optimizer {
     fan_allocator alloc;
@@ -50,22 +52,14 @@ fan_status fan_optimizer_param_bounds(fan_optimizer_param p, double *lo, double 
     return FAN_OK;
 }
 
-fan_status fan_optimizer_create(fan_optimizer **out, fan_optimizer_kind kind, const fan_net *net,
-                                const fan_allocator *alloc)
+/* The optimizer of a net of the given widths, with default hyperparameters and zero state. */
+static fan_status opt_new(fan_optimizer **out, fan_optimizer_kind kind, const size_t *sizes,
+                          size_t L, size_t n_params, const fan_allocator *alloc, char *err)
 {
-    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
-    *out = NULL;
-    FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
-    const size_t *sizes = fan__net_sizes(net), L = fan_net_num_layers(net);
-    const size_t n_params = fan_net_num_params(net);
-    FAN__FAIL_IF(NULL,
-                 kind != FAN_OPTIMIZER_SGD && kind != FAN_OPTIMIZER_ADAM &&
-                     kind != FAN_OPTIMIZER_ADAMW && kind != FAN_OPTIMIZER_RMSPROP,
-                 FAN_E_INVALID, "unknown optimizer kind");
     fan_allocator al;
     fan__alloc_init(&al, alloc);
     fan_optimizer *opt = fan__calloc(&al, 1, sizeof *opt);
-    if (opt == NULL) return FAN_E_NOMEM;
+    FAN__FAIL_IF(err, opt == NULL, FAN_E_NOMEM, "out of memory for the optimizer handle");
     opt->alloc = al;
     opt->err = opt->err_storage;
     opt->kind = kind;
@@ -83,10 +77,28 @@ fan_status fan_optimizer_create(fan_optimizer **out, fan_optimizer_kind kind, co
     if (opt->m == NULL || opt->saved_p == NULL || opt->saved_m == NULL ||
         (kind != FAN_OPTIMIZER_SGD && (opt->v == NULL || opt->saved_v == NULL))) {
         fan_optimizer_free(opt);
-        return FAN_E_NOMEM;
+        return fan__fail(err, FAN_E_NOMEM, "out of memory for the state of %zu parameters",
+                         n_params);
     }
     *out = opt;
     return FAN_OK;
+}
+
+static int kind_known(fan_optimizer_kind kind)
+{
+    return kind == FAN_OPTIMIZER_SGD || kind == FAN_OPTIMIZER_ADAM ||
+           kind == FAN_OPTIMIZER_ADAMW || kind == FAN_OPTIMIZER_RMSPROP;
+}
+
+fan_status fan_optimizer_create(fan_optimizer **out, fan_optimizer_kind kind, const fan_net *net,
+                                const fan_allocator *alloc)
+{
+    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
+    *out = NULL;
+    FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
+    FAN__FAIL_IF(NULL, !kind_known(kind), FAN_E_INVALID, "unknown optimizer kind");
+    return opt_new(out, kind, fan__net_sizes(net), fan_net_num_layers(net),
+                   fan_net_num_params(net), alloc, NULL);
 }
 
 void fan_optimizer_free(fan_optimizer *opt)
@@ -274,4 +286,142 @@ void fan__optimizer_rollback(fan_optimizer *opt, float *p, size_t n)
     memcpy(opt->m, opt->saved_m, n * sizeof(float));
     if (opt->v) memcpy(opt->v, opt->saved_v, n * sizeof(float));
     opt->t = opt->saved_t;
+}
+
+/* ---- state blobs (docs/file-format.md, "Optimizer state") ---------------------------------- */
+
+/* "FANOPTS" and 0x1a, as the model file's magic. */
+static const unsigned char OPT_MAGIC[8] = {'F', 'A', 'N', 'O', 'P', 'T', 'S', 0x1a};
+#define OPT_STATE_VERSION 1u
+#define OPT_FIXED 40u /* bytes before the widths */
+
+/* Writes the blob through w (counting only when w->p is NULL). */
+static void opt_encode(const fan_optimizer *opt, fan__wcur *w)
+{
+    const size_t start = w->pos;
+    fan__w_bytes(w, OPT_MAGIC, sizeof OPT_MAGIC);
+    fan__w_u32(w, OPT_STATE_VERSION);
+    fan__w_u32(w, (uint32_t)opt->kind);
+    fan__w_u32(w, FAN__OPT_COUNT);
+    fan__w_u32(w, (uint32_t)opt->n_layers);
+    fan__w_u64(w, opt->t);
+    fan__w_u64(w, (uint64_t)opt->n_params);
+    for (size_t l = 0; l <= opt->n_layers; l++) fan__w_u64(w, (uint64_t)opt->sizes[l]);
+    for (int i = 0; i < FAN__OPT_COUNT; i++) fan__w_f64(w, opt->hp[i]);
+    fan__w_f32s(w, opt->m, opt->n_params);
+    if (opt->v != NULL) fan__w_f32s(w, opt->v, opt->n_params);
+    if (w->p != NULL) {
+        const uint32_t crc =
+            (uint32_t)crc32_z(crc32(0L, Z_NULL, 0), w->p + start, w->pos - start);
+        fan__put_u32(w->p + w->pos, crc);
+    }
+    w->pos += 4;
+}
+
+fan_status fan_optimizer_save_mem(const fan_optimizer *opt, void *buf, size_t cap,
+                                  size_t *written)
+{
+    FAN__FAIL_IF(NULL, opt == NULL, FAN_E_NULL, "optimizer is NULL");
+    FAN__FAIL_IF(opt->err, written == NULL, FAN_E_NULL, "written is NULL");
+    fan__wcur count = {NULL, 0};
+    opt_encode(opt, &count);
+    *written = count.pos;
+    if (buf == NULL) return FAN_OK;
+    FAN__FAIL_IF(opt->err, cap < count.pos, FAN_E_SHAPE,
+                 "buffer of %zu bytes; the optimizer's state needs %zu", cap, count.pos);
+    fan__wcur w = {buf, 0};
+    opt_encode(opt, &w);
+    return FAN_OK;
+}
+
+static void read_f32s(float *dst, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) dst[i] = fan__get_f32(p + 4 * i);
+}
+
+fan_status fan__optimizer_load(fan_optimizer **out, const void *buf, size_t len,
+                               const fan_allocator *alloc, char *err)
+{
+    *out = NULL;
+    fan__rcur r = {buf, len, 0, 0};
+    const unsigned char *magic = fan__r_take(&r, sizeof OPT_MAGIC);
+    const uint32_t version = fan__r_u32(&r);
+    const uint32_t kind = fan__r_u32(&r), n_hp = fan__r_u32(&r), L = fan__r_u32(&r);
+    const uint64_t t = fan__r_u64(&r), n_params = fan__r_u64(&r);
+    FAN__FAIL_IF(err, r.over || len < OPT_FIXED + 4, FAN_E_FORMAT,
+                 "%zu bytes is shorter than the smallest optimizer state", len);
+    FAN__FAIL_IF(err, memcmp(magic, OPT_MAGIC, sizeof OPT_MAGIC) != 0, FAN_E_FORMAT,
+                 "not a libfanoise optimizer state (bad magic)");
+    FAN__FAIL_IF(err, version != OPT_STATE_VERSION, FAN_E_VERSION,
+                 "optimizer state version %u; this library reads version %u", (unsigned)version,
+                 OPT_STATE_VERSION);
+    FAN__FAIL_IF(err, L < 1 || L > FAN_MAX_LAYERS, FAN_E_FORMAT,
+                 "layer count %u is outside [1, %d]", (unsigned)L, FAN_MAX_LAYERS);
+    /* A later library may append hyperparameters; values it did not write keep their defaults
+       here, and values this library does not know cannot be honoured. */
+    FAN__FAIL_IF(err, n_hp > FAN__OPT_COUNT, FAN_E_VERSION,
+                 "the state holds %u hyperparameters; this library knows %d (written by a newer "
+                 "version)", (unsigned)n_hp, FAN__OPT_COUNT);
+    size_t sizes[FAN_MAX_LAYERS + 1], expect = 0;
+    for (uint32_t l = 0; l <= L; l++) {
+        const uint64_t w = fan__r_u64(&r);
+        FAN__FAIL_IF(err, r.over, FAN_E_FORMAT, "optimizer state truncated in its layer widths");
+        FAN__FAIL_IF(err, w == 0 || w > FAN_MAX_WIDTH, FAN_E_LIMIT,
+                     "layer width %llu is outside [1, FAN_MAX_WIDTH]", (unsigned long long)w);
+        sizes[l] = (size_t)w;
+    }
+    for (uint32_t l = 0; l < L; l++) {
+        size_t wn;
+        FAN__FAIL_IF(err, !fan__mul_ok(sizes[l], sizes[l + 1], &wn) || wn > FAN_MAX_MATRIX,
+                     FAN_E_LIMIT, "layer %u: the weight matrix exceeds FAN_MAX_MATRIX",
+                     (unsigned)l);
+        expect += wn + sizes[l + 1];
+    }
+    FAN__FAIL_IF(err, n_params != expect, FAN_E_FORMAT,
+                 "the state declares %llu parameters; its layer widths give %zu",
+                 (unsigned long long)n_params, expect);
+    /* Known sizes from here on (each below 2^40 bytes): the exact length check comes before
+       anything is allocated, so a short input never causes a large allocation. */
+    const size_t buffers = kind == FAN_OPTIMIZER_SGD ? 1 : 2;
+    const size_t need = r.pos + 8 * (size_t)n_hp + 4 * buffers * expect + 4;
+    FAN__FAIL_IF(err, len != need, FAN_E_FORMAT,
+                 "optimizer state has %zu bytes; its header describes %zu", len, need);
+    const uint32_t stored = fan__get_u32((const unsigned char *)buf + len - 4);
+    const uint32_t actual = (uint32_t)crc32_z(crc32(0L, Z_NULL, 0), buf, len - 4);
+    FAN__FAIL_IF(err, stored != actual, FAN_E_CHECKSUM,
+                 "optimizer state CRC-32 mismatch (stored %08x, computed %08x)",
+                 (unsigned)stored, (unsigned)actual);
+    FAN__FAIL_IF(err, !kind_known((fan_optimizer_kind)kind), FAN_E_FORMAT,
+                 "unknown optimizer kind %u", (unsigned)kind);
+    double hp[FAN__OPT_COUNT];
+    for (int i = 0; i < FAN__OPT_COUNT; i++) hp[i] = bounds[i].def;
+    for (uint32_t i = 0; i < n_hp; i++) {
+        hp[i] = fan__r_f64(&r);
+        FAN__FAIL_IF(err, !(hp[i] >= bounds[i].lo && hp[i] <= bounds[i].hi), FAN_E_FORMAT,
+                     "hyperparameter %u is %g, outside [%g, %g]", (unsigned)i, hp[i],
+                     bounds[i].lo, bounds[i].hi);
+    }
+    FAN__FAIL_IF(err, hp[FAN_OPT_NESTEROV] != 0.0 && hp[FAN_OPT_NESTEROV] != 1.0, FAN_E_FORMAT,
+                 "nesterov is %g, not 0 or 1", hp[FAN_OPT_NESTEROV]);
+    fan_optimizer *opt = NULL;
+    FAN__CHECK(opt_new(&opt, (fan_optimizer_kind)kind, sizes, L, expect, alloc, err));
+    memcpy(opt->hp, hp, sizeof hp);
+    opt->t = t;
+    read_f32s(opt->m, fan__r_take(&r, 4 * expect), expect);
+    if (opt->v != NULL) read_f32s(opt->v, fan__r_take(&r, 4 * expect), expect);
+    if (!fan__all_finite(opt->m, expect) || (opt->v && !fan__all_finite(opt->v, expect))) {
+        fan_optimizer_free(opt);
+        return fan__fail(err, FAN_E_FORMAT, "non-finite moment in the optimizer state");
+    }
+    *out = opt;
+    return FAN_OK;
+}
+
+fan_status fan_optimizer_load_mem(fan_optimizer **out, const void *buf, size_t len,
+                                  const fan_allocator *alloc)
+{
+    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
+    *out = NULL;
+    FAN__FAIL_IF(NULL, buf == NULL, FAN_E_NULL, "buf is NULL");
+    return fan__optimizer_load(out, buf, len, alloc, NULL);
 }

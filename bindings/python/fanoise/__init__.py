@@ -16,6 +16,8 @@ then the system. Arrays are numpy arrays when numpy is importable, else array.ar
 """
 from ._buffers import numpy_enabled, use_numpy
 from ._lib import lib as _library
+from .checkpoint import (checkpoint_from_bytes, checkpoint_to_bytes, load_checkpoint,
+                         save_checkpoint)
 from .constants import (CSV_LAST_COLUMN, MAX_CLASSES, MAX_LAYERS, MAX_MATRIX, MAX_SAMPLES,
                         MAX_WIDTH, Activation, Init, IterParam, LabelMode, Loss, Matrix,
                         NetParam, NoiseKind, Norm, OptimizerKind, OptimizerParam, Rule, Status)
@@ -54,5 +56,6 @@ __all__ = [
     "gram_dimensionality", "readout", "calibration_error", "matrix_singular_values",
     "matrix_effective_rank", "matrix_participation_ratio", "matrix_stable_rank", "matrix_angle",
     "spectrum_summary", "numpy_enabled", "use_numpy", "version_string", "version_number",
-    "LIBRARY_PATH", "__version__",
+    "LIBRARY_PATH", "__version__", "save_checkpoint", "load_checkpoint", "checkpoint_to_bytes",
+    "checkpoint_from_bytes",
 ]

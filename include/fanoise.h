@@ -184,17 +184,52 @@ typedef enum fan_optimizer_kind {
     FAN_OPTIMIZER_RMSPROP = 3 /**< RMSprop (uncentred), with optional momentum. */
 } fan_optimizer_kind;
 
-/** Optimizer hyperparameters; see fan_optimizer_param_bounds for ranges and defaults. */
+/**
+ * Optimizer hyperparameters; see fan_optimizer_param_bounds for ranges and defaults.
+ *
+ * Learning-rate schedules are hyperparameters too (values 8 to 13), so they are set, bounded,
+ * read and saved (fan_optimizer_save_mem, checkpoints) like the others. With t the optimizer's
+ * step count before a step (fan_optimizer_steps: 0 for the first step after creation or reset),
+ * W = FAN_OPT_WARMUP_STEPS, lr = FAN_OPT_LR and u = t - W the steps since the warm-up ended,
+ * the step uses the learning rate
+ *   - t < W (linear warm-up):        lr * (t + 1) / W;
+ *   - otherwise, by FAN_OPT_SCHEDULE:
+ *     FAN_SCHEDULE_CONSTANT:          lr;
+ *     FAN_SCHEDULE_STEP:              lr * gamma^floor(u / FAN_OPT_STEP_SIZE);
+ *     FAN_SCHEDULE_EXPONENTIAL:       lr * gamma^u;
+ *     FAN_SCHEDULE_COSINE:            lr_min + (lr - lr_min) * (1 + cos(pi * min(u, T) / T)) / 2,
+ *                                     T = FAN_OPT_T_MAX (lr_min from step T on, no restart).
+ * Every update (fan_optimizer_step, fan_net_train_batch, the training loops) uses it, AdamW's
+ * decoupled decay and KP's decay of B included; fan_optimizer_scheduled_lr computes it and
+ * fan_progress.lr reports the one a step used. fan_optimizer_reset restarts the schedule.
+ */
 typedef enum fan_optimizer_param {
-    FAN_OPT_LR = 0,           /**< Learning rate; default 0.01. */
+    FAN_OPT_LR = 0,           /**< Learning rate (the schedule's base); default 0.01. */
     FAN_OPT_MOMENTUM = 1,     /**< SGD / RMSprop momentum; default 0. */
     FAN_OPT_NESTEROV = 2,     /**< SGD: 1 for Nesterov momentum, 0 for classical; default 0. */
     FAN_OPT_WEIGHT_DECAY = 3, /**< L2 (decoupled for AdamW); default 0. */
     FAN_OPT_BETA1 = 4,        /**< Adam first-moment decay; default 0.9. */
     FAN_OPT_BETA2 = 5,        /**< Adam second-moment decay; default 0.999. */
     FAN_OPT_EPSILON = 6,      /**< Adam / RMSprop denominator term; default 1e-8. */
-    FAN_OPT_ALPHA = 7         /**< RMSprop smoothing constant; default 0.99. */
+    FAN_OPT_ALPHA = 7,        /**< RMSprop smoothing constant; default 0.99. */
+    FAN_OPT_SCHEDULE = 8,     /**< A fan_schedule value; default FAN_SCHEDULE_CONSTANT. */
+    FAN_OPT_STEP_SIZE = 9,    /**< Step decay: steps between two decays, an integer >= 1;
+                                   default 1. */
+    FAN_OPT_GAMMA = 10,       /**< Step and exponential decay factor, [0, 1]; default 0.1. */
+    FAN_OPT_T_MAX = 11,       /**< Cosine annealing: steps from lr to lr_min, an integer >= 1;
+                                   default 1. */
+    FAN_OPT_LR_MIN = 12,      /**< Cosine annealing: final learning rate; default 0. */
+    FAN_OPT_WARMUP_STEPS = 13 /**< Linear warm-up length in steps, an integer >= 0 (0: none),
+                                   combinable with any schedule; default 0. */
 } fan_optimizer_param;
+
+/** Learning-rate schedules, the values of FAN_OPT_SCHEDULE (see fan_optimizer_param). */
+typedef enum fan_schedule {
+    FAN_SCHEDULE_CONSTANT = 0,    /**< lr throughout. */
+    FAN_SCHEDULE_STEP = 1,        /**< Multiplied by gamma every FAN_OPT_STEP_SIZE steps. */
+    FAN_SCHEDULE_EXPONENTIAL = 2, /**< Multiplied by gamma every step. */
+    FAN_SCHEDULE_COSINE = 3       /**< Half a cosine from lr down to lr_min over T_MAX steps. */
+} fan_schedule;
 /** @} */
 
 /**
@@ -495,6 +530,14 @@ FAN_API FAN_NODISCARD fan_status fan_optimizer_param_bounds(fan_optimizer_param 
 FAN_API fan_optimizer_kind fan_optimizer_get_kind(const fan_optimizer *opt);
 /** Number of steps applied since creation or the last reset; 0 for NULL. */
 FAN_API uint64_t fan_optimizer_steps(const fan_optimizer *opt);
+/**
+ * The learning rate the optimizer's schedule gives step `step` (0-based, counted as
+ * fan_optimizer_steps counts), with the current settings; the next step uses
+ * fan_optimizer_scheduled_lr(opt, fan_optimizer_steps(opt), &lr).
+ * @return FAN_OK; FAN_E_NULL (opt or lr).
+ */
+FAN_API FAN_NODISCARD fan_status fan_optimizer_scheduled_lr(const fan_optimizer *opt,
+                                                            uint64_t step, double *lr);
 /** Zeroes the state (moments, step count); hyperparameters are kept. @return FAN_OK; FAN_E_NULL. */
 FAN_API FAN_NODISCARD fan_status fan_optimizer_reset(fan_optimizer *opt);
 /**
@@ -861,9 +904,20 @@ typedef struct fan_progress {
     double loss;           /**< Loss of this step's batch. */
     double epoch_loss;     /**< Mean loss of the epoch so far (of the call so far for noise). */
     int end_of_epoch;      /**< 1 if this step finished an epoch. */
+    /* Appended in 0.2: read only when struct_size covers them. */
+    double lr;             /**< The learning rate this step used (the schedule's value). */
 } fan_progress;
 
-/** Progress callback: a non-zero return stops the loop after the current step (FAN_STOPPED). */
+/**
+ * Progress callback, called after every step: a non-zero return stops the loop after the
+ * current step (FAN_STOPPED). Between steps the callback may change the optimizer's settings
+ * (fan_optimizer_set: a hand-made schedule, say; fan_optimizer_reset) and run functions that
+ * only read (diagnostics, fan_net_evaluate, checkpoints): the next step uses the new settings.
+ * It must not free the net, optimizer, iterator
+ * or dataset of the loop, change the net's shapes, or call the iterator (fan_iter_next, _reset,
+ * _set_state). A callback compiled against an older header reads only the fields it knows; one
+ * reading an appended field checks that p->struct_size covers it.
+ */
 typedef int (*fan_progress_fn)(const fan_progress *p, void *user);
 
 /**

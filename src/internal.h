@@ -246,7 +246,7 @@ fan_status fan__net_check_labels(const fan_net *net, const int32_t *labels, size
 /* ---- optimizer (optimizer.c) ------------------------------------------------------------- */
 
 /** Number of hyperparameters (FAN_OPT_* values are 0 .. FAN__OPT_COUNT - 1). */
-#define FAN__OPT_COUNT 8
+#define FAN__OPT_COUNT 14
 
 /* Optimizers only update (the step itself, with its checks, is in train.c). */
 char *fan__optimizer_errbuf(const fan_optimizer *opt);
@@ -258,8 +258,13 @@ int fan__optimizer_fits(const fan_optimizer *opt, const size_t *sizes, size_t n_
  * Returns 1 if every updated parameter and state value is finite. Never allocates.
  */
 int fan__optimizer_update(fan_optimizer *opt, float *p, const float *g, size_t n);
-/** lr * weight decay: how much a step of plain SGD shrinks a parameter towards zero. */
+/**
+ * Scheduled lr * weight decay of the last update: how much a step of plain SGD shrank a parameter
+ * towards zero.
+ */
 double fan__optimizer_contraction(const fan_optimizer *opt);
+/** The learning rate the last update used (the schedule's value at its step). */
+double fan__optimizer_last_lr(const fan_optimizer *opt);
 /**
  * Saves the state and p[0..n) (n = the state's size) so that fan__optimizer_rollback restores
  * both exactly; returns the saved parameters, readable until the next save. Never allocates: the

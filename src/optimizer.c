@@ -10,6 +10,9 @@
 #include <string.h>
 #include <zlib.h>
 
+/* pi to double precision (M_PI is not ISO C). */
+#define M_PI_VALUE 3.14159265358979323846
+
 struct fan_optimizer {
     fan_allocator alloc;
     char *err;
@@ -17,6 +20,7 @@ struct fan_optimizer {
     fan_optimizer_kind kind;
     double hp[FAN__OPT_COUNT];
     uint64_t t;
+    double lr_now; /* the learning rate of the last update, from the schedule */
     /* The shape of the net the state was sized for. */
     size_t n_layers;
     size_t sizes[FAN_MAX_LAYERS + 1];
@@ -28,6 +32,9 @@ struct fan_optimizer {
     float *saved_p, *saved_m, *saved_v;
     uint64_t saved_t;
 };
+
+/* Largest step count a schedule setting takes: 2^53, where doubles stop being exact integers. */
+#define MAX_STEPS 9007199254740992.0
 
 /* Ranges and defaults, indexed by fan_optimizer_param. */
 static const struct {
@@ -41,7 +48,20 @@ static const struct {
     [FAN_OPT_BETA2] = {0.0, 1.0, 0.999},
     [FAN_OPT_EPSILON] = {0.0, 1.0, 1e-8},
     [FAN_OPT_ALPHA] = {0.0, 1.0, 0.99},
+    [FAN_OPT_SCHEDULE] = {0.0, 3.0, FAN_SCHEDULE_CONSTANT},
+    [FAN_OPT_STEP_SIZE] = {1.0, MAX_STEPS, 1.0},
+    [FAN_OPT_GAMMA] = {0.0, 1.0, 0.1},
+    [FAN_OPT_T_MAX] = {1.0, MAX_STEPS, 1.0},
+    [FAN_OPT_LR_MIN] = {0.0, 1e6, 0.0},
+    [FAN_OPT_WARMUP_STEPS] = {0.0, MAX_STEPS, 0.0},
 };
+
+/* Parameters that take whole numbers: enumerations, flags and step counts. */
+static int integer_param(fan_optimizer_param p)
+{
+    return p == FAN_OPT_NESTEROV || p == FAN_OPT_SCHEDULE || p == FAN_OPT_STEP_SIZE ||
+           p == FAN_OPT_T_MAX || p == FAN_OPT_WARMUP_STEPS;
+}
 
 fan_status fan_optimizer_param_bounds(fan_optimizer_param p, double *lo, double *hi, double *def)
 {
@@ -126,8 +146,8 @@ fan_status fan_optimizer_set(fan_optimizer *opt, fan_optimizer_param p, double v
     FAN__FAIL_IF(opt->err, !(value >= bounds[p].lo && value <= bounds[p].hi), FAN_E_INVALID,
                  "parameter %d: %g is outside [%g, %g]", (int)p, value, bounds[p].lo,
                  bounds[p].hi);
-    FAN__FAIL_IF(opt->err, p == FAN_OPT_NESTEROV && value != 0.0 && value != 1.0, FAN_E_INVALID,
-                 "nesterov is 0 or 1, not %g", value);
+    FAN__FAIL_IF(opt->err, integer_param(p) && value != floor(value), FAN_E_INVALID,
+                 "parameter %d takes a whole number, not %g", (int)p, value);
     opt->hp[p] = value;
     return FAN_OK;
 }
@@ -148,6 +168,36 @@ fan_optimizer_kind fan_optimizer_get_kind(const fan_optimizer *opt)
 }
 
 uint64_t fan_optimizer_steps(const fan_optimizer *opt) { return opt == NULL ? 0 : opt->t; }
+
+/* ---- learning-rate schedules (formulas in fanoise.h, fan_optimizer_param) ------------------- */
+
+static double lr_at(const double *hp, uint64_t t)
+{
+    const double lr = hp[FAN_OPT_LR];
+    const uint64_t warmup = (uint64_t)hp[FAN_OPT_WARMUP_STEPS];
+    if (t < warmup) return lr * (double)(t + 1) / (double)warmup;
+    const uint64_t u = t - warmup;
+    switch ((fan_schedule)hp[FAN_OPT_SCHEDULE]) {
+    case FAN_SCHEDULE_CONSTANT: break;
+    case FAN_SCHEDULE_STEP:
+        return lr * pow(hp[FAN_OPT_GAMMA], (double)(u / (uint64_t)hp[FAN_OPT_STEP_SIZE]));
+    case FAN_SCHEDULE_EXPONENTIAL: return lr * pow(hp[FAN_OPT_GAMMA], (double)u);
+    case FAN_SCHEDULE_COSINE: {
+        const double T = hp[FAN_OPT_T_MAX], lo = hp[FAN_OPT_LR_MIN];
+        const double done = (double)u < T ? (double)u : T;
+        return lo + (lr - lo) * (1.0 + cos(M_PI_VALUE * done / T)) / 2.0;
+    }
+    }
+    return lr;
+}
+
+fan_status fan_optimizer_scheduled_lr(const fan_optimizer *opt, uint64_t step, double *lr)
+{
+    FAN__FAIL_IF(NULL, opt == NULL, FAN_E_NULL, "optimizer is NULL");
+    FAN__FAIL_IF(opt->err, lr == NULL, FAN_E_NULL, "lr is NULL");
+    *lr = lr_at(opt->hp, step);
+    return FAN_OK;
+}
 
 fan_status fan_optimizer_reset(fan_optimizer *opt)
 {
@@ -171,7 +221,7 @@ static inline uint32_t not_finite(float x)
 
 static uint32_t sgd(fan_optimizer *o, float *p, const float *g, size_t n)
 {
-    const float lr = (float)o->hp[FAN_OPT_LR], mu = (float)o->hp[FAN_OPT_MOMENTUM],
+    const float lr = (float)o->lr_now, mu = (float)o->hp[FAN_OPT_MOMENTUM],
                 wd = (float)o->hp[FAN_OPT_WEIGHT_DECAY];
     const int nesterov = o->hp[FAN_OPT_NESTEROV] != 0.0;
     float *buf = o->m;
@@ -196,7 +246,7 @@ static uint32_t sgd(fan_optimizer *o, float *p, const float *g, size_t n)
 
 static uint32_t adam(fan_optimizer *o, float *p, const float *g, size_t n, int decoupled)
 {
-    const double lr = o->hp[FAN_OPT_LR], b1 = o->hp[FAN_OPT_BETA1], b2 = o->hp[FAN_OPT_BETA2];
+    const double lr = o->lr_now, b1 = o->hp[FAN_OPT_BETA1], b2 = o->hp[FAN_OPT_BETA2];
     const double t = (double)(o->t + 1);
     const float wd = (float)o->hp[FAN_OPT_WEIGHT_DECAY], eps = (float)o->hp[FAN_OPT_EPSILON];
     const float fb1 = (float)b1, fb2 = (float)b2;
@@ -220,7 +270,7 @@ static uint32_t adam(fan_optimizer *o, float *p, const float *g, size_t n, int d
 
 static uint32_t rmsprop(fan_optimizer *o, float *p, const float *g, size_t n)
 {
-    const float lr = (float)o->hp[FAN_OPT_LR], a = (float)o->hp[FAN_OPT_ALPHA],
+    const float lr = (float)o->lr_now, a = (float)o->hp[FAN_OPT_ALPHA],
                 eps = (float)o->hp[FAN_OPT_EPSILON], wd = (float)o->hp[FAN_OPT_WEIGHT_DECAY],
                 mu = (float)o->hp[FAN_OPT_MOMENTUM];
     float *v = o->v, *buf = o->m;
@@ -256,6 +306,7 @@ int fan__optimizer_fits(const fan_optimizer *opt, const size_t *sizes, size_t n_
 int fan__optimizer_update(fan_optimizer *opt, float *p, const float *g, size_t n)
 {
     uint32_t bad = 0;
+    opt->lr_now = lr_at(opt->hp, opt->t);
     switch (opt->kind) {
     case FAN_OPTIMIZER_SGD: bad = sgd(opt, p, g, n); break;
     case FAN_OPTIMIZER_ADAM: bad = adam(opt, p, g, n, 0); break;
@@ -268,8 +319,10 @@ int fan__optimizer_update(fan_optimizer *opt, float *p, const float *g, size_t n
 
 double fan__optimizer_contraction(const fan_optimizer *opt)
 {
-    return opt->hp[FAN_OPT_LR] * opt->hp[FAN_OPT_WEIGHT_DECAY];
+    return opt->lr_now * opt->hp[FAN_OPT_WEIGHT_DECAY];
 }
+
+double fan__optimizer_last_lr(const fan_optimizer *opt) { return opt->lr_now; }
 
 const float *fan__optimizer_save(fan_optimizer *opt, const float *p, size_t n)
 {
@@ -401,8 +454,9 @@ fan_status fan__optimizer_load(fan_optimizer **out, const void *buf, size_t len,
                      "hyperparameter %u is %g, outside [%g, %g]", (unsigned)i, hp[i],
                      bounds[i].lo, bounds[i].hi);
     }
-    FAN__FAIL_IF(err, hp[FAN_OPT_NESTEROV] != 0.0 && hp[FAN_OPT_NESTEROV] != 1.0, FAN_E_FORMAT,
-                 "nesterov is %g, not 0 or 1", hp[FAN_OPT_NESTEROV]);
+    for (int i = 0; i < FAN__OPT_COUNT; i++)
+        FAN__FAIL_IF(err, integer_param((fan_optimizer_param)i) && hp[i] != floor(hp[i]),
+                     FAN_E_FORMAT, "hyperparameter %d is %g, not a whole number", i, hp[i]);
     fan_optimizer *opt = NULL;
     FAN__CHECK(opt_new(&opt, (fan_optimizer_kind)kind, sizes, L, expect, alloc, err));
     memcpy(opt->hp, hp, sizeof hp);

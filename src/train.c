@@ -168,6 +168,7 @@ static fan_status run(fan_net *net, fan_optimizer *opt, fan_iter *it, run_mode m
         p.batch_in_epoch = noise ? p.step - 1 : fan__iter_batch_index(it) - 1;
         p.samples += n;
         p.loss = (double)loss;
+        p.lr = fan__optimizer_last_lr(opt);
         epoch_steps++;
         epoch_sum += (double)loss;
         p.epoch_loss = epoch_sum / (double)epoch_steps;

@@ -246,7 +246,10 @@ def model_v2(sizes, rule=1, acts=None, state=b"", fb_rows=None):
     return crc_tail(bytes(out))
 
 
-OPT_DEFAULTS = [0.01, 0.0, 0.0, 0.0, 0.9, 0.999, 1e-8, 0.99]
+# fan_optimizer_param defaults in order: the first 8 are what the 0.1 library had; schedules
+# (8 to 13) came with checkpoints.
+OPT_DEFAULTS_V01 = [0.01, 0.0, 0.0, 0.0, 0.9, 0.999, 1e-8, 0.99]
+OPT_DEFAULTS = OPT_DEFAULTS_V01 + [0.0, 1.0, 0.1, 1.0, 0.0, 0.0]
 
 
 def opt_state(sizes, kind=0, hp=None, steps=0, moment=0.0):
@@ -337,6 +340,13 @@ def checkpoint_seeds():
           checkpoint(net, opt_state([CK_DIM, 5, CK_CLASSES])))
     write("checkpoint", "optimizer-newer-hyperparameters",
           checkpoint(net, opt_state(sizes, hp=OPT_DEFAULTS + [1.0])))
+    write("checkpoint", "optimizer-without-schedules",
+          checkpoint(net, opt_state(sizes, kind=1, hp=OPT_DEFAULTS_V01, steps=2)))
+    write("checkpoint", "cosine-warmup-sgd-noise",
+          checkpoint(net, opt_state(sizes, hp=OPT_DEFAULTS_V01 + [3.0, 1.0, 0.1, 50.0, 0.001, 10.0],
+                                    steps=12), iter_noise(CK_DIM, CK_CLASSES, 4)))
+    write("checkpoint", "schedule-not-whole",
+          checkpoint(net, opt_state(sizes, hp=OPT_DEFAULTS_V01 + [1.5])))
     write("checkpoint", "noise-of-another-width",
           checkpoint(net, b"", iter_noise(CK_DIM + 1, CK_CLASSES, 4)))
     write("checkpoint", "empty", b"")

@@ -20,7 +20,8 @@ from .checkpoint import (checkpoint_from_bytes, checkpoint_to_bytes, load_checkp
                          save_checkpoint)
 from .constants import (CSV_LAST_COLUMN, MAX_CLASSES, MAX_LAYERS, MAX_MATRIX, MAX_SAMPLES,
                         MAX_WIDTH, Activation, Init, IterParam, LabelMode, Loss, Matrix,
-                        NetParam, NoiseKind, Norm, OptimizerKind, OptimizerParam, Rule, Status)
+                        NetParam, NoiseKind, Norm, OptimizerKind, OptimizerParam, Rule, Schedule,
+                        Status)
 from .data import Batch, Dataset, Iter
 from .diag import (Alignment, Readout, Spectrum, alignment, calibration_error, delta_alignment,
                    effective_rank, gram_dimensionality, matrix_angle, matrix_effective_rank,
@@ -49,7 +50,7 @@ __version__ = version_string()
 __all__ = [
     "Net", "Optimizer", "Dataset", "Iter", "Batch", "Progress", "FanoiseError", "strerror",
     "Status", "Rule", "Activation", "Loss", "Init", "Matrix", "NetParam", "OptimizerKind",
-    "OptimizerParam", "Norm", "IterParam", "NoiseKind", "LabelMode",
+    "OptimizerParam", "Schedule", "Norm", "IterParam", "NoiseKind", "LabelMode",
     "MAX_LAYERS", "MAX_WIDTH", "MAX_MATRIX", "MAX_SAMPLES", "MAX_CLASSES", "CSV_LAST_COLUMN",
     "Alignment", "Readout", "Spectrum", "alignment", "delta_alignment", "singular_values",
     "effective_rank", "participation_ratio", "stable_rank", "principal_angles",

@@ -57,7 +57,9 @@ class fan_progress(Structure):
                 ("samples", c_size_t),
                 ("loss", c_double),
                 ("epoch_loss", c_double),
-                ("end_of_epoch", c_int)]
+                ("end_of_epoch", c_int),
+                # appended in 0.2
+                ("lr", c_double)]
 
 
 PROGRESS_FN = CFUNCTYPE(c_int, POINTER(fan_progress), c_void_p)
@@ -138,6 +140,7 @@ PROTOTYPES = {
     "fan_optimizer_param_bounds": (status, [c_enum, F64, F64, F64]),
     "fan_optimizer_get_kind": (c_enum, [OPT]),
     "fan_optimizer_steps": (c_uint64, [OPT]),
+    "fan_optimizer_scheduled_lr": (status, [OPT, c_uint64, F64]),
     "fan_optimizer_reset": (status, [OPT]),
     "fan_optimizer_save_mem": (status, [OPT, c_void_p, c_size_t, SZ]),
     "fan_optimizer_load_mem": (status, [POINTER(OPT), c_void_p, c_size_t, ALLOC]),

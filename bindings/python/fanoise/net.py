@@ -11,7 +11,7 @@ from .constants import Activation, Loss, NetParam, Rule, Status
 from .errors import FanoiseError, check
 
 Progress = namedtuple("Progress", "step total_steps epoch batch_in_epoch samples loss "
-                                  "epoch_loss end_of_epoch")
+                                  "epoch_loss end_of_epoch lr")
 Progress.__doc__ = "What a training loop reports after every step (fan_progress)."
 
 # fan_net_load_v2's message buffer; the library's own per-handle buffers are of this order.
@@ -30,7 +30,7 @@ class _Callback:
         c = p.contents
         try:
             stop = self.fn(Progress(c.step, c.total_steps, c.epoch, c.batch_in_epoch, c.samples,
-                                    c.loss, c.epoch_loss, bool(c.end_of_epoch)))
+                                    c.loss, c.epoch_loss, bool(c.end_of_epoch), c.lr))
             return 1 if stop else 0
         except BaseException as e:  # noqa: B902 - must not unwind through C frames
             self.error = e

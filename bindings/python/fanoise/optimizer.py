@@ -63,6 +63,13 @@ class Optimizer(Handle):
     def kind(self):
         return OptimizerKind(lib.fan_optimizer_get_kind(self.ptr))
 
+    def scheduled_lr(self, step=None):
+        """The learning rate the schedule gives step `step` (default: the next step)."""
+        v = c_double()
+        self._check(lib.fan_optimizer_scheduled_lr(self.ptr, self.steps if step is None
+                                                   else step, byref(v)))
+        return v.value
+
     @property
     def steps(self):
         """Steps applied since creation or the last reset."""

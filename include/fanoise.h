@@ -90,7 +90,8 @@ typedef enum fan_status {
     FAN_E_LABEL = 14,         /**< A class label is negative or not below the class count. */
     FAN_E_UNSUPPORTED = 15,   /**< The combination of settings is not supported. */
     FAN_DONE = 100,           /**< Not an error: an iterator reached the end of an epoch. */
-    FAN_STOPPED = 101         /**< Not an error: a progress callback asked training to stop. */
+    FAN_STOPPED = 101,        /**< Not an error: a progress callback asked training to stop. */
+    FAN_EARLY_STOPPED = 102   /**< Not an error: validation stopped improving (fan_train_v2). */
 } fan_status;
 /** @} */
 
@@ -748,6 +749,25 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_subset_indices(fan_dataset **out,
 FAN_API FAN_NODISCARD fan_status fan_dataset_split(fan_dataset **train, fan_dataset **val,
                                                    const fan_dataset *ds, size_t n_val,
                                                    uint64_t seed);
+/**
+ * Splits ds by seed into n_val validation samples and the rest for training, stratified by
+ * class: class c contributes n_val * count_c / size samples to the validation part, rounded to
+ * whole samples by largest remainder (ties to the lower class) so that the parts add up to
+ * n_val; which samples of a class go there is a uniform draw by seed. Both parts keep source
+ * order and share ds's allocator, shape, classes and normalisation; every sample lands in exactly
+ * one part.
+ * @param train receives the training part, or NULL on failure.
+ * @param val   receives the validation part, or NULL on failure.
+ * @param ds    the dataset, only read.
+ * @param n_val validation samples, in [1, size).
+ * @param seed  which samples of each class are drawn.
+ * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n_val, the message says the range); FAN_E_NOMEM.
+ *         Messages are recorded on ds. Thread-safe for distinct outputs.
+ */
+FAN_API FAN_NODISCARD fan_status fan_dataset_split_stratified(fan_dataset **train,
+                                                              fan_dataset **val,
+                                                              const fan_dataset *ds, size_t n_val,
+                                                              uint64_t seed);
 
 /**
  * Image transforms: each returns a new dataset of the same size and labels, with stored values
@@ -906,6 +926,13 @@ typedef struct fan_progress {
     int end_of_epoch;      /**< 1 if this step finished an epoch. */
     /* Appended in 0.2: read only when struct_size covers them. */
     double lr;             /**< The learning rate this step used (the schedule's value). */
+    double val_loss;       /**< fan_train_v2 with a validation set: mean loss on it after the
+                                last epoch that ended (0 before the first). */
+    double val_accuracy;   /**< ... and accuracy. */
+    double best_val_loss;  /**< The lowest val_loss so far in this call. */
+    size_t best_epoch;     /**< The epoch (as `epoch` counts) that reached best_val_loss. */
+    int validated;         /**< 1 if this step ended an epoch and the validation set was just
+                                evaluated: val_loss and val_accuracy are that epoch's. */
 } fan_progress;
 
 /**
@@ -930,6 +957,47 @@ typedef int (*fan_progress_fn)(const fan_progress *p, void *user);
  */
 FAN_API FAN_NODISCARD fan_status fan_train(fan_net *net, fan_optimizer *opt, fan_iter *it,
                                            size_t epochs, fan_progress_fn cb, void *user);
+/**
+ * Options of fan_train_v2. Callers set struct_size = sizeof(fan_train_options) and zero what
+ * they do not use (`fan_train_options o = {sizeof o};`). Fields are only ever appended: the
+ * library reads the fields the caller's struct_size covers, so older programs keep working; a
+ * field this library does not know, set to non-zero, fails with FAN_E_UNSUPPORTED.
+ */
+typedef struct fan_train_options {
+    size_t struct_size;             /**< sizeof(fan_train_options) as the caller compiled it. */
+    const fan_dataset *validation;  /**< Evaluated (fan_net_evaluate) at the end of every epoch
+                                         and reported in fan_progress; NULL: none. Only read. */
+    size_t patience;                /**< With a validation set: stop (FAN_EARLY_STOPPED) after
+                                         this many epochs in a row without improvement; 0: never
+                                         stop early. */
+    int restore_best;               /**< With a validation set, non-zero: when the call ends
+                                         (FAN_OK, FAN_EARLY_STOPPED or FAN_STOPPED), put back the
+                                         W, b and B of the epoch of lowest validation loss,
+                                         exactly. The optimizer's state and a rule's random stream
+                                         are not rewound. */
+    double min_delta;               /**< An epoch improves when its validation loss is below
+                                         best_val_loss - min_delta; >= 0, default 0. */
+} fan_train_options;
+
+/**
+ * fan_train with options: a validation set evaluated at the end of every epoch (the part-way
+ * epoch finished first counts as one), early stopping after `patience` epochs without
+ * improvement, and the best epoch's weights restored. The callback sees the validation results
+ * at each epoch's last step (fan_progress.validated), after they were computed; the stopping
+ * decision follows the callback. Snapshots of W, b and B (one copy) come from the net's
+ * allocator at the start of the call, so later steps still allocate nothing.
+ * @param net, opt, it, epochs, cb, user as fan_train.
+ * @param options NULL for none (then exactly fan_train).
+ * @return FAN_OK after `epochs` epochs; FAN_EARLY_STOPPED; FAN_STOPPED; FAN_E_NULL;
+ *         FAN_E_INVALID (noise iterator, struct_size too small, min_delta negative or NaN);
+ *         FAN_E_UNSUPPORTED (a newer field set); FAN_E_SHAPE (iterator or validation set do not
+ *         fit the net); FAN_E_NOMEM; and any status of fan_net_train_batch or fan_net_evaluate,
+ *         which ends the loop with the net as it was after the last good step (not restored).
+ *         Messages are recorded on net.
+ */
+FAN_API FAN_NODISCARD fan_status fan_train_v2(fan_net *net, fan_optimizer *opt, fan_iter *it,
+                                              size_t epochs, const fan_train_options *options,
+                                              fan_progress_fn cb, void *user);
 /** Trains for exactly `steps` batches from any iterator (batch iterators roll over epochs). */
 FAN_API FAN_NODISCARD fan_status fan_train_steps(fan_net *net, fan_optimizer *opt, fan_iter *it,
                                                  size_t steps, fan_progress_fn cb, void *user);

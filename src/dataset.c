@@ -6,6 +6,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdlib.h> /* qsort */
 #include <string.h>
 #include <zlib.h>
 
@@ -541,4 +542,80 @@ fan_status fan_dataset_split(fan_dataset **train, fan_dataset **val, const fan_d
     }
     fan__free(&ds->alloc, perm);
     return s;
+}
+
+/* Orders classes by the fractional part of their quota, largest first, then by class index:
+   the largest-remainder rule (Hamilton's method) for rounding quotas to whole samples. */
+typedef struct class_rem {
+    uint64_t rem;
+    size_t c;
+} class_rem;
+
+static int by_remainder(const void *a, const void *b)
+{
+    const class_rem *x = a, *y = b;
+    if (x->rem != y->rem) return x->rem < y->rem ? 1 : -1;
+    return x->c < y->c ? -1 : x->c > y->c;
+}
+
+fan_status fan_dataset_split_stratified(fan_dataset **train, fan_dataset **val,
+                                        const fan_dataset *ds, size_t n_val, uint64_t seed)
+{
+    FAN__FAIL_IF(NULL, train == NULL || val == NULL, FAN_E_NULL, "train or val is NULL");
+    *train = NULL;
+    *val = NULL;
+    FAN__FAIL_IF(NULL, ds == NULL, FAN_E_NULL, "dataset is NULL");
+    FAN__FAIL_IF(ds->err, n_val == 0 || n_val >= ds->n, FAN_E_INVALID,
+                 "n_val %zu is not in [1, %zu)", n_val, ds->n);
+    const size_t C = ds->classes;
+    /* One block: per class its count, quota and what is left to scan; the remainders; then
+       the indices of the validation part followed by those of the training part. */
+    size_t *counts = fan__calloc(&ds->alloc, 3 * C + ds->n, sizeof(size_t));
+    class_rem *rems = fan__calloc(&ds->alloc, C, sizeof *rems);
+    if (counts == NULL || rems == NULL) {
+        fan__free(&ds->alloc, counts);
+        fan__free(&ds->alloc, rems);
+        return fan__fail(ds->err, FAN_E_NOMEM, "out of memory for a split of %zu samples", ds->n);
+    }
+    size_t *quota = counts + C, *left = quota + C, *idx = left + C;
+    for (size_t i = 0; i < ds->n; i++) counts[ds->labels[i]]++;
+    /* Class c gets n_val * counts[c] / n, rounded by largest remainder so that the quotas add
+       up to n_val (both factors are at most FAN_MAX_SAMPLES: the product fits in 64 bits). */
+    size_t given = 0;
+    for (size_t c = 0; c < C; c++) {
+        const uint64_t share = (uint64_t)n_val * counts[c];
+        quota[c] = (size_t)(share / ds->n);
+        rems[c].rem = share % ds->n;
+        rems[c].c = c;
+        given += quota[c];
+        left[c] = counts[c];
+    }
+    qsort(rems, C, sizeof *rems, by_remainder);
+    for (size_t k = 0; given < n_val; k++, given++) quota[rems[k].c]++;
+    fan__free(&ds->alloc, rems);
+    /* Selection sampling per class in one scan (as fan_dataset_subset_stratified): each class's
+       validation samples are a uniform draw of its quota, and both parts keep source order. */
+    fan__rng r;
+    fan__rng_seed_stream(&r, seed, FAN__RNG_SUBSET, 1);
+    size_t nv = 0, nt = n_val;
+    for (size_t i = 0; i < ds->n; i++) {
+        const size_t c = (size_t)ds->labels[i];
+        if (quota[c] > 0 && fan__rng_below(&r, left[c]) < quota[c]) {
+            idx[nv++] = i;
+            quota[c]--;
+        } else {
+            idx[nt++] = i;
+        }
+        left[c]--;
+    }
+    fan_status st = subset_from_indices(val, ds, idx, n_val);
+    if (st == FAN_OK) {
+        st = subset_from_indices(train, ds, idx + n_val, ds->n - n_val);
+        if (st != FAN_OK) {
+            fan_dataset_free(*val);
+            *val = NULL;
+        }
+    }
+    fan__free(&ds->alloc, counts);
+    return st;
 }

@@ -59,7 +59,20 @@ class fan_progress(Structure):
                 ("epoch_loss", c_double),
                 ("end_of_epoch", c_int),
                 # appended in 0.2
-                ("lr", c_double)]
+                ("lr", c_double),
+                ("val_loss", c_double),
+                ("val_accuracy", c_double),
+                ("best_val_loss", c_double),
+                ("best_epoch", c_size_t),
+                ("validated", c_int)]
+
+
+class fan_train_options(Structure):
+    _fields_ = [("struct_size", c_size_t),
+                ("validation", POINTER(fan_dataset)),
+                ("patience", c_size_t),
+                ("restore_best", c_int),
+                ("min_delta", c_double)]
 
 
 PROGRESS_FN = CFUNCTYPE(c_int, POINTER(fan_progress), c_void_p)
@@ -177,6 +190,8 @@ PROTOTYPES = {
     "fan_dataset_subset_stratified": (status, [POINTER(DS), DS, c_size_t, c_uint64]),
     "fan_dataset_subset_indices": (status, [POINTER(DS), DS, SZ, c_size_t]),
     "fan_dataset_split": (status, [POINTER(DS), POINTER(DS), DS, c_size_t, c_uint64]),
+    "fan_dataset_split_stratified": (status, [POINTER(DS), POINTER(DS), DS, c_size_t,
+                                              c_uint64]),
     "fan_dataset_translate": (status, [POINTER(DS), DS, c_double, c_double]),
     "fan_dataset_rotate": (status, [POINTER(DS), DS, c_double]),
     "fan_dataset_scale": (status, [POINTER(DS), DS, c_double]),
@@ -200,6 +215,8 @@ PROTOTYPES = {
     "fan_iter_batches_per_epoch": (c_size_t, [IT]),
     # Training loops
     "fan_train": (status, [NET, OPT, IT, c_size_t, PROGRESS_FN, c_void_p]),
+    "fan_train_v2": (status, [NET, OPT, IT, c_size_t, POINTER(fan_train_options), PROGRESS_FN,
+                              c_void_p]),
     "fan_train_steps": (status, [NET, OPT, IT, c_size_t, PROGRESS_FN, c_void_p]),
     "fan_pretrain_noise": (status, [NET, OPT, IT, c_size_t, PROGRESS_FN, c_void_p]),
     "fan_net_evaluate": (status, [NET, DS, F64, F64]),

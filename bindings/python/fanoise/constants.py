@@ -27,6 +27,7 @@ class Status(IntEnum):
     E_UNSUPPORTED = 15
     DONE = 100
     STOPPED = 101
+    EARLY_STOPPED = 102
 
 
 class Rule(IntEnum):

@@ -205,6 +205,14 @@ class Dataset(Handle):
         self._check(lib.fan_dataset_split(byref(tr), byref(va), self.ptr, n_val, seed))
         return Dataset(_ptr=tr), Dataset(_ptr=va)
 
+    def split_stratified(self, n_val, seed):
+        """(train, val): n_val samples for validation drawn per class in proportion to the
+        class sizes; both parts keep source order."""
+        tr, va = DS(), DS()
+        self._check(lib.fan_dataset_split_stratified(byref(tr), byref(va), self.ptr, n_val,
+                                                     seed))
+        return Dataset(_ptr=tr), Dataset(_ptr=va)
+
     def translate(self, dx, dy):
         return self._derive(lib.fan_dataset_translate, dx, dy)
 

@@ -27,3 +27,31 @@ class TestSchedule(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestValidation(unittest.TestCase):
+    def test_early_stopping_reports_and_restores_the_best_epoch(self):
+        x = [((i * 7919) % 211) / 105.0 - 1.0 for i in range(60 * 4)]
+        labels = [(0 if x[4 * i] > 0.3 else 1 if x[4 * i + 1] > 0 else 2) for i in range(60)]
+        shifted = [(l + (1 if i % 3 == 0 else 0)) % 3 for i, l in enumerate(labels)]
+        with fn.Dataset.from_arrays(x, labels, 3, 4) as train, \
+                fn.Dataset.from_arrays(x, shifted, 3, 4) as val, \
+                fn.Net([4, 12, 3], weight_seed=1, feedback_seed=2) as net, \
+                fn.Optimizer(net, fn.OptimizerKind.ADAM, lr=0.02) as opt, \
+                fn.Iter.batches(train, 10, seed=3) as it:
+            seen = {}
+
+            def cb(p):
+                if p.validated:
+                    seen[p.epoch] = (p.val_loss, net.to_bytes())
+
+            st = net.train(opt, it, 40, cb, validation=val, patience=2, restore_best=True)
+            best = min(seen, key=lambda e: seen[e][0])
+            if st == fn.Status.EARLY_STOPPED:
+                self.assertEqual(max(seen), best + 2)
+            self.assertEqual(net.to_bytes(), seen[best][1])
+            self.assertEqual(net.evaluate(val)[0], seen[best][0])
+            tr, va = train.split_stratified(15, seed=4)
+            self.assertEqual((len(tr), len(va)), (45, 15))
+            tr.close()
+            va.close()

@@ -53,18 +53,39 @@ extern "C" {
 #define FANOISE_VERSION_STRING "0.2.0"
 /** @} */
 
-/** Marks a function as part of the exported ABI. */
-#if defined(FAN_BUILDING_LIBRARY) && defined(__GNUC__)
+/**
+ * Warns when a caller ignores a returned status. Under C23 (or a compiler's C2x mode that has
+ * it) and C++17 it is the standard [[nodiscard]], which a cast to void silences where a caller
+ * means to ignore a status: `(void)fan_net_init(net, 1, 2);`. Otherwise it is GCC's and clang's
+ * warn_unused_result, which GCC reports even through a cast to void.
+ */
+#if defined(__cplusplus) && __cplusplus >= 201703L
+#define FAN_NODISCARD [[nodiscard]]
+#elif !defined(__cplusplus) && defined(__STDC_VERSION__) && __STDC_VERSION__ > 201710L && \
+    defined(__has_c_attribute)
+#if __has_c_attribute(nodiscard)
+#define FAN_NODISCARD [[nodiscard]]
+#endif
+#endif
+
+/**
+ * Marks a function as part of the exported ABI. Where FAN_NODISCARD is a standard attribute, so
+ * is this one: a GNU __attribute__ may not precede a standard attribute.
+ */
+#if defined(FAN_BUILDING_LIBRARY) && defined(__GNUC__) && defined(FAN_NODISCARD)
+#define FAN_API [[gnu::visibility("default")]]
+#elif defined(FAN_BUILDING_LIBRARY) && defined(__GNUC__)
 #define FAN_API __attribute__((visibility("default")))
 #else
 #define FAN_API
 #endif
 
-/** Warns when a caller ignores a returned status. */
+#ifndef FAN_NODISCARD
 #if defined(__GNUC__) || defined(__clang__)
 #define FAN_NODISCARD __attribute__((warn_unused_result))
 #else
 #define FAN_NODISCARD
+#endif
 #endif
 
 /* ------------------------------------------------------------------------------------------ */

@@ -272,6 +272,23 @@ clang-check:
 	    || fail=$$((fail+1)); \
 	echo "clang-check: $$((n - fail)) passed, $$fail failed"; test $$fail -eq 0
 
-.PHONY: fuzz fuzz-merge fuzz-replay fuzz-coverage asan valgrind tsan abi-check abi-baseline clang-check
+# ---- FAN_NODISCARD -------------------------------------------------------------------------
 
-CHECK_TARGETS += fuzz-replay abi-check clang-check
+# Under C2x and C++17, with gcc and clang: `(void)call()` compiles under -Werror, and an ignored
+# status still fails it. The objects are built (not just parsed): gcc reports unused results
+# only when it generates code.
+NODISCARD_CHECK := tests/nodiscard_check.c
+nodiscard-check:
+	@for c in "$(CC) -std=c2x" "$(CLANG) -std=c2x" "g++ -x c++ -std=c++17" \
+	          "$(CLANGXX) -x c++ -std=c++17"; do \
+	    $$c -Wall -Wextra -Wpedantic -Werror -Iinclude -c $(NODISCARD_CHECK) -o /dev/null \
+	        || { echo "nodiscard-check: a cast to void did not silence $$c"; exit 1; }; \
+	    if $$c -Wall -Wextra -Werror -DFAN_PROBE_IGNORED -Iinclude -c $(NODISCARD_CHECK) \
+	        -o /dev/null 2>/dev/null; then \
+	        echo "nodiscard-check: an ignored status went unreported by $$c"; exit 1; fi; \
+	done; echo "nodiscard-check: (void) silences FAN_NODISCARD, an ignored status warns (C2x, C++17; gcc, clang)"
+
+.PHONY: fuzz fuzz-merge fuzz-replay fuzz-coverage asan valgrind tsan abi-check abi-baseline \
+        clang-check nodiscard-check
+
+CHECK_TARGETS += fuzz-replay abi-check clang-check nodiscard-check

@@ -19,7 +19,7 @@ ENUMS = {name: dict((m, int(v)) for m, v in re.findall(r"\b(FAN_\w+)\s*=\s*(\d+)
 
 DEFINES = dict(re.findall(r"^#define\s+(FAN\w*)[ \t]+(.+?)\s*$", TEXT, re.M))
 # Attribute macros are not constants.
-DEFINES = {k: v for k, v in DEFINES.items() if "__attribute__" not in v}
+DEFINES = {k: v for k, v in DEFINES.items() if "__attribute__" not in v and "[[" not in v}
 
 DECLS = re.findall(r"FAN_API\s+(?:FAN_NODISCARD\s+)?([^;(]*?)\b(fan_\w+)\s*\(([^)]*)\)\s*;",
                    TEXT, re.S)

@@ -910,9 +910,10 @@ FAN_API FAN_NODISCARD fan_status fan_iter_get_state(const fan_iter *it, void *bu
  */
 FAN_API FAN_NODISCARD fan_status fan_iter_set_state(fan_iter *it, const void *buf, size_t len);
 /**
- * Epochs a batch iterator finished (times it returned FAN_DONE) since creation or reset,
- * restored by fan_iter_set_state: the epoch count of a resumed run. 0 for noise iterators and
- * NULL.
+ * Epochs a batch iterator finished since creation or reset: those whose last batch it returned
+ * (FAN_DONE may still be to come, so a checkpoint written at the step that ends an epoch, as
+ * fan_progress.end_of_epoch marks it, counts that epoch). Restored by fan_iter_set_state: the
+ * epoch count of a resumed run. 0 for noise iterators and NULL.
  */
 FAN_API uint64_t fan_iter_epoch(const fan_iter *it);
 /** Last failure detail ("" if none). */

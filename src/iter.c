@@ -387,7 +387,13 @@ size_t fan_iter_batches_per_epoch(const fan_iter *it)
 
 const fan_dataset *fan__iter_dataset(const fan_iter *it) { return it->is_noise ? NULL : it->ds; }
 
-uint64_t fan_iter_epoch(const fan_iter *it) { return it == NULL ? 0 : it->epochs; }
+uint64_t fan_iter_epoch(const fan_iter *it)
+{
+    if (it == NULL || it->is_noise) return 0;
+    /* An epoch whose last batch was returned is finished, though FAN_DONE is still to come: a
+       checkpoint written at that step (fan_progress.end_of_epoch) then counts it. */
+    return it->epochs + (!it->at_boundary && fan__iter_batches_left(it) == 0);
+}
 
 size_t fan__iter_batch_index(const fan_iter *it) { return it->at_boundary ? 0 : it->index; }
 

@@ -242,6 +242,65 @@ static void test_resume_through_a_file_is_bit_identical(void **s)
     free(dir);
 }
 
+/* Saves a checkpoint at the end of the second epoch, then "crashes" (stops the loop). */
+typedef struct crash {
+    fan_net *net;
+    fan_optimizer *opt;
+    fan_iter *it;
+    unsigned char *ckpt;
+    size_t len;
+} crash;
+
+static int checkpoint_then_crash(const fan_progress *p, void *user)
+{
+    crash *c = user;
+    if (!p->end_of_epoch) return 0;
+    size_t w = 0;
+    TU_OK(fan_checkpoint_save_mem(NULL, 0, &c->len, c->net, c->opt, c->it));
+    free(c->ckpt);
+    c->ckpt = malloc(c->len);
+    assert_non_null(c->ckpt);
+    TU_OK(fan_checkpoint_save_mem(c->ckpt, c->len, &w, c->net, c->opt, c->it));
+    return p->epoch == 1;
+}
+
+static void test_checkpoints_written_by_the_callback_resume_with_the_epoch_count(void **s)
+{
+    (void)s;
+    size_t la = 0, lb = 0;
+    unsigned char *a = NULL, *b = NULL;
+    for (int resume = 0; resume < 2; resume++) {
+        fan_dataset *ds = make_data(0);
+        crash c = {NULL, NULL, NULL, NULL, 0};
+        make_handles(FAN_RULE_FA, &OPTIMIZERS[1], RUN_EPOCHS, ds, &c.net, &c.opt, &c.it);
+        if (!resume) {
+            TU_OK_NET(c.net, fan_train(c.net, c.opt, c.it, 4, NULL, NULL));
+            a = final_bytes(c.net, c.opt, &la);
+        } else {
+            assert_int_equal(fan_train(c.net, c.opt, c.it, 4, checkpoint_then_crash, &c),
+                             FAN_STOPPED);
+            fan_iter_free(c.it);
+            fan_optimizer_free(c.opt);
+            fan_net_free(c.net);
+            TU_OK(fan_checkpoint_load_mem(c.ckpt, c.len, &c.net, &c.opt, &c.it, ds, NULL));
+            /* The epoch's last batch was returned before the save: it counts as finished. */
+            assert_int_equal(fan_iter_epoch(c.it), 2);
+            TU_OK_NET(c.net, fan_train(c.net, c.opt, c.it, 4 - fan_iter_epoch(c.it), NULL, NULL));
+            assert_int_equal(fan_iter_epoch(c.it), 4);
+            b = final_bytes(c.net, c.opt, &lb);
+        }
+        free(c.ckpt);
+        fan_iter_free(c.it);
+        fan_optimizer_free(c.opt);
+        fan_net_free(c.net);
+        fan_dataset_free(ds);
+    }
+    assert_int_equal(la, lb);
+    assert_memory_equal(a, b, la);
+    free(a);
+    free(b);
+}
+
 /* ---- the iterator's own state --------------------------------------------------------------- */
 
 static void next_batch(fan_iter *it, float *x, int32_t *labels, size_t *n)
@@ -814,6 +873,7 @@ int main(void)
         cmocka_unit_test(test_resume_inside_a_later_epoch_then_fan_train_is_bit_identical),
         cmocka_unit_test(test_resume_of_noise_pretraining_is_bit_identical_for_every_rule_and_optimizer),
         cmocka_unit_test(test_resume_through_a_file_is_bit_identical),
+        cmocka_unit_test(test_checkpoints_written_by_the_callback_resume_with_the_epoch_count),
         cmocka_unit_test(test_iterator_state_continues_the_same_batches_with_noise_settings),
         cmocka_unit_test(test_iterator_state_mid_epoch_restores_order_position_and_epoch_count),
         cmocka_unit_test(test_iterator_state_is_refused_by_an_unlike_iterator_which_stays_unchanged),

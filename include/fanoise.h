@@ -13,8 +13,9 @@
  * - Constructors take `T **out`; on failure `*out` is set to NULL (when out itself is not NULL)
  *   and nothing is leaked. Destructors accept NULL.
  * - Matrices are row-major float arrays. W_l (weight layer l) has layer_outputs(l) rows and
- *   layer_inputs(l) columns. The feedback matrix B_l is stored with W_l's shape, so the error pass
- *   of FA is delta_in = delta_out * B_l exactly as BP's is delta_out * W_l.
+ *   layer_inputs(l) columns. The feedback matrix B_l has W_l's shape for every rule but DFA
+ *   (fan_net_feedback_shape), so the error pass is delta_in = delta_out * B_l exactly as BP's is
+ *   delta_out * W_l.
  * - Output buffers come with their length in elements; a length that does not match the required
  *   size fails with FAN_E_SHAPE and the message says the required size.
  * - Const handles: a function taking a const handle changes nothing in it, with one exception: a
@@ -189,7 +190,7 @@ typedef enum fan_init {
 /** Which matrix of a layer a diagnostic or initialiser refers to. */
 typedef enum fan_matrix {
     FAN_MATRIX_WEIGHTS = 0,  /**< W_l. */
-    FAN_MATRIX_FEEDBACK = 1, /**< B_l (W_l's shape). */
+    FAN_MATRIX_FEEDBACK = 1, /**< B_l as fan_net_get_feedback gives it (fan_net_feedback_shape). */
     FAN_MATRIX_GRADIENTS = 2 /**< dW_l from the last gradient computation (zero before any). */
 } fan_matrix;
 
@@ -314,9 +315,14 @@ FAN_API void fan_net_free(fan_net *net);
 FAN_API const char *fan_net_errmsg(const fan_net *net);
 
 /**
- * Sets the learning rule used by every later gradient computation. Feedback matrices are kept
- * whatever the rule, so switching back and forth keeps the same B.
- * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID for an unknown rule.
+ * Sets the learning rule used by every later gradient computation and training step. A feedback
+ * matrix B_l whose shape the new rule keeps is kept (so FA -> KP -> FA keeps the same B, trained
+ * by KP); one whose shape changes (to or from DFA, for every layer but the last) is drawn anew
+ * from the feedback seed with the feedback initialiser, exactly as fan_net_init would draw it.
+ * brSF's magnitude stream starts again from the feedback seed when brSF is set. Setting the
+ * net's current rule changes nothing.
+ * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID for an unknown rule; FAN_E_LIMIT (a DFA feedback
+ *         matrix above FAN_MAX_MATRIX); FAN_E_NOMEM (the net is then unchanged).
  */
 FAN_API FAN_NODISCARD fan_status fan_net_set_rule(fan_net *net, fan_rule rule);
 /** Returns the net's rule (FAN_RULE_FA for NULL). */
@@ -408,12 +414,21 @@ FAN_API FAN_NODISCARD fan_status fan_net_set_weights(fan_net *net, size_t layer,
  */
 FAN_API FAN_NODISCARD fan_status fan_net_feedback_shape(const fan_net *net, size_t layer,
                                                         size_t *rows, size_t *cols);
-/** Copies B_l (len = outputs * inputs). @return FAN_OK; FAN_E_NULL; FAN_E_INVALID; FAN_E_SHAPE. */
+/**
+ * Copies the feedback matrix of layer `layer` as the rule's error pass would use it now (len =
+ * rows * cols of fan_net_feedback_shape): the stored B_l for FA, DFA, KP and WM (and, unused by
+ * BP, for BP); s_l * sign(W_l) for uSF; sign(W_l) .* |B_l| for frSF; sign(W_l) .* |R_l| with the
+ * current batch's magnitudes for brSF (layer 0, which no error pass uses, shows frSF's matrix).
+ * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID; FAN_E_SHAPE.
+ */
 FAN_API FAN_NODISCARD fan_status fan_net_get_feedback(const fan_net *net, size_t layer, float *B,
                                                       size_t len);
 /**
- * Replaces B_l. Setting B_l = W_l for every layer makes FA compute exactly BP's gradients.
- * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID; FAN_E_SHAPE; FAN_E_NONFINITE.
+ * Replaces the stored B_l (len = rows * cols of fan_net_feedback_shape). Setting B_l = W_l for
+ * every layer makes FA compute exactly BP's gradients. Under frSF only its magnitudes |B_l| are
+ * used. uSF and brSF draw their feedback from W and have no B to set.
+ * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID; FAN_E_SHAPE; FAN_E_NONFINITE; FAN_E_UNSUPPORTED
+ *         (uSF, brSF).
  */
 FAN_API FAN_NODISCARD fan_status fan_net_set_feedback(fan_net *net, size_t layer, const float *B,
                                                       size_t len);
@@ -439,7 +454,9 @@ FAN_API FAN_NODISCARD fan_status fan_net_mirror(fan_net *net, size_t steps, size
  * Runs the network on n input rows x (n x inputs) and writes n output rows to probs
  * (probs_len = n * outputs): softmax probabilities under cross-entropy, the output activations
  * under MSE. Uses the net's workspace (allocated on first use at a batch size, then reused).
- * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID for n = 0; FAN_E_SHAPE; FAN_E_NOMEM.
+ * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID for n = 0; FAN_E_SHAPE; FAN_E_NONFINITE if x has NaN
+ *         or infinity (ReLU would otherwise hide it); FAN_E_NUMERIC if the outputs overflowed;
+ *         FAN_E_NOMEM.
  */
 FAN_API FAN_NODISCARD fan_status fan_net_forward(fan_net *net, const float *x, size_t n,
                                                  float *probs, size_t probs_len);
@@ -589,17 +606,22 @@ FAN_API FAN_NODISCARD fan_status fan_optimizer_save_mem(const fan_optimizer *opt
 FAN_API FAN_NODISCARD fan_status fan_optimizer_load_mem(fan_optimizer **out, const void *buf,
                                                         size_t len, const fan_allocator *alloc);
 /**
- * Applies the net's current gradients to its W and b. Fails with FAN_E_STATE if the net has no
- * gradients since its creation, load or last init; FAN_E_SHAPE if the net's shapes differ from the
- * net the optimizer was created for; FAN_E_NULL.
+ * Applies the net's current gradients: the optimizer's update of every W and b, then the rule's
+ * own update (KP: B_l receives W_l's increment and its own weight decay). If any weight, bias,
+ * feedback value or optimizer state would become NaN or infinite, everything is put back exactly
+ * as it was and the call fails with FAN_E_NUMERIC: no step leaves a net or optimizer with
+ * non-finite values. Never allocates.
+ * @return FAN_OK; FAN_E_NULL; FAN_E_STATE if the net has no gradients since its creation, load or
+ *         last init; FAN_E_SHAPE if the net's shapes differ from the net the optimizer was created
+ *         for; FAN_E_NUMERIC.
  */
 FAN_API FAN_NODISCARD fan_status fan_optimizer_step(fan_optimizer *opt, fan_net *net);
 
 /**
- * The hot path: forward, gradients by the net's rule and one optimizer step. Allocates only on
- * the first call at a batch size larger than any before. On FAN_E_NUMERIC, weights and optimizer
- * state are exactly as before the call. Statuses as fan_net_compute_gradients and
- * fan_optimizer_step.
+ * The hot path: forward, gradients by the net's rule and one checked optimizer step (see
+ * fan_optimizer_step). Allocates only on the first call at a batch size larger than any before.
+ * On FAN_E_NUMERIC, weights, feedback and optimizer state are exactly as before the call.
+ * Statuses as fan_net_compute_gradients and fan_optimizer_step.
  */
 FAN_API FAN_NODISCARD fan_status fan_net_train_batch(fan_net *net, fan_optimizer *opt,
                                                      const float *x, const int32_t *labels,
@@ -1120,14 +1142,20 @@ FAN_API FAN_NODISCARD fan_status fan_checkpoint_load_mem(const void *buf, size_t
  *  @{ */
 
 /**
- * Alignment between forward and feedback weights of layer `layer` >= 1 (the paper's measure).
+ * Alignment between the forward and the feedback side of layer `layer` (the paper's measure).
  * Unit i is input unit i of the layer (a hidden neuron below it): its forward vector is column i
- * of W_l (its outgoing weights), its feedback vector column i of B_l. per_unit_deg (n = layer
- * inputs) receives acos(cosine similarity) in degrees (90 for a zero vector); may be NULL (n is
- * then ignored). *mean_deg is their mean; *matrix_deg the angle between vec(W_l) and vec(B_l).
- * Either scalar output may be NULL. Layer 0 is accepted too (its units are the net's inputs).
- * Cost O(outputs * inputs).
- * @return FAN_OK; FAN_E_NULL (net); FAN_E_INVALID (layer); FAN_E_SHAPE (n).
+ * of the forward matrix, its feedback vector column i of the feedback matrix. per_unit_deg
+ * (n = layer inputs) receives acos(cosine similarity) in degrees (90 for a zero vector); may be
+ * NULL (n is then ignored). *mean_deg is their mean; *matrix_deg the angle between the two whole
+ * matrices. Either scalar output may be NULL. Layer 0 is accepted too (its units are the inputs).
+ * What is compared, by rule: the feedback matrix is the one fan_net_get_feedback gives (for BP,
+ * which sends errors through W, the stored B that FA would use: a control); the forward matrix is
+ * W_l, except under DFA, where B_l maps the output error straight to layer l and is compared with
+ * the product of the forward weights from layer l to the output, W_{L-1} ... W_l, the alignment
+ * measure of direct feedback alignment (Nokland 2016; Refinetti et al., ICML 2021).
+ * Cost O(outputs * inputs), plus under DFA the products (O(outputs * sum of layer sizes^2)).
+ * @return FAN_OK; FAN_E_NULL (net); FAN_E_INVALID (layer); FAN_E_SHAPE (n); FAN_E_NOMEM (scratch
+ *         for DFA's product or a computed feedback matrix).
  */
 FAN_API FAN_NODISCARD fan_status fan_diag_alignment(const fan_net *net, size_t layer,
                                                     double *per_unit_deg, size_t n,
@@ -1135,17 +1163,21 @@ FAN_API FAN_NODISCARD fan_status fan_diag_alignment(const fan_net *net, size_t l
 /**
  * Angle, per weight layer, between the error signal that the net's rule sends to the outputs of
  * that layer and the one backprop would send, on the batch (x, labels): deg_per_layer[l] for
- * l = 0 .. n_layers - 1 (n_layers = fan_net_num_layers). The output layer's entry is 0; all
- * entries are 0 for BP and for FA with B = W. Uses scratch memory, not the net's gradients.
- * Cost: one forward pass and two error passes over the batch, no SVD; scratch O(n * sum of layer
- * widths).
- * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n = 0); FAN_E_SHAPE; FAN_E_LABEL; FAN_E_NOMEM.
+ * l = 0 .. n_layers - 1 (n_layers = fan_net_num_layers). Both chains start from the same exact
+ * output error and each follows its own rule down (DFA: from the output error at every layer),
+ * as each rule's training would. The output layer's entry is 0; all entries are 0 for BP and for
+ * FA with B = W. brSF uses the current batch's magnitudes. Uses scratch memory, not the net's
+ * gradients. Cost: one forward pass and two error passes over the batch, no SVD; scratch
+ * O(n * sum of layer widths).
+ * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n = 0); FAN_E_SHAPE; FAN_E_LABEL; FAN_E_NONFINITE;
+ *         FAN_E_NOMEM.
  */
 FAN_API FAN_NODISCARD fan_status fan_diag_delta_alignment(const fan_net *net, const float *x,
                                                           const int32_t *labels, size_t n,
                                                           double *deg_per_layer, size_t n_layers);
 /**
- * Singular values of W_l, B_l or dW_l in descending order; n = min(rows, cols).
+ * Singular values of W_l, the feedback matrix (as fan_net_get_feedback gives it, in
+ * fan_net_feedback_shape's shape) or dW_l, in descending order; n = min(rows, cols).
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (layer, which); FAN_E_SHAPE; FAN_E_LAPACK; FAN_E_NOMEM.
  */
 FAN_API FAN_NODISCARD fan_status fan_diag_singular_values(const fan_net *net, size_t layer,
@@ -1165,7 +1197,8 @@ FAN_API FAN_NODISCARD fan_status fan_diag_stable_rank(const fan_net *net, size_t
                                                       fan_matrix which, double *srank);
 /**
  * Principal angles (degrees, ascending) between the spans of the top-k left singular vectors of
- * W_l and of B_l (subspaces of the layer's output space). deg has k entries (n must equal k,
+ * the forward and the feedback matrix of the layer, as fan_diag_alignment pairs them (W_l and
+ * B_l, or under DFA the forward product and B_l). deg has k entries (n must equal k,
  * else FAN_E_SHAPE); 1 <= k <= min(rows,
  * cols). Cost: two SVDs of the layer plus one k x k SVD.
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (k); FAN_E_SHAPE; FAN_E_LAPACK; FAN_E_NOMEM.

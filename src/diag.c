@@ -99,7 +99,7 @@ static fan_status pair_open(const fan_net *net, size_t layer, int want_forward, 
     v->rows = fan__net_feedback_rows(net, layer);
     v->f = fan__net_weights(net, layer);
     int ok = 1;
-    if (want_forward && rule == FAN_RULE_DFA && layer + 1 < fan_net_num_layers(net)) {
+    if (want_forward && fan__net_rule_is_direct(net) && layer + 1 < fan_net_num_layers(net)) {
         ok = (v->owned[0] = fan__calloc(al, fan__net_product_floats(net), sizeof(float))) &&
              (v->owned[1] = fan__calloc(al, fan__net_product_floats(net), sizeof(float)));
         if (ok) fan__net_weight_product(net, layer, v->owned[0], v->owned[1]);
@@ -112,7 +112,7 @@ static fan_status pair_open(const fan_net *net, size_t layer, int want_forward, 
         return fan__fail(fan__net_errbuf(net), FAN_E_NOMEM,
                          "layer %zu: cannot allocate scratch for the feedback matrix", layer);
     }
-    v->b = rule == FAN_RULE_BP
+    v->b = fan__net_rule_is_backprop(net)
                ? fan__net_feedback(net, layer)
                : fan__net_feedback_matrix(net, rule, layer, v->owned[2], &v->rows);
     return FAN_OK;
@@ -152,7 +152,7 @@ fan_status fan_diag_delta_alignment(const fan_net *net, const float *x, const in
     /* BP sends BP's error by definition; every rule's output error is exact, so the last entry
        is 0 and a one-layer net has nothing to compare. */
     memset(deg_per_layer, 0, L * sizeof *deg_per_layer);
-    if (rule == FAN_RULE_BP || L == 1) return FAN_OK;
+    if (fan__net_rule_is_backprop(net) || L == 1) return FAN_OK;
 
     /* Scratch: activations of every layer, the targets, the output error, the error signals of
        both rules at every hidden layer, and the rule's computed feedback. */

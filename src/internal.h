@@ -170,6 +170,10 @@ float *fan__net_feedback_mut(fan_net *net, size_t l);
 size_t fan__net_rule_state_size(const fan_net *net);
 void fan__net_rule_state_write(const fan_net *net, unsigned char *out);
 fan_status fan__net_rule_state_read(fan_net *net, const unsigned char *in, size_t len, char *err);
+/** What the net's rule is, for code that must not name rules: it sends backprop's errors
+    (BP); its hidden layers get the output error directly (DFA). */
+int fan__net_rule_is_backprop(const fan_net *net);
+int fan__net_rule_is_direct(const fan_net *net);
 /** 1 if every parameter, and the stored feedback, is finite. */
 int fan__net_all_finite(const fan_net *net);
 
@@ -233,6 +237,12 @@ fan_status fan__net_gradients_labels(fan_net *net, const float *x, const int32_t
                                      size_t n, float *loss);
 fan_status fan__net_gradients_targets(fan_net *net, const float *x, const float *targets,
                                       size_t n, float *loss);
+/**
+ * Puts back what the last successful gradient computation replaced (the previous gradients, and
+ * for brSF the previous magnitudes), for a training step whose update then failed. Valid once,
+ * right after that computation.
+ */
+void fan__net_undo_gradients(fan_net *net);
 /** Loss and number of correct argmax predictions of m rows, in the net's workspace. */
 fan_status fan__net_eval_chunk(fan_net *net, const float *x, const int32_t *labels, size_t m,
                                double *loss_sum, size_t *correct);

@@ -528,8 +528,9 @@ fan_status fan_net_set_feedback(fan_net *net, size_t layer, const float *B, size
 {
     FAN__CHECK(check_layer(net, layer));
     FAN__FAIL_IF(net->err, B == NULL, FAN_E_NULL, "B is NULL");
-    FAN__FAIL_IF(net->err, net->rule->id == FAN_RULE_USF || net->rule->id == FAN_RULE_BRSF,
-                 FAN_E_UNSUPPORTED, "rule %s draws its feedback from W; it has no B to set",
+    /* uSF and brSF compute their feedback from W and never read a stored B. */
+    FAN__FAIL_IF(net->err, net->rule->computed && !net->rule->reads_stored_b, FAN_E_UNSUPPORTED,
+                 "rule %s draws its feedback from W; it has no B to set",
                  fan_rule_name(net->rule->id));
     const size_t bn = net->fb_rows[layer] * net->sizes[layer];
     FAN__CHECK(check_len(net, "B", len, bn));
@@ -569,6 +570,9 @@ const float *fan__net_grads(const fan_net *net, size_t *n)
 }
 
 int fan__net_has_grads(const fan_net *net) { return net->has_grads; }
+
+int fan__net_rule_is_backprop(const fan_net *net) { return net->rule->backprop; }
+int fan__net_rule_is_direct(const fan_net *net) { return net->rule->direct; }
 
 int fan__net_all_finite(const fan_net *net)
 {

@@ -29,6 +29,9 @@ typedef struct fan__rule_ops {
     const float *(*feedback)(const fan_net *net, size_t l, float *scratch);
     /* `feedback` computes into scratch rather than pointing at a stored matrix. */
     int computed;
+    /* The error pass reads W itself (BP): the rule sends backprop's errors and has no feedback
+       matrix of its own; diagnostics compare W with the stored B as a control. */
+    int backprop;
     /* The error pass reads the stored B (fan_net_mirror may train it). */
     int reads_stored_b;
     /* Keeps per-batch random magnitudes (brSF) in net->magnitudes. */
@@ -78,6 +81,10 @@ struct fan_net {
     float *grads;      /* the last good gradients */
     float *grads_next; /* computed here first, swapped with grads only when finite */
     int has_grads;
+    /* What the last gradient computation replaced, so that a training step whose update fails
+       can put it back (fan__net_undo_gradients). */
+    int prev_has_grads;
+    fan__rng prev_magnitude_rng_last;
 
     /* Stored feedback B_l, fb_rows[l] x sizes[l] (the rule decides the rows), one block. */
     size_t n_feedback;

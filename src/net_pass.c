@@ -311,9 +311,25 @@ static fan_status gradients(fan_net *net, const float *x, const float *targets, 
     float *t = net->grads;
     net->grads = net->grads_next;
     net->grads_next = t;
+    net->prev_has_grads = net->has_grads;
+    net->prev_magnitude_rng_last = before;
     net->has_grads = 1;
     if (loss) *loss = (float)lv;
     return FAN_OK;
+}
+
+void fan__net_undo_gradients(fan_net *net)
+{
+    float *t = net->grads;
+    net->grads = net->grads_next;
+    net->grads_next = t;
+    net->has_grads = net->prev_has_grads;
+    if (net->rule->before_backward) {
+        /* Drawing again from the state before the previous draw gives back the previous
+           magnitudes and leaves the stream where it was before this computation. */
+        net->magnitude_rng = net->prev_magnitude_rng_last;
+        net->rule->before_backward(net);
+    }
 }
 
 fan_status fan__net_gradients_labels(fan_net *net, const float *x, const int32_t *labels,

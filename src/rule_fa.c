@@ -21,6 +21,7 @@ const float *fan__rule_stored_feedback(const fan_net *net, size_t l, float *scra
 const fan__rule_ops fan__rule_bp = {
     .id = FAN_RULE_BP,
     .feedback = forward_weights,
+    .backprop = 1,
 };
 
 const fan__rule_ops fan__rule_fa = {

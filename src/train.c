@@ -33,7 +33,7 @@ static fan_status check_pair(fan_optimizer *opt, const fan_net *net)
 /* Applies the net's gradients: the optimizer's update of W and b, then the rule's own update
    (KP moves B). If anything becomes non-finite, parameters, optimizer state and the rule's state
    are put back exactly and the step fails: no call leaves a net with non-finite weights. */
-static fan_status apply(fan_optimizer *opt, fan_net *net)
+static fan_status apply(fan_optimizer *opt, fan_net *net, int undo_gradients)
 {
     size_t n;
     float *p = fan__net_params_mut(net, &n);
@@ -45,6 +45,7 @@ static fan_status apply(fan_optimizer *opt, fan_net *net)
     if (!ok) {
         fan__optimizer_rollback(opt, p, n);
         fan__net_restore_rule_state(net);
+        if (undo_gradients) fan__net_undo_gradients(net);
         (void)fan__fail(fan__net_errbuf(net), FAN_E_NUMERIC,
                         "the update made a weight or optimizer state non-finite (learning rate or "
                         "weight decay too large for these inputs); nothing was changed");
@@ -58,7 +59,7 @@ fan_status fan_optimizer_step(fan_optimizer *opt, fan_net *net)
     FAN__CHECK(check_pair(opt, net));
     FAN__FAIL_IF(fan__optimizer_errbuf(opt), !fan__net_has_grads(net), FAN_E_STATE,
                  "the net has no gradients yet: call fan_net_compute_gradients first");
-    return apply(opt, net);
+    return apply(opt, net, 0);
 }
 
 /* Copies the net's message into the optimizer's when a gradient computation failed, so the
@@ -66,7 +67,9 @@ fan_status fan_optimizer_step(fan_optimizer *opt, fan_net *net)
 static fan_status step_after(fan_optimizer *opt, fan_net *net, fan_status st)
 {
     if (st != FAN_OK) return fan__fail(fan__optimizer_errbuf(opt), st, "%s", fan_net_errmsg(net));
-    return apply(opt, net);
+    /* The gradients this call computed are undone with the update, so a failed step leaves the
+       net exactly as it was. */
+    return apply(opt, net, 1);
 }
 
 fan_status fan_net_train_batch(fan_net *net, fan_optimizer *opt, const float *x,

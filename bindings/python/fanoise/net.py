@@ -1,4 +1,4 @@
-"""Net: a multilayer network trained by backprop or feedback alignment."""
+"""Net: a multilayer network trained by backprop, feedback alignment or another rule."""
 import ctypes
 import os
 from collections import namedtuple
@@ -190,17 +190,29 @@ class Net(Handle):
     def set_gradients(self, layer, dw=None, db=None):
         self._set_pair(lib.fan_net_set_gradients, layer, dw, db, ("dw", "db"))
 
+    def feedback_shape(self, layer):
+        """(rows, cols) of B_l under the net's rule: W_l's shape, or (outputs, inputs) for DFA."""
+        self._layer_shape(layer)
+        rows, cols = c_size_t(), c_size_t()
+        self._check(lib.fan_net_feedback_shape(self.ptr, layer, byref(rows), byref(cols)))
+        return rows.value, cols.value
+
     def feedback(self, layer):
-        """B_l, stored with W_l's shape."""
-        rows, cols = self._layer_shape(layer)
-        p, n, out = B.floats_out((rows, cols))
+        """The feedback matrix of layer `layer` as the rule's error pass uses it now."""
+        p, n, out = B.floats_out(self.feedback_shape(layer))
         self._check(lib.fan_net_get_feedback(self.ptr, layer, p, n))
         return out
 
     def set_feedback(self, layer, fb):
-        rows, cols = self._layer_shape(layer)
+        """Replaces the stored B_l (shape: feedback_shape(layer))."""
+        rows, cols = self.feedback_shape(layer)
         buf = B.floats_in(fb, "B", rows * cols)
         self._check(lib.fan_net_set_feedback(self.ptr, layer, buf.ptr, buf.size))
+
+    def mirror(self, steps, batch, lr, weight_decay=0.0, seed=0):
+        """Weight mirroring (Akrout et al. 2019): trains every stored B_l toward W_l."""
+        self._check(lib.fan_net_mirror(self.ptr, int(steps), int(batch), float(lr),
+                                       float(weight_decay), int(seed)))
 
     # ---- computation -------------------------------------------------------------------------
     def _rows(self, x):

@@ -11,7 +11,9 @@
  *   failure. A failed call leaves its handles exactly as they were before the call, and records a
  *   message readable with the handle's fan_*_errmsg function.
  * - Constructors take `T **out`; on failure `*out` is set to NULL (when out itself is not NULL)
- *   and nothing is leaked. Destructors accept NULL.
+ *   and nothing is leaked. Destructors accept NULL. Every constructor has an _ex variant taking
+ *   `const fan_create_options *` in place of the allocator: with it the caller learns why a
+ *   constructor failed (which file, which value), since a failed constructor has no handle.
  * - Matrices are row-major float arrays. W_l (weight layer l) has layer_outputs(l) rows and
  *   layer_inputs(l) columns. The feedback matrix B_l has W_l's shape for every rule but DFA
  *   (fan_net_feedback_shape), so the error pass is delta_in = delta_out * B_l exactly as BP's is
@@ -138,6 +140,35 @@ typedef struct fan_allocator {
     void (*free)(void *ud, void *ptr);     /**< Releases a block returned by alloc. */
     void *ud;                              /**< Passed unchanged to alloc and free. */
 } fan_allocator;
+
+/* ------------------------------------------------------------------------------------------ */
+/**
+ * Default of fan_create_options.max_load_bytes: 4 GiB. It admits every legal single weight
+ * matrix (FAN_MAX_MATRIX floats are 1 GiB; a model file holds W and B) and the datasets of the
+ * paper many times over (Fashion-MNIST 47 MB, CIFAR-10 154 MB as stored), and it keeps a hostile
+ * header from making a loader ask for more than half of an 8 GiB machine. Set a larger budget to
+ * load larger data, a smaller one to run loaders on untrusted input.
+ */
+#define FAN_DEFAULT_MAX_LOAD_BYTES ((uint64_t)4 << 30)
+
+/**
+ * Options of the _ex constructors. Callers set struct_size = sizeof(fan_create_options) and
+ * zero what they do not use (`fan_create_options o = {sizeof o};` in C, `= {}` plus struct_size
+ * in C++). Fields are only ever appended: the library reads only the fields that the caller's
+ * struct_size covers, so a program built against an older header keeps working; a caller built
+ * against a newer header that sets a field this library does not know gets FAN_E_UNSUPPORTED,
+ * and zeroed unknown fields are ignored. A NULL options pointer means all defaults.
+ */
+typedef struct fan_create_options {
+    size_t struct_size;         /**< sizeof(fan_create_options) as the caller compiled it. */
+    const fan_allocator *alloc; /**< Allocator, copied into the handle; NULL: malloc/free. */
+    char *errmsg;               /**< NULL, or a buffer receiving the reason of a failure
+                                     (NUL-terminated, truncated to errmsg_cap; "" on success). */
+    size_t errmsg_cap;          /**< Bytes at errmsg. */
+    uint64_t max_load_bytes;    /**< Loaders: refuse with FAN_E_LIMIT, before allocating, input
+                                     whose declared decoded size exceeds this (see each loader
+                                     for what it counts); 0 = FAN_DEFAULT_MAX_LOAD_BYTES. */
+} fan_create_options;
 
 /* ------------------------------------------------------------------------------------------ */
 /** @name Enumerations
@@ -304,6 +335,15 @@ typedef struct fan_net fan_net;
  */
 FAN_API FAN_NODISCARD fan_status fan_net_create(fan_net **out, const size_t *sizes, size_t n_sizes,
                                                 const fan_allocator *alloc);
+/**
+ * As fan_net_create, with options (NULL: defaults): the allocator (NULL: malloc/free) and a
+ * buffer for the reason of a failure, which names the offending value ("sizes[1] is 0",
+ * "layer 0: 20000 x 20000 weights exceed FAN_MAX_MATRIX").
+ * @return as fan_net_create, plus FAN_E_INVALID or FAN_E_UNSUPPORTED for bad options (see fan_create_options).
+ */
+FAN_API FAN_NODISCARD fan_status fan_net_create_ex(fan_net **out, const size_t *sizes,
+                                                   size_t n_sizes,
+                                                   const fan_create_options *opts);
 
 /** Frees a network and everything it owns. NULL is a no-op. */
 FAN_API void fan_net_free(fan_net *net);
@@ -377,6 +417,15 @@ FAN_API FAN_NODISCARD fan_status fan_net_seeds(const fan_net *net, uint64_t *wei
  * @return FAN_OK; FAN_E_NULL; FAN_E_NOMEM.
  */
 FAN_API FAN_NODISCARD fan_status fan_net_clone(fan_net **out, const fan_net *src);
+/**
+ * As fan_net_clone, with options (NULL: defaults) and their message buffer. A clone uses its
+ * source's allocator: opts->alloc must be NULL or an allocator equal to src's (same functions
+ * and user data), else FAN_E_UNSUPPORTED (copy a net into another allocator with
+ * fan_net_save_mem and fan_net_load_mem_ex).
+ * @return as fan_net_clone, plus FAN_E_INVALID or FAN_E_UNSUPPORTED for bad options (see fan_create_options).
+ */
+FAN_API FAN_NODISCARD fan_status fan_net_clone_ex(fan_net **out, const fan_net *src,
+                                                  const fan_create_options *opts);
 
 /** Number of weight layers (2 for 784-100-10); 0 for NULL. */
 FAN_API size_t fan_net_num_layers(const fan_net *net);
@@ -546,6 +595,15 @@ typedef struct fan_optimizer fan_optimizer;
 FAN_API FAN_NODISCARD fan_status fan_optimizer_create(fan_optimizer **out, fan_optimizer_kind kind,
                                                       const fan_net *net,
                                                       const fan_allocator *alloc);
+/**
+ * As fan_optimizer_create, with options (NULL: defaults): the allocator (NULL: malloc/free) and
+ * a buffer for the reason of a failure ("unknown optimizer kind 9 (0 sgd, ...)").
+ * @return as fan_optimizer_create, plus FAN_E_INVALID or FAN_E_UNSUPPORTED for bad options (see fan_create_options).
+ */
+FAN_API FAN_NODISCARD fan_status fan_optimizer_create_ex(fan_optimizer **out,
+                                                         fan_optimizer_kind kind,
+                                                         const fan_net *net,
+                                                         const fan_create_options *opts);
 /** Frees an optimizer. NULL is a no-op. */
 FAN_API void fan_optimizer_free(fan_optimizer *opt);
 /** Last failure detail ("" if none); valid until the next failing call. */
@@ -605,6 +663,16 @@ FAN_API FAN_NODISCARD fan_status fan_optimizer_save_mem(const fan_optimizer *opt
  */
 FAN_API FAN_NODISCARD fan_status fan_optimizer_load_mem(fan_optimizer **out, const void *buf,
                                                         size_t len, const fan_allocator *alloc);
+/**
+ * As fan_optimizer_load_mem, with options (NULL: defaults): the allocator, a buffer for the
+ * reason of a failure, and the load budget, which applies to len (the state allocates about its
+ * own size).
+ * @return as fan_optimizer_load_mem, plus FAN_E_LIMIT (len above max_load_bytes) and
+ *         FAN_E_INVALID or FAN_E_UNSUPPORTED for bad options (see fan_create_options).
+ */
+FAN_API FAN_NODISCARD fan_status fan_optimizer_load_mem_ex(fan_optimizer **out, const void *buf,
+                                                           size_t len,
+                                                           const fan_create_options *opts);
 /**
  * Applies the net's current gradients: the optimizer's update of every W and b, then the rule's
  * own update (KP: B_l receives W_l's increment and its own weight decay). If any weight, bias,
@@ -710,6 +778,16 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_from_arrays(fan_dataset **out, cons
                                                          size_t dim, size_t n_classes,
                                                          const fan_allocator *alloc);
 /**
+ * As fan_dataset_from_arrays, with options (NULL: defaults): the allocator (NULL: malloc/free)
+ * and a buffer for the reason of a failure, which names the offending value ("label 7 of sample
+ * 4 is outside [0, 3)", "x[13] (sample 2, value 1) is nan").
+ * @return as fan_dataset_from_arrays, plus FAN_E_INVALID or FAN_E_UNSUPPORTED for bad options (see fan_create_options).
+ */
+FAN_API FAN_NODISCARD fan_status fan_dataset_from_arrays_ex(fan_dataset **out, const float *x,
+                                                            const int32_t *labels, size_t n,
+                                                            size_t dim, size_t n_classes,
+                                                            const fan_create_options *opts);
+/**
  * Makes an image dataset by copying n uint8 images of width x height x channels (channel-planar)
  * and n labels. Normalisation starts as FAN_NORM_SCALE.
  */
@@ -717,6 +795,12 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_from_u8(fan_dataset **out, const ui
                                                      const int32_t *labels, size_t n, size_t width,
                                                      size_t height, size_t channels,
                                                      size_t n_classes, const fan_allocator *alloc);
+/** As fan_dataset_from_u8 with options, as fan_dataset_from_arrays_ex. */
+FAN_API FAN_NODISCARD fan_status fan_dataset_from_u8_ex(fan_dataset **out, const uint8_t *pixels,
+                                                        const int32_t *labels, size_t n,
+                                                        size_t width, size_t height,
+                                                        size_t channels, size_t n_classes,
+                                                        const fan_create_options *opts);
 /** Frees a dataset. NULL is a no-op. */
 FAN_API void fan_dataset_free(fan_dataset *ds);
 /** Number of samples; 0 for NULL. */
@@ -764,11 +848,28 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_class_counts(const fan_dataset *ds,
 FAN_API FAN_NODISCARD fan_status fan_dataset_subset_first(fan_dataset **out, const fan_dataset *ds,
                                                           size_t n);
 /**
+ * The _ex variants of the subsets, splits and transforms below take options (NULL: defaults):
+ * an allocator for the new datasets (NULL: the source's, as the plain functions use) and a
+ * buffer for the reason of a failure, which names the offending value ("n 700 is not in [1,
+ * 600]"); the message is also recorded on the source, as the plain functions do. They return
+ * what the plain function returns, plus FAN_E_INVALID or FAN_E_UNSUPPORTED for bad options
+ * (see fan_create_options).
+ */
+/** As fan_dataset_subset_first with options (see above). */
+FAN_API FAN_NODISCARD fan_status fan_dataset_subset_first_ex(fan_dataset **out,
+                                                             const fan_dataset *ds, size_t n,
+                                                             const fan_create_options *opts);
+/**
  * A subset of n samples drawn without replacement by `seed`, in drawn order.
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n = 0 or above the size); FAN_E_NOMEM.
  */
 FAN_API FAN_NODISCARD fan_status fan_dataset_subset_random(fan_dataset **out, const fan_dataset *ds,
                                                            size_t n, uint64_t seed);
+/** As fan_dataset_subset_random with options (see the note before fan_dataset_subset_first_ex). */
+FAN_API FAN_NODISCARD fan_status fan_dataset_subset_random_ex(fan_dataset **out,
+                                                              const fan_dataset *ds, size_t n,
+                                                              uint64_t seed,
+                                                              const fan_create_options *opts);
 /**
  * A stratified subset: n_per_class samples of each class, drawn by `seed`, in source order.
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n_per_class = 0, or a class with fewer samples);
@@ -777,6 +878,11 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_subset_random(fan_dataset **out, co
 FAN_API FAN_NODISCARD fan_status fan_dataset_subset_stratified(fan_dataset **out,
                                                                const fan_dataset *ds,
                                                                size_t n_per_class, uint64_t seed);
+/** As fan_dataset_subset_stratified with options (see the note before fan_dataset_subset_first_ex). */
+FAN_API FAN_NODISCARD fan_status fan_dataset_subset_stratified_ex(fan_dataset **out,
+                                                                  const fan_dataset *ds,
+                                                                  size_t n_per_class, uint64_t seed,
+                                                                  const fan_create_options *opts);
 /**
  * A subset of the listed samples, in the listed order (repeats allowed).
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n = 0, an index out of range); FAN_E_NOMEM.
@@ -784,6 +890,11 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_subset_stratified(fan_dataset **out
 FAN_API FAN_NODISCARD fan_status fan_dataset_subset_indices(fan_dataset **out,
                                                             const fan_dataset *ds,
                                                             const size_t *indices, size_t n);
+/** As fan_dataset_subset_indices with options (see the note before fan_dataset_subset_first_ex). */
+FAN_API FAN_NODISCARD fan_status fan_dataset_subset_indices_ex(fan_dataset **out,
+                                                               const fan_dataset *ds,
+                                                               const size_t *indices, size_t n,
+                                                               const fan_create_options *opts);
 /**
  * Splits ds at random (by seed) into n_val validation samples and the rest for training. val equals
  * fan_dataset_subset_random(ds, n_val, seed); train keeps source order.
@@ -792,6 +903,11 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_subset_indices(fan_dataset **out,
 FAN_API FAN_NODISCARD fan_status fan_dataset_split(fan_dataset **train, fan_dataset **val,
                                                    const fan_dataset *ds, size_t n_val,
                                                    uint64_t seed);
+/** As fan_dataset_split with options (see the note before fan_dataset_subset_first_ex). */
+FAN_API FAN_NODISCARD fan_status fan_dataset_split_ex(fan_dataset **train, fan_dataset **val,
+                                                      const fan_dataset *ds, size_t n_val,
+                                                      uint64_t seed,
+                                                      const fan_create_options *opts);
 /**
  * Splits ds by seed into n_val validation samples and the rest for training, stratified by
  * class: class c contributes n_val * count_c / size samples to the validation part, rounded to
@@ -811,6 +927,12 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_split_stratified(fan_dataset **trai
                                                               fan_dataset **val,
                                                               const fan_dataset *ds, size_t n_val,
                                                               uint64_t seed);
+/** As fan_dataset_split_stratified with options (see the note before fan_dataset_subset_first_ex). */
+FAN_API FAN_NODISCARD fan_status fan_dataset_split_stratified_ex(fan_dataset **train,
+                                                                 fan_dataset **val,
+                                                                 const fan_dataset *ds,
+                                                                 size_t n_val, uint64_t seed,
+                                                                 const fan_create_options *opts);
 
 /**
  * Image transforms: each returns a new dataset of the same size and labels, with stored values
@@ -822,6 +944,10 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_split_stratified(fan_dataset **trai
  */
 FAN_API FAN_NODISCARD fan_status fan_dataset_translate(fan_dataset **out, const fan_dataset *ds,
                                                        double dx, double dy);
+/** As fan_dataset_translate with options (see the note before fan_dataset_subset_first_ex). */
+FAN_API FAN_NODISCARD fan_status fan_dataset_translate_ex(fan_dataset **out, const fan_dataset *ds,
+                                                          double dx, double dy,
+                                                          const fan_create_options *opts);
 /**
  * Turns the content by `degrees` counter-clockwise about the image centre (see
  * fan_dataset_translate for the common rules). @return FAN_OK; FAN_E_NULL; FAN_E_INVALID
@@ -829,6 +955,10 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_translate(fan_dataset **out, const 
  */
 FAN_API FAN_NODISCARD fan_status fan_dataset_rotate(fan_dataset **out, const fan_dataset *ds,
                                                     double degrees);
+/** As fan_dataset_rotate with options (see the note before fan_dataset_subset_first_ex). */
+FAN_API FAN_NODISCARD fan_status fan_dataset_rotate_ex(fan_dataset **out, const fan_dataset *ds,
+                                                       double degrees,
+                                                       const fan_create_options *opts);
 /**
  * Zooms the content by `factor` about the image centre (> 1 enlarges; see fan_dataset_translate
  * for the common rules). @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (non-finite or non-positive
@@ -836,6 +966,10 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_rotate(fan_dataset **out, const fan
  */
 FAN_API FAN_NODISCARD fan_status fan_dataset_scale(fan_dataset **out, const fan_dataset *ds,
                                                    double factor);
+/** As fan_dataset_scale with options (see the note before fan_dataset_subset_first_ex). */
+FAN_API FAN_NODISCARD fan_status fan_dataset_scale_ex(fan_dataset **out, const fan_dataset *ds,
+                                                      double factor,
+                                                      const fan_create_options *opts);
 /**
  * Resamples every image to width x height (bilinear, align-corners off, as image libraries do).
  * Unlike the other transforms it clamps samples to the edge pixels (no zero fill), so a constant
@@ -844,6 +978,10 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_scale(fan_dataset **out, const fan_
  */
 FAN_API FAN_NODISCARD fan_status fan_dataset_resize(fan_dataset **out, const fan_dataset *ds,
                                                     size_t width, size_t height);
+/** As fan_dataset_resize with options (see the note before fan_dataset_subset_first_ex). */
+FAN_API FAN_NODISCARD fan_status fan_dataset_resize_ex(fan_dataset **out, const fan_dataset *ds,
+                                                       size_t width, size_t height,
+                                                       const fan_create_options *opts);
 /** @} */
 
 /* ------------------------------------------------------------------------------------------ */
@@ -879,6 +1017,15 @@ FAN_API FAN_NODISCARD fan_status fan_iter_create_batches(fan_iter **out, const f
                                                          size_t batch, uint64_t shuffle_seed,
                                                          const fan_allocator *alloc);
 /**
+ * As fan_iter_create_batches, with options (NULL: defaults): the allocator (NULL: malloc/free)
+ * and a buffer for the reason of a failure ("batch size 0").
+ * @return as fan_iter_create_batches, plus FAN_E_INVALID or FAN_E_UNSUPPORTED for bad options (see fan_create_options).
+ */
+FAN_API FAN_NODISCARD fan_status fan_iter_create_batches_ex(fan_iter **out,
+                                                            const fan_dataset *ds, size_t batch,
+                                                            uint64_t shuffle_seed,
+                                                            const fan_create_options *opts);
+/**
  * Creates an endless noise source: every batch has fresh inputs drawn N(0, 1) per element (see
  * FAN_ITER_NOISE_*) and labels drawn uniformly from n_classes, independent of the inputs.
  * Never returns FAN_DONE.
@@ -888,6 +1035,14 @@ FAN_API FAN_NODISCARD fan_status fan_iter_create_batches(fan_iter **out, const f
 FAN_API FAN_NODISCARD fan_status fan_iter_create_noise(fan_iter **out, size_t dim,
                                                        size_t n_classes, size_t batch,
                                                        uint64_t seed, const fan_allocator *alloc);
+/**
+ * As fan_iter_create_noise, with options as fan_iter_create_batches_ex ("n_classes 70000
+ * exceeds FAN_MAX_CLASSES (65536)").
+ */
+FAN_API FAN_NODISCARD fan_status fan_iter_create_noise_ex(fan_iter **out, size_t dim,
+                                                          size_t n_classes, size_t batch,
+                                                          uint64_t seed,
+                                                          const fan_create_options *opts);
 /** Changes a setting. @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (unknown, out of range, wrong kind of iterator). */
 FAN_API FAN_NODISCARD fan_status fan_iter_set(fan_iter *it, fan_iter_param p, double value);
 /** Reads a setting. @return FAN_OK; FAN_E_NULL; FAN_E_INVALID. */
@@ -1131,6 +1286,25 @@ FAN_API FAN_NODISCARD fan_status fan_checkpoint_load_mem(const void *buf, size_t
                                                          fan_net **net, fan_optimizer **opt,
                                                          fan_iter **it, const fan_dataset *data,
                                                          const fan_allocator *alloc);
+/**
+ * As fan_checkpoint_load, with options (NULL: defaults): the allocator of the new handles (NULL:
+ * malloc/free), a buffer for the reason of a failure, which starts with the file's path ("a.ckpt:
+ * cannot open a.ckpt: No such file or directory", "run.ckpt: the dataset given has the
+ * checkpoint's sizes but other labels ..."), and the load budget: the file's length plus the
+ * buffers of the iterator it describes must not exceed max_load_bytes (FAN_E_LIMIT, before
+ * anything is allocated for them).
+ * @return as fan_checkpoint_load, plus FAN_E_INVALID or FAN_E_UNSUPPORTED for bad options (see fan_create_options).
+ */
+FAN_API FAN_NODISCARD fan_status fan_checkpoint_load_ex(const char *path, fan_net **net,
+                                                        fan_optimizer **opt, fan_iter **it,
+                                                        const fan_dataset *data,
+                                                        const fan_create_options *opts);
+/** As fan_checkpoint_load_ex from len bytes at buf (only read), minus FAN_E_IO. */
+FAN_API FAN_NODISCARD fan_status fan_checkpoint_load_mem_ex(const void *buf, size_t len,
+                                                            fan_net **net, fan_optimizer **opt,
+                                                            fan_iter **it,
+                                                            const fan_dataset *data,
+                                                            const fan_create_options *opts);
 /** @} */
 
 /* ------------------------------------------------------------------------------------------ */

@@ -7,6 +7,7 @@
  */
 #include "byteorder.h"
 #include "iter_internal.h"
+#include "options.h"
 
 #include <string.h>
 #include <zlib.h>
@@ -349,7 +350,7 @@ fan_status fan_checkpoint_load(const char *path, fan_net **net, fan_optimizer **
         return FAN_E_NULL;
     }
     char err[FAN__ERRMSG_CAP] = "";
-    return load(path, NULL, 0, net, opt, it, data, alloc, FAN__DEFAULT_MAX_LOAD_BYTES, err);
+    return load(path, NULL, 0, net, opt, it, data, alloc, FAN_DEFAULT_MAX_LOAD_BYTES, err);
 }
 
 fan_status fan_checkpoint_load_mem(const void *buf, size_t len, fan_net **net,
@@ -361,5 +362,31 @@ fan_status fan_checkpoint_load_mem(const void *buf, size_t len, fan_net **net,
         return FAN_E_NULL;
     }
     char err[FAN__ERRMSG_CAP] = "";
-    return load(NULL, buf, len, net, opt, it, data, alloc, FAN__DEFAULT_MAX_LOAD_BYTES, err);
+    return load(NULL, buf, len, net, opt, it, data, alloc, FAN_DEFAULT_MAX_LOAD_BYTES, err);
+}
+
+fan_status fan_checkpoint_load_ex(const char *path, fan_net **net, fan_optimizer **opt,
+                                  fan_iter **it, const fan_dataset *data,
+                                  const fan_create_options *opts)
+{
+    if (net != NULL) clear_outputs(net, opt, it);
+    fan__opts o;
+    fan_status st = fan__opts_read(&o, opts);
+    if (st == FAN_OK && path == NULL) st = fan__fail(o.err, FAN_E_NULL, "path is NULL");
+    if (st == FAN_OK)
+        st = load(path, NULL, 0, net, opt, it, data, o.user_alloc, o.max_load_bytes, o.err);
+    return fan__opts_finish(&o, st);
+}
+
+fan_status fan_checkpoint_load_mem_ex(const void *buf, size_t len, fan_net **net,
+                                      fan_optimizer **opt, fan_iter **it,
+                                      const fan_dataset *data, const fan_create_options *opts)
+{
+    if (net != NULL) clear_outputs(net, opt, it);
+    fan__opts o;
+    fan_status st = fan__opts_read(&o, opts);
+    if (st == FAN_OK && buf == NULL) st = fan__fail(o.err, FAN_E_NULL, "buf is NULL");
+    if (st == FAN_OK)
+        st = load(NULL, buf, len, net, opt, it, data, o.user_alloc, o.max_load_bytes, o.err);
+    return fan__opts_finish(&o, st);
 }

@@ -286,13 +286,6 @@ void fan__optimizer_rollback(fan_optimizer *opt, float *p, size_t n);
 fan_status fan__optimizer_load(fan_optimizer **out, const void *buf, size_t len,
                                const fan_allocator *alloc, char *err);
 
-/**
- * Largest decoded size a loader accepts by default: what a small input may ask the library to
- * allocate. 4 GiB, the value of issue 13's public FAN_DEFAULT_MAX_LOAD_BYTES (the creation
- * options' max_load_bytes), which replaces this when both are on one branch.
- */
-#define FAN__DEFAULT_MAX_LOAD_BYTES ((uint64_t)4 << 30)
-
 /* ---- saving files (io.c) ------------------------------------------------------------------- */
 
 /** A file being written by fan__save_atomic (opaque; io.c). */

@@ -6,6 +6,7 @@
  */
 #include "byteorder.h"
 #include "iter_internal.h"
+#include "options.h"
 
 #include <float.h>
 #include <math.h>
@@ -57,22 +58,24 @@ struct fan_iter {
 /* ---- construction ------------------------------------------------------------------------- */
 
 /* Allocates the handle and its rows x dim input and rows label buffers. */
-static fan_status iter_alloc(fan_iter **out, size_t rows, size_t dim, const fan_allocator *alloc)
+static fan_status iter_alloc(fan_iter **out, size_t rows, size_t dim, const fan_allocator *alloc,
+                             char *err)
 {
     size_t elems, bytes;
-    if (!fan__mul_ok(rows, dim, &elems) || !fan__mul_ok(elems, sizeof(float), &bytes))
-        return FAN_E_LIMIT;
+    FAN__FAIL_IF(err, !fan__mul_ok(rows, dim, &elems) || !fan__mul_ok(elems, sizeof(float), &bytes),
+                 FAN_E_LIMIT, "batches of %zu rows of %zu values overflow", rows, dim);
     fan_allocator al;
     fan__alloc_init(&al, alloc);
     fan_iter *it = fan__calloc(&al, 1, sizeof *it);
-    if (it == NULL) return FAN_E_NOMEM;
+    FAN__FAIL_IF(err, it == NULL, FAN_E_NOMEM, "out of memory for the iterator handle");
     it->alloc = al;
     it->err = it->err_storage;
     it->x = fan__alloc(&al, bytes);
     it->labels = fan__calloc(&al, rows, sizeof *it->labels);
     if (it->x == NULL || it->labels == NULL) {
         fan_iter_free(it);
-        return FAN_E_NOMEM;
+        return fan__fail(err, FAN_E_NOMEM, "out of memory for a batch of %zu rows of %zu values",
+                         rows, dim);
     }
     *out = it;
     return FAN_OK;
@@ -93,23 +96,23 @@ static void restart(fan_iter *it)
     }
 }
 
-fan_status fan_iter_create_batches(fan_iter **out, const fan_dataset *ds, size_t batch,
-                                   uint64_t shuffle_seed, const fan_allocator *alloc)
+static fan_status create_batches(fan_iter **out, const fan_dataset *ds, size_t batch,
+                                 uint64_t shuffle_seed, const fan_allocator *alloc, char *err)
 {
-    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
+    FAN__FAIL_IF(err, out == NULL, FAN_E_NULL, "out is NULL");
     *out = NULL;
-    FAN__FAIL_IF(NULL, ds == NULL, FAN_E_NULL, "ds is NULL");
-    FAN__FAIL_IF(NULL, batch == 0, FAN_E_INVALID, "batch size 0");
+    FAN__FAIL_IF(err, ds == NULL, FAN_E_NULL, "ds is NULL");
+    FAN__FAIL_IF(err, batch == 0, FAN_E_INVALID, "batch size 0");
     const size_t size = fan_dataset_size(ds);
-    FAN__FAIL_IF(NULL, size == 0, FAN_E_INVALID, "the dataset is empty");
+    FAN__FAIL_IF(err, size == 0, FAN_E_INVALID, "the dataset is empty");
     /* A batch larger than the dataset is one short batch per epoch: no need for more rows. */
     const size_t rows = batch < size ? batch : size;
     fan_iter *it = NULL;
-    FAN__CHECK(iter_alloc(&it, rows, fan_dataset_dim(ds), alloc));
+    FAN__CHECK(iter_alloc(&it, rows, fan_dataset_dim(ds), alloc, err));
     it->perm = fan__calloc(&it->alloc, size, sizeof *it->perm);
     if (it->perm == NULL) {
         fan_iter_free(it);
-        return FAN_E_NOMEM;
+        return fan__fail(err, FAN_E_NOMEM, "out of memory for the order of %zu samples", size);
     }
     it->ds = ds;
     it->size = size;
@@ -123,27 +126,36 @@ fan_status fan_iter_create_batches(fan_iter **out, const fan_dataset *ds, size_t
     return FAN_OK;
 }
 
-fan_status fan_iter_create_noise(fan_iter **out, size_t dim, size_t n_classes, size_t batch,
-                                 uint64_t seed, const fan_allocator *alloc)
+fan_status fan_iter_create_batches(fan_iter **out, const fan_dataset *ds, size_t batch,
+                                   uint64_t shuffle_seed, const fan_allocator *alloc)
 {
-    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
+    return create_batches(out, ds, batch, shuffle_seed, alloc, NULL);
+}
+
+static fan_status create_noise(fan_iter **out, size_t dim, size_t n_classes, size_t batch,
+                               uint64_t seed, const fan_allocator *alloc, char *err)
+{
+    FAN__FAIL_IF(err, out == NULL, FAN_E_NULL, "out is NULL");
     *out = NULL;
-    FAN__FAIL_IF(NULL, dim == 0 || n_classes == 0 || batch == 0, FAN_E_INVALID, "zero size");
-    FAN__FAIL_IF(NULL, n_classes > FAN_MAX_CLASSES, FAN_E_INVALID,
-                 "n_classes exceeds FAN_MAX_CLASSES");
-    FAN__FAIL_IF(NULL, dim > FAN_MAX_WIDTH, FAN_E_LIMIT, "dim exceeds FAN_MAX_WIDTH");
-    FAN__FAIL_IF(NULL, batch > FAN_MAX_SAMPLES, FAN_E_LIMIT, "batch exceeds FAN_MAX_SAMPLES");
+    FAN__FAIL_IF(err, dim == 0 || n_classes == 0 || batch == 0, FAN_E_INVALID,
+                 "zero size (dim %zu, n_classes %zu, batch %zu)", dim, n_classes, batch);
+    FAN__FAIL_IF(err, n_classes > FAN_MAX_CLASSES, FAN_E_INVALID,
+                 "n_classes %zu exceeds FAN_MAX_CLASSES (%u)", n_classes, FAN_MAX_CLASSES);
+    FAN__FAIL_IF(err, dim > FAN_MAX_WIDTH, FAN_E_LIMIT, "dim %zu exceeds FAN_MAX_WIDTH (%u)", dim,
+                 FAN_MAX_WIDTH);
+    FAN__FAIL_IF(err, batch > FAN_MAX_SAMPLES, FAN_E_LIMIT,
+                 "batch %zu exceeds FAN_MAX_SAMPLES (%u)", batch, FAN_MAX_SAMPLES);
     size_t t_elems, t_bytes;
-    FAN__FAIL_IF(NULL,
+    FAN__FAIL_IF(err,
                  !fan__mul_ok(batch, n_classes, &t_elems) ||
                      !fan__mul_ok(t_elems, sizeof(float), &t_bytes),
-                 FAN_E_LIMIT, "batch x n_classes overflows");
+                 FAN_E_LIMIT, "batch %zu x n_classes %zu overflows", batch, n_classes);
     fan_iter *it = NULL;
-    FAN__CHECK(iter_alloc(&it, batch, dim, alloc));
+    FAN__CHECK(iter_alloc(&it, batch, dim, alloc, err));
     it->targets = fan__alloc(&it->alloc, t_bytes);
     if (it->targets == NULL) {
         fan_iter_free(it);
-        return FAN_E_NOMEM;
+        return fan__fail(err, FAN_E_NOMEM, "out of memory for %zu soft targets", t_elems);
     }
     it->is_noise = 1;
     it->dim = dim;
@@ -158,6 +170,32 @@ fan_status fan_iter_create_noise(fan_iter **out, size_t dim, size_t n_classes, s
     restart(it);
     *out = it;
     return FAN_OK;
+}
+
+fan_status fan_iter_create_noise(fan_iter **out, size_t dim, size_t n_classes, size_t batch,
+                                 uint64_t seed, const fan_allocator *alloc)
+{
+    return create_noise(out, dim, n_classes, batch, seed, alloc, NULL);
+}
+
+fan_status fan_iter_create_batches_ex(fan_iter **out, const fan_dataset *ds, size_t batch,
+                                      uint64_t shuffle_seed, const fan_create_options *opts)
+{
+    if (out != NULL) *out = NULL;
+    fan__opts o;
+    fan_status st = fan__opts_read(&o, opts);
+    if (st == FAN_OK) st = create_batches(out, ds, batch, shuffle_seed, &o.alloc, o.err);
+    return fan__opts_finish(&o, st);
+}
+
+fan_status fan_iter_create_noise_ex(fan_iter **out, size_t dim, size_t n_classes, size_t batch,
+                                    uint64_t seed, const fan_create_options *opts)
+{
+    if (out != NULL) *out = NULL;
+    fan__opts o;
+    fan_status st = fan__opts_read(&o, opts);
+    if (st == FAN_OK) st = create_noise(out, dim, n_classes, batch, seed, &o.alloc, o.err);
+    return fan__opts_finish(&o, st);
 }
 
 void fan_iter_free(fan_iter *it)
@@ -661,8 +699,8 @@ fan_status fan__iter_from_state(fan_iter **out, const void *buf, size_t len,
     fan_iter *it = NULL;
     fan_status s;
     if (st.is_noise) {
-        s = fan_iter_create_noise(&it, (size_t)st.dim, (size_t)st.classes, (size_t)st.batch,
-                                  st.seed, alloc);
+        s = create_noise(&it, (size_t)st.dim, (size_t)st.classes, (size_t)st.batch, st.seed,
+                         alloc, err);
     } else {
         FAN__FAIL_IF(err, ds == NULL, FAN_E_NULL,
                      "a batch iterator was saved: pass the dataset it ran over");
@@ -672,10 +710,9 @@ fan_status fan__iter_from_state(fan_iter **out, const void *buf, size_t len,
                      "dataset has dim %zu and %zu classes",
                      (unsigned long long)st.dim, (unsigned long long)st.classes,
                      fan_dataset_dim(ds), fan_dataset_classes(ds));
-        s = fan_iter_create_batches(&it, ds, (size_t)st.batch, st.seed, alloc);
+        s = create_batches(&it, ds, (size_t)st.batch, st.seed, alloc, err);
     }
-    FAN__FAIL_IF(err, s != FAN_OK, s, "cannot create the saved %s iterator: %s",
-                 st.is_noise ? "noise" : "batch", fan_strerror(s));
+    if (s != FAN_OK) return s;
     s = apply_state(it, &st);
     if (s != FAN_OK) {
         (void)fan__fail(err, s, "%s", it->err);

@@ -4,7 +4,7 @@
  * compare one to one. Optimizers only update: the training step, with its checks, is train.c's.
  */
 #include "byteorder.h"
-#include "internal.h"
+#include "options.h"
 
 #include <math.h>
 #include <string.h>
@@ -110,15 +110,32 @@ static int kind_known(fan_optimizer_kind kind)
            kind == FAN_OPTIMIZER_ADAMW || kind == FAN_OPTIMIZER_RMSPROP;
 }
 
+static fan_status create(fan_optimizer **out, fan_optimizer_kind kind, const fan_net *net,
+                         const fan_allocator *alloc, char *err)
+{
+    FAN__FAIL_IF(err, out == NULL, FAN_E_NULL, "out is NULL");
+    *out = NULL;
+    FAN__FAIL_IF(err, net == NULL, FAN_E_NULL, "net is NULL");
+    FAN__FAIL_IF(err, !kind_known(kind), FAN_E_INVALID,
+                 "unknown optimizer kind %d (0 sgd, 1 adam, 2 adamw, 3 rmsprop)", (int)kind);
+    return opt_new(out, kind, fan__net_sizes(net), fan_net_num_layers(net),
+                   fan_net_num_params(net), alloc, err);
+}
+
 fan_status fan_optimizer_create(fan_optimizer **out, fan_optimizer_kind kind, const fan_net *net,
                                 const fan_allocator *alloc)
 {
-    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
-    *out = NULL;
-    FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
-    FAN__FAIL_IF(NULL, !kind_known(kind), FAN_E_INVALID, "unknown optimizer kind");
-    return opt_new(out, kind, fan__net_sizes(net), fan_net_num_layers(net),
-                   fan_net_num_params(net), alloc, NULL);
+    return create(out, kind, net, alloc, NULL);
+}
+
+fan_status fan_optimizer_create_ex(fan_optimizer **out, fan_optimizer_kind kind,
+                                   const fan_net *net, const fan_create_options *opts)
+{
+    if (out != NULL) *out = NULL;
+    fan__opts o;
+    fan_status st = fan__opts_read(&o, opts);
+    if (st == FAN_OK) st = create(out, kind, net, &o.alloc, o.err);
+    return fan__opts_finish(&o, st);
 }
 
 void fan_optimizer_free(fan_optimizer *opt)
@@ -478,4 +495,19 @@ fan_status fan_optimizer_load_mem(fan_optimizer **out, const void *buf, size_t l
     *out = NULL;
     FAN__FAIL_IF(NULL, buf == NULL, FAN_E_NULL, "buf is NULL");
     return fan__optimizer_load(out, buf, len, alloc, NULL);
+}
+
+fan_status fan_optimizer_load_mem_ex(fan_optimizer **out, const void *buf, size_t len,
+                                     const fan_create_options *opts)
+{
+    if (out != NULL) *out = NULL;
+    fan__opts o;
+    fan_status st = fan__opts_read(&o, opts);
+    if (st == FAN_OK && out == NULL) st = fan__fail(o.err, FAN_E_NULL, "out is NULL");
+    if (st == FAN_OK && buf == NULL) st = fan__fail(o.err, FAN_E_NULL, "buf is NULL");
+    /* The state's buffers are as large as its bytes (the exact length is checked before
+       anything is allocated), so the budget applies to len. */
+    if (st == FAN_OK) st = fan__opts_check_budget(&o, len, "the optimizer state");
+    if (st == FAN_OK) st = fan__optimizer_load(out, buf, len, &o.alloc, o.err);
+    return fan__opts_finish(&o, st);
 }

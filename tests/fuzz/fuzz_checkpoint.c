@@ -1,10 +1,10 @@
-/* fuzz_checkpoint.c - libFuzzer target for the checkpoint parser (fan_checkpoint_load_mem), and
+/* fuzz_checkpoint.c - libFuzzer target for the checkpoint parser (fan_checkpoint_load_mem_ex), and
    through it the optimizer and iterator state parsers. A batch iterator's checkpoint must match
    one fixed dataset (FZ_CK_* below; make_seeds.py writes its fingerprint). Each input is tried
    as given and again with every checksum recomputed (each part's where the container's lengths
    locate it, then the container's), so that mutations reach the checks behind the checksums. A
-   checkpoint that loads must leave nothing behind on failure, save back to bytes that load and
-   save back unchanged, and train a step. */
+   failed load leaves nothing behind and says why; a checkpoint that loads saves back to bytes
+   that load and save back unchanged, and trains a step. */
 #include <zlib.h>
 
 #include "fuzz_common.h"
@@ -14,6 +14,8 @@
 #define FZ_CK_N 5
 #define FZ_CK_DIM 3
 #define FZ_CK_CLASSES 2
+/* The load budget of the target (FZ_MAX_ALLOC is the allocation that fails the run). */
+#define FZ_BUDGET ((uint64_t)64 << 20)
 /* Container offsets (docs/file-format.md, "Checkpoint files"). */
 #define CK_HEADER 96u
 #define CK_LENGTHS 16u
@@ -94,13 +96,20 @@ static void try_load(const uint8_t *data, size_t size, const fan_dataset *ds)
     fan_net *net = (fan_net *)&c; /* not NULL, to see that failure resets them */
     fan_optimizer *opt = (fan_optimizer *)&c;
     fan_iter *it = (fan_iter *)&c;
-    fan_status s = fan_checkpoint_load_mem(data, size, &net, &opt, &it, ds, &al);
+    /* A budget below FZ_MAX_ALLOC: a few bytes may declare a huge iterator batch, which the
+       loader must refuse (FAN_E_LIMIT) before allocating it. */
+    char msg[128];
+    msg[0] = 'x';
+    fan_create_options o = {sizeof o, &al, msg, sizeof msg, FZ_BUDGET};
+    fan_status s = fan_checkpoint_load_mem_ex(data, size, &net, &opt, &it, ds, &o);
     FZ_ASSERT(fz_known_status(s) && ckpt_status(s));
     if (s != FAN_OK) {
         FZ_ASSERT(net == NULL && opt == NULL && it == NULL);
         FZ_ASSERT(c.live == 0);
+        FZ_ASSERT(msg[0] != '\0' && memchr(msg, '\0', sizeof msg) != NULL);
         return;
     }
+    FZ_ASSERT(msg[0] == '\0');
     FZ_ASSERT(net != NULL);
     check_loaded(net, opt, it, ds);
     fan_iter_free(it);

@@ -349,6 +349,8 @@ def checkpoint_seeds():
           checkpoint(net, opt_state(sizes, hp=OPT_DEFAULTS_V01 + [1.5])))
     write("checkpoint", "noise-of-another-width",
           checkpoint(net, b"", iter_noise(CK_DIM + 1, CK_CLASSES, 4)))
+    write("checkpoint", "noise-huge-batch",
+          checkpoint(net, b"", iter_noise(CK_DIM, CK_CLASSES, 100000000)))
     write("checkpoint", "empty", b"")
 
 

@@ -4,7 +4,7 @@ import os
 from ctypes import byref, c_size_t
 
 from . import _buffers as B
-from ._lib import IT, NET, OPT, lib
+from ._lib import IT, NET, OPT, create_options, lib
 from .constants import Status
 from .data import Iter
 from .errors import FanoiseError, check
@@ -35,18 +35,19 @@ def checkpoint_to_bytes(net, opt=None, it=None):
     return buf.raw[:written.value]
 
 
-def _load(fn, source, data, with_iterator, what):
+_ERRMSG_CAP = 512
+
+
+def _load(fn, source, data, with_iterator, max_load_bytes, what):
     net, opt, it = NET(), OPT(), IT()
+    msg = ctypes.create_string_buffer(_ERRMSG_CAP)
+    options = create_options(msg, max_load_bytes)
     dsp = data._pin() if data is not None else None
     try:
         st = fn(*source, byref(net), byref(opt), byref(it) if with_iterator else None, dsp,
-                None)
+                byref(options))
         if st != Status.OK:
-            msg = ""
-            if data is not None and st in (Status.E_SHAPE, Status.E_INVALID):
-                # A refused dataset carries the reason.
-                msg = lib.fan_dataset_errmsg(dsp).decode(errors="replace")
-            raise FanoiseError(st, f"{what}: {msg or lib.fan_strerror(st).decode()}")
+            raise FanoiseError(st, f"{what}: {msg.value.decode(errors='replace')}")
     except BaseException:
         if data is not None:
             data._unpin()
@@ -61,20 +62,20 @@ def _load(fn, source, data, with_iterator, what):
     return Net(_ptr=net), Optimizer(_ptr=opt) if opt else None, iterator
 
 
-def load_checkpoint(path, data=None, with_iterator=True):
+def load_checkpoint(path, data=None, with_iterator=True, max_load_bytes=0):
     """(net, optimizer or None, iterator or None) from a checkpoint file. data is the dataset a
-    saved batch iterator ran over; a dataset that does not match the saved one is refused.
-    with_iterator=False skips the iterator (and needs no dataset)."""
-    return _load(lib.fan_checkpoint_load, (os.fsencode(path),), data, with_iterator,
-                 "fan_checkpoint_load")
+    saved batch iterator ran over; a dataset that does not match the saved one is refused with
+    the reason. with_iterator=False skips the iterator (and needs no dataset)."""
+    return _load(lib.fan_checkpoint_load_ex, (os.fsencode(path),), data, with_iterator,
+                 max_load_bytes, "fan_checkpoint_load")
 
 
-def checkpoint_from_bytes(blob, data=None, with_iterator=True):
+def checkpoint_from_bytes(blob, data=None, with_iterator=True, max_load_bytes=0):
     """As load_checkpoint from checkpoint_to_bytes() output."""
     ptr, n, keep = B.bytes_in(blob)
     try:
-        return _load(lib.fan_checkpoint_load_mem, (ptr, n), data, with_iterator,
-                     "fan_checkpoint_load_mem")
+        return _load(lib.fan_checkpoint_load_mem_ex, (ptr, n), data, with_iterator,
+                     max_load_bytes, "fan_checkpoint_load_mem")
     finally:
         del keep
 

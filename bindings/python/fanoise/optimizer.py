@@ -4,9 +4,9 @@ from ctypes import byref, c_double, c_size_t
 
 from . import _buffers as B
 from ._handle import Handle
-from ._lib import OPT, lib
-from .constants import OptimizerKind, OptimizerParam
-from .errors import check
+from ._lib import OPT, create_options, lib
+from .constants import OptimizerKind, OptimizerParam, Status
+from .errors import FanoiseError, check
 
 # Keyword arguments accepted by Optimizer(...) and their parameters.
 _KEYWORDS = {p.name.lower(): p for p in OptimizerParam}
@@ -97,9 +97,11 @@ class Optimizer(Handle):
         """An optimizer from to_bytes() output; its next steps equal the original's."""
         ptr, n, keep = B.bytes_in(data)
         out = OPT()
-        check(lib.fan_optimizer_load_mem(byref(out), ptr, n, None),
-              what="fan_optimizer_load_mem")
+        msg = ctypes.create_string_buffer(512)
+        st = lib.fan_optimizer_load_mem_ex(byref(out), ptr, n, byref(create_options(msg)))
         del keep
+        if st != Status.OK:
+            raise FanoiseError(st, "fan_optimizer_load_mem: " + msg.value.decode(errors="replace"))
         return cls(_ptr=out)
 
     def __repr__(self):

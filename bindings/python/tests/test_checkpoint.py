@@ -77,5 +77,25 @@ class TestCheckpoint(unittest.TestCase):
                 h.close()
 
 
+
+class TestMessages(unittest.TestCase):
+    def test_a_missing_checkpoint_names_the_file(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "nowhere.ckpt")
+            with self.assertRaises(fn.FanoiseError) as cm:
+                fn.load_checkpoint(path)
+            self.assertEqual(cm.exception.status, fn.Status.E_IO)
+            self.assertIn(path, cm.exception.message)
+            self.assertIn("No such file", cm.exception.message)
+
+    def test_a_damaged_optimizer_state_says_why(self):
+        with fn.Net([3, 2]) as net, fn.Optimizer(net) as opt:
+            blob = opt.to_bytes()
+            with self.assertRaises(fn.FanoiseError) as cm:
+                fn.Optimizer.from_bytes(blob[:-1])
+            self.assertEqual(cm.exception.status, fn.Status.E_FORMAT)
+            self.assertIn(f"has {len(blob) - 1} bytes", cm.exception.message)
+
+
 if __name__ == "__main__":
     unittest.main()

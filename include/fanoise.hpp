@@ -6,7 +6,8 @@
 //   Dataset is shared (copies refer to one dataset), because an iterator borrows the dataset it
 //   reads, and an Iter keeps that dataset alive for as long as it exists.
 // - A failing call throws fanoise::Error, which carries the fan_status and the library's detail
-//   message; FAN_DONE and FAN_STOPPED are results, not errors.
+//   message (constructors use the _ex variants, so a failed construction says why too);
+//   FAN_DONE, FAN_STOPPED and FAN_EARLY_STOPPED are results, not errors.
 // - Arrays are std::vector; a size the library needs is taken from the vector and checked.
 // - Progress callbacks are any callable taking const fan_progress & and returning bool (true
 //   stops the loop); an exception it throws is caught at the C boundary and rethrown.
@@ -47,10 +48,36 @@ private:
     std::string message_;
 };
 
+/**
+ * Options of everything that creates a handle: the allocator of the new object (NULL:
+ * malloc/free, or for clones and derived datasets the source's) and the load budget of loaders
+ * (0: FAN_DEFAULT_MAX_LOAD_BYTES). Converts from an allocator pointer, so `&my_allocator` or
+ * nullptr can be passed where CreateOptions is expected.
+ */
+struct CreateOptions {
+    const fan_allocator *alloc;
+    uint64_t max_load_bytes;
+    CreateOptions(const fan_allocator *a = nullptr, uint64_t max_load = 0)  // NOLINT: implicit
+        : alloc(a), max_load_bytes(max_load) {}
+};
+
 namespace detail {
-// Throws for an error status; returns FAN_OK, FAN_DONE and FAN_STOPPED.
+// fan_create_options with a message buffer of its own, for the _ex constructors.
+struct ex_options {
+    fan_create_options o;
+    char msg[256];
+    explicit ex_options(const CreateOptions &c) : o(), msg() {
+        o.struct_size = sizeof o;
+        o.alloc = c.alloc;
+        o.errmsg = msg;
+        o.errmsg_cap = sizeof msg;
+        o.max_load_bytes = c.max_load_bytes;
+    }
+    const fan_create_options *get() const noexcept { return &o; }
+};
+// Throws for an error status; returns FAN_OK, FAN_DONE, FAN_STOPPED and FAN_EARLY_STOPPED.
 inline fan_status check(fan_status st, const char *msg) {
-    if (st != FAN_OK && st != FAN_DONE && st != FAN_STOPPED)
+    if (st != FAN_OK && st != FAN_DONE && st != FAN_STOPPED && st != FAN_EARLY_STOPPED)
         throw Error(st, msg != nullptr ? std::string(msg) : std::string());
     return st;
 }
@@ -226,23 +253,25 @@ public:
     /** labels.size() rows of dim floats. */
     static Dataset from_arrays(const std::vector<float> &x, const std::vector<int32_t> &labels,
                                std::size_t dim, std::size_t classes,
-                               const fan_allocator *alloc = nullptr) {
+                               const CreateOptions &opts = CreateOptions()) {
         detail::check_size(x, labels.size() * dim, "Dataset::from_arrays: x");
         fan_dataset *ds = nullptr;
-        detail::check(fan_dataset_from_arrays(&ds, x.data(), labels.data(), labels.size(), dim,
-                                              classes, alloc),
-                      "fan_dataset_from_arrays");
+        detail::ex_options eo(opts);
+        detail::check(fan_dataset_from_arrays_ex(&ds, x.data(), labels.data(), labels.size(), dim,
+                                                 classes, eo.get()),
+                      eo.msg);
         return Dataset(ds);
     }
     /** labels.size() channel-planar images of width x height x channels bytes. */
     static Dataset from_u8(const std::vector<uint8_t> &pixels, const std::vector<int32_t> &labels,
                            std::size_t width, std::size_t height, std::size_t channels,
-                           std::size_t classes, const fan_allocator *alloc = nullptr) {
+                           std::size_t classes, const CreateOptions &opts = CreateOptions()) {
         detail::check_size(pixels, labels.size() * width * height * channels, "Dataset::from_u8: pixels");
         fan_dataset *ds = nullptr;
-        detail::check(fan_dataset_from_u8(&ds, pixels.data(), labels.data(), labels.size(), width,
-                                          height, channels, classes, alloc),
-                      "fan_dataset_from_u8");
+        detail::ex_options eo(opts);
+        detail::check(fan_dataset_from_u8_ex(&ds, pixels.data(), labels.data(), labels.size(), width,
+                                             height, channels, classes, eo.get()),
+                      eo.msg);
         return Dataset(ds);
     }
     /** Takes ownership of a C dataset. */
@@ -280,50 +309,72 @@ public:
         check(fan_dataset_class_counts(get(), c.data(), c.size()));
         return c;
     }
-    Dataset subset_first(std::size_t n) const {
+    // Derived datasets: opts.alloc NULL keeps the source's allocator.
+    Dataset subset_first(std::size_t n, const CreateOptions &opts = CreateOptions()) const {
+        detail::ex_options eo(opts);
         fan_dataset *out = nullptr;
-        check(fan_dataset_subset_first(&out, get(), n));
+        detail::check(fan_dataset_subset_first_ex(&out, get(), n, eo.get()), eo.msg);
         return Dataset(out);
     }
-    Dataset subset_random(std::size_t n, uint64_t seed) const {
+    Dataset subset_random(std::size_t n, uint64_t seed, const CreateOptions &opts = CreateOptions()) const {
+        detail::ex_options eo(opts);
         fan_dataset *out = nullptr;
-        check(fan_dataset_subset_random(&out, get(), n, seed));
+        detail::check(fan_dataset_subset_random_ex(&out, get(), n, seed, eo.get()), eo.msg);
         return Dataset(out);
     }
-    Dataset subset_stratified(std::size_t n_per_class, uint64_t seed) const {
+    Dataset subset_stratified(std::size_t n_per_class, uint64_t seed,
+                              const CreateOptions &opts = CreateOptions()) const {
+        detail::ex_options eo(opts);
         fan_dataset *out = nullptr;
-        check(fan_dataset_subset_stratified(&out, get(), n_per_class, seed));
+        detail::check(fan_dataset_subset_stratified_ex(&out, get(), n_per_class, seed, eo.get()), eo.msg);
         return Dataset(out);
     }
-    Dataset subset_indices(const std::vector<std::size_t> &indices) const {
+    Dataset subset_indices(const std::vector<std::size_t> &indices,
+                           const CreateOptions &opts = CreateOptions()) const {
+        detail::ex_options eo(opts);
         fan_dataset *out = nullptr;
-        check(fan_dataset_subset_indices(&out, get(), indices.data(), indices.size()));
+        detail::check(fan_dataset_subset_indices_ex(&out, get(), indices.data(), indices.size(), eo.get()),
+                      eo.msg);
         return Dataset(out);
     }
-    /** (training part, validation part of n_val samples). */
-    std::pair<Dataset, Dataset> split(std::size_t n_val, uint64_t seed) const {
+    /** (training part, validation part of n_val samples drawn at random). */
+    std::pair<Dataset, Dataset> split(std::size_t n_val, uint64_t seed,
+                                      const CreateOptions &opts = CreateOptions()) const {
+        detail::ex_options eo(opts);
         fan_dataset *train = nullptr, *val = nullptr;
-        check(fan_dataset_split(&train, &val, get(), n_val, seed));
+        detail::check(fan_dataset_split_ex(&train, &val, get(), n_val, seed, eo.get()), eo.msg);
         return std::pair<Dataset, Dataset>(Dataset(train), Dataset(val));
     }
-    Dataset translate(double dx, double dy) const {
+    /** (training part, validation part of n_val samples, stratified by class). */
+    std::pair<Dataset, Dataset> split_stratified(std::size_t n_val, uint64_t seed,
+                                                 const CreateOptions &opts = CreateOptions()) const {
+        detail::ex_options eo(opts);
+        fan_dataset *train = nullptr, *val = nullptr;
+        detail::check(fan_dataset_split_stratified_ex(&train, &val, get(), n_val, seed, eo.get()), eo.msg);
+        return std::pair<Dataset, Dataset>(Dataset(train), Dataset(val));
+    }
+    Dataset translate(double dx, double dy, const CreateOptions &opts = CreateOptions()) const {
+        detail::ex_options eo(opts);
         fan_dataset *out = nullptr;
-        check(fan_dataset_translate(&out, get(), dx, dy));
+        detail::check(fan_dataset_translate_ex(&out, get(), dx, dy, eo.get()), eo.msg);
         return Dataset(out);
     }
-    Dataset rotate(double degrees) const {
+    Dataset rotate(double degrees, const CreateOptions &opts = CreateOptions()) const {
+        detail::ex_options eo(opts);
         fan_dataset *out = nullptr;
-        check(fan_dataset_rotate(&out, get(), degrees));
+        detail::check(fan_dataset_rotate_ex(&out, get(), degrees, eo.get()), eo.msg);
         return Dataset(out);
     }
-    Dataset scale(double factor) const {
+    Dataset scale(double factor, const CreateOptions &opts = CreateOptions()) const {
+        detail::ex_options eo(opts);
         fan_dataset *out = nullptr;
-        check(fan_dataset_scale(&out, get(), factor));
+        detail::check(fan_dataset_scale_ex(&out, get(), factor, eo.get()), eo.msg);
         return Dataset(out);
     }
-    Dataset resize(std::size_t width, std::size_t height) const {
+    Dataset resize(std::size_t width, std::size_t height, const CreateOptions &opts = CreateOptions()) const {
+        detail::ex_options eo(opts);
         fan_dataset *out = nullptr;
-        check(fan_dataset_resize(&out, get(), width, height));
+        detail::check(fan_dataset_resize_ex(&out, get(), width, height, eo.get()), eo.msg);
         return Dataset(out);
     }
     fan_dataset *get() const noexcept { return ds_.get(); }
@@ -348,18 +399,22 @@ struct Batch {
 class Iter {
 public:
     static Iter batches(const Dataset &ds, std::size_t batch, uint64_t shuffle_seed,
-                        const fan_allocator *alloc = nullptr) {
+                        const CreateOptions &opts = CreateOptions()) {
+        detail::ex_options eo(opts);
         fan_iter *it = nullptr;
-        detail::check(fan_iter_create_batches(&it, ds.get(), batch, shuffle_seed, alloc),
-                      "fan_iter_create_batches");
+        detail::check(fan_iter_create_batches_ex(&it, ds.get(), batch, shuffle_seed, eo.get()), eo.msg);
         return Iter(it, ds.shared());
     }
     static Iter noise(std::size_t dim, std::size_t classes, std::size_t batch, uint64_t seed,
-                      const fan_allocator *alloc = nullptr) {
+                      const CreateOptions &opts = CreateOptions()) {
+        detail::ex_options eo(opts);
         fan_iter *it = nullptr;
-        detail::check(fan_iter_create_noise(&it, dim, classes, batch, seed, alloc),
-                      "fan_iter_create_noise");
+        detail::check(fan_iter_create_noise_ex(&it, dim, classes, batch, seed, eo.get()), eo.msg);
         return Iter(it, nullptr);
+    }
+    /** Takes ownership of a C iterator that reads ds (none for a noise iterator). */
+    static Iter adopt(fan_iter *it, const Dataset *ds = nullptr) {
+        return Iter(it, ds != nullptr ? ds->shared() : nullptr);
     }
     Iter &set(fan_iter_param p, double value) {
         check(fan_iter_set(get(), p, value));
@@ -376,6 +431,19 @@ public:
         return b;
     }
     void reset() { check(fan_iter_reset(get())); }
+    /** Where the iterator is (fan_iter_get_state), to continue the same batches later. */
+    std::vector<unsigned char> state() const {
+        std::size_t need = 0;
+        check(fan_iter_get_state(get(), nullptr, 0, &need));
+        std::vector<unsigned char> buf(need);
+        check(fan_iter_get_state(get(), buf.data(), buf.size(), &need));
+        return buf;
+    }
+    void set_state(const std::vector<unsigned char> &state) {
+        check(fan_iter_set_state(get(), state.data(), state.size()));
+    }
+    /** Epochs finished since creation or reset (batch iterators). */
+    uint64_t epoch() const noexcept { return fan_iter_epoch(get()); }
     bool is_noise() const noexcept { return fan_iter_is_noise(get()) != 0; }
     std::size_t dim() const noexcept { return fan_iter_dim(get()); }
     std::size_t classes() const noexcept { return fan_iter_classes(get()); }
@@ -395,11 +463,30 @@ private:
 
 class Optimizer;
 
+/** Options of Net::train_v2 (fan_train_options). */
+struct TrainOptions {
+    const Dataset *validation;  // evaluated after every epoch; nullptr: none
+    std::size_t patience;       // epochs without improvement before stopping; 0: never
+    bool restore_best;          // put back the weights of the best validation epoch
+    double min_delta;           // an improvement is a validation loss below best - min_delta
+    TrainOptions() : validation(nullptr), patience(0), restore_best(false), min_delta(0.0) {}
+    fan_train_options c() const {
+        fan_train_options o = fan_train_options();
+        o.struct_size = sizeof o;
+        o.validation = validation != nullptr ? validation->get() : nullptr;
+        o.patience = patience;
+        o.restore_best = restore_best ? 1 : 0;
+        o.min_delta = min_delta;
+        return o;
+    }
+};
+
 class Net {
 public:
-    explicit Net(const std::vector<std::size_t> &sizes, const fan_allocator *alloc = nullptr) {
+    explicit Net(const std::vector<std::size_t> &sizes, const CreateOptions &opts = CreateOptions()) {
+        detail::ex_options eo(opts);
         fan_net *net = nullptr;
-        detail::check(fan_net_create(&net, sizes.data(), sizes.size(), alloc), "fan_net_create");
+        detail::check(fan_net_create_ex(&net, sizes.data(), sizes.size(), eo.get()), eo.msg);
         net_.reset(net);
     }
     static Net load(const std::string &path, const fan_allocator *alloc = nullptr) {
@@ -429,9 +516,11 @@ public:
     }
     /** Takes ownership of a C net. */
     static Net adopt(fan_net *net) { return Net(net); }
-    Net clone() const {
+    /** A deep copy; opts.alloc NULL keeps this net's allocator. */
+    Net clone(const CreateOptions &opts = CreateOptions()) const {
+        detail::ex_options eo(opts);
         fan_net *net = nullptr;
-        check(fan_net_clone(&net, get()));
+        detail::check(fan_net_clone_ex(&net, get(), eo.get()), eo.msg);
         return Net(net);
     }
     void save(const std::string &path) const { check(fan_net_save(get(), path.c_str())); }
@@ -569,6 +658,12 @@ public:
     fan_status train_steps(Optimizer &opt, Iter &it, std::size_t steps, F &&on_step);
     template <class F>
     fan_status pretrain_noise(Optimizer &opt, Iter &noise, std::size_t steps, F &&on_step);
+    /** fan_train_v2: validation every epoch, early stopping, best weights restored; returns
+        FAN_OK, FAN_EARLY_STOPPED or FAN_STOPPED. */
+    fan_status train_v2(Optimizer &opt, Iter &batches, std::size_t epochs, const TrainOptions &options);
+    template <class F>
+    fan_status train_v2(Optimizer &opt, Iter &batches, std::size_t epochs, const TrainOptions &options,
+                        F &&on_step);
 
     // Diagnostics
     Alignment alignment(std::size_t layer) const {
@@ -658,10 +753,34 @@ private:
 
 class Optimizer {
 public:
-    Optimizer(const Net &net, fan_optimizer_kind kind, const fan_allocator *alloc = nullptr) {
+    Optimizer(const Net &net, fan_optimizer_kind kind, const CreateOptions &opts = CreateOptions()) {
+        detail::ex_options eo(opts);
         fan_optimizer *opt = nullptr;
-        detail::check(fan_optimizer_create(&opt, kind, net.get(), alloc), "fan_optimizer_create");
+        detail::check(fan_optimizer_create_ex(&opt, kind, net.get(), eo.get()), eo.msg);
         opt_.reset(opt);
+    }
+    /** An optimizer from bytes of save_mem() (fan_optimizer_load_mem_ex). */
+    static Optimizer load_mem(const void *buf, std::size_t len, const CreateOptions &opts = CreateOptions()) {
+        detail::ex_options eo(opts);
+        fan_optimizer *opt = nullptr;
+        detail::check(fan_optimizer_load_mem_ex(&opt, buf, len, eo.get()), eo.msg);
+        return Optimizer(opt);
+    }
+    /** Takes ownership of a C optimizer. */
+    static Optimizer adopt(fan_optimizer *opt) { return Optimizer(opt); }
+    /** The whole state (fan_optimizer_save_mem): load_mem continues bit for bit. */
+    std::vector<unsigned char> save_mem() const {
+        std::size_t need = 0;
+        check(fan_optimizer_save_mem(get(), nullptr, 0, &need));
+        std::vector<unsigned char> buf(need);
+        check(fan_optimizer_save_mem(get(), buf.data(), buf.size(), &need));
+        return buf;
+    }
+    /** The learning rate the schedule gives step `step` (0-based). */
+    double scheduled_lr(uint64_t step) const {
+        double lr = 0.0;
+        check(fan_optimizer_scheduled_lr(get(), step, &lr));
+        return lr;
     }
     Optimizer &set(fan_optimizer_param p, double value) {
         check(fan_optimizer_set(get(), p, value));
@@ -685,6 +804,7 @@ public:
     fan_optimizer *get() const noexcept { return opt_.get(); }
 
 private:
+    explicit Optimizer(fan_optimizer *opt) : opt_(opt) {}
     void check(fan_status st) const { detail::check(st, fan_optimizer_errmsg(get())); }
     std::unique_ptr<fan_optimizer, detail::optimizer_free> opt_;
 };
@@ -735,6 +855,92 @@ fan_status Net::train_steps(Optimizer &opt, Iter &it, std::size_t steps, F &&on_
 template <class F>
 fan_status Net::pretrain_noise(Optimizer &opt, Iter &noise, std::size_t steps, F &&on_step) {
     return run(fan_pretrain_noise, opt, noise, steps, on_step);
+}
+inline fan_status Net::train_v2(Optimizer &opt, Iter &batches, std::size_t epochs,
+                                const TrainOptions &options) {
+    const fan_train_options o = options.c();
+    return check(fan_train_v2(get(), opt.get(), batches.get(), epochs, &o, nullptr, nullptr));
+}
+template <class F>
+fan_status Net::train_v2(Optimizer &opt, Iter &batches, std::size_t epochs,
+                         const TrainOptions &options, F &&on_step) {
+    typedef typename std::remove_reference<F>::type Fn;
+    const fan_train_options o = options.c();
+    detail::trampoline<Fn> t{&on_step, nullptr};
+    const fan_status st = fan_train_v2(get(), opt.get(), batches.get(), epochs, &o,
+                                       &detail::trampoline<Fn>::call, &t);
+    if (t.error) std::rethrow_exception(t.error);
+    return check(st);
+}
+
+// ---- checkpoints ----------------------------------------------------------------------------
+
+/** What a checkpoint gives back: the net, and the optimizer and iterator when saved and asked for
+    (empty otherwise). A loaded batch iterator keeps the dataset it reads alive. */
+struct Checkpoint {
+    Net net;
+    std::unique_ptr<Optimizer> optimizer;
+    std::unique_ptr<Iter> iter;
+};
+
+/** fan_checkpoint_save: the net, and opt and it unless nullptr; atomic. */
+inline void checkpoint_save(const std::string &path, const Net &net, const Optimizer *opt = nullptr,
+                            const Iter *it = nullptr) {
+    detail::check(fan_checkpoint_save(path.c_str(), net.get(), opt ? opt->get() : nullptr,
+                                      it ? it->get() : nullptr),
+                  net.errmsg());
+}
+inline std::vector<unsigned char> checkpoint_save_mem(const Net &net, const Optimizer *opt = nullptr,
+                                                      const Iter *it = nullptr) {
+    std::size_t need = 0;
+    fan_optimizer *o = opt ? opt->get() : nullptr;
+    fan_iter *i = it ? it->get() : nullptr;
+    detail::check(fan_checkpoint_save_mem(nullptr, 0, &need, net.get(), o, i), net.errmsg());
+    std::vector<unsigned char> buf(need);
+    detail::check(fan_checkpoint_save_mem(buf.data(), buf.size(), &need, net.get(), o, i), net.errmsg());
+    buf.resize(need);
+    return buf;
+}
+
+namespace detail {
+inline Checkpoint adopt_checkpoint(fan_net *net, fan_optimizer *opt, fan_iter *it, const Dataset *data) {
+    Checkpoint c{Net::adopt(net), nullptr, nullptr};
+    if (opt != nullptr) c.optimizer.reset(new Optimizer(Optimizer::adopt(opt)));
+    if (it != nullptr) c.iter.reset(new Iter(Iter::adopt(it, data)));
+    return c;
+}
+}  // namespace detail
+
+/**
+ * fan_checkpoint_load_ex: data is the dataset a saved batch iterator runs over (nullptr for a
+ * noise iterator or none); want_optimizer / want_iter false skip those parts.
+ */
+inline Checkpoint checkpoint_load(const std::string &path, const Dataset *data = nullptr,
+                                  bool want_optimizer = true, bool want_iter = true,
+                                  const CreateOptions &opts = CreateOptions()) {
+    detail::ex_options eo(opts);
+    fan_net *net = nullptr;
+    fan_optimizer *opt = nullptr;
+    fan_iter *it = nullptr;
+    detail::check(fan_checkpoint_load_ex(path.c_str(), &net, want_optimizer ? &opt : nullptr,
+                                         want_iter ? &it : nullptr, data ? data->get() : nullptr,
+                                         eo.get()),
+                  eo.msg);
+    return detail::adopt_checkpoint(net, opt, it, data);
+}
+/** As checkpoint_load from len bytes at buf (fan_checkpoint_load_mem_ex). */
+inline Checkpoint checkpoint_load_mem(const void *buf, std::size_t len, const Dataset *data = nullptr,
+                                      bool want_optimizer = true, bool want_iter = true,
+                                      const CreateOptions &opts = CreateOptions()) {
+    detail::ex_options eo(opts);
+    fan_net *net = nullptr;
+    fan_optimizer *opt = nullptr;
+    fan_iter *it = nullptr;
+    detail::check(fan_checkpoint_load_mem_ex(buf, len, &net, want_optimizer ? &opt : nullptr,
+                                             want_iter ? &it : nullptr, data ? data->get() : nullptr,
+                                             eo.get()),
+                  eo.msg);
+    return detail::adopt_checkpoint(net, opt, it, data);
 }
 
 }  // namespace fanoise

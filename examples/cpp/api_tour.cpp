@@ -1,6 +1,7 @@
 // api_tour.cpp - the rest of include/fanoise.hpp in one run: datasets (arrays, subsets, splits,
 // transforms, CSV and .npy from memory), a net's settings, matrices, gradients, saving and
-// loading, NumPy export, diagnostics and the generic spectral functions. Each step checks a value
+// loading, NumPy export, checkpoints and exact resume, validation with early stopping,
+// diagnostics and the generic spectral functions. Each step checks a value
 // that would be wrong if the wrapper passed the wrong thing to the C API; exits non-zero on any
 // failure, so `make cpp-check` tests the header as a user's program would use it.
 #include <fanoise.hpp>
@@ -48,6 +49,16 @@ void datasets() {
            "standardisation uses the computed statistics");
     std::pair<fanoise::Dataset, fanoise::Dataset> parts = ds.split(6, 1);
     expect(parts.first.size() == kSamples - 6 && parts.second.size() == 6, "split sizes");
+    parts = ds.split_stratified(6, 1);
+    expect(parts.second.class_counts() == std::vector<size_t>(kClasses, 6 / kClasses),
+           "a stratified split takes every class in proportion");
+    try {
+        ds.subset_first(kSamples + 1);
+        expect(false, "a subset larger than the dataset throws");
+    } catch (const fanoise::Error &e) {
+        expect(e.status() == FAN_E_INVALID && e.message().find("31") != std::string::npos,
+               "a failed constructor says why (the _ex variants' message)");
+    }
     expect(ds.subset_first(5).size() == 5 && ds.subset_random(7, 2).size() == 7 &&
                ds.subset_stratified(2, 3).size() == 2 * kClasses &&
                ds.subset_indices({0, 0, 4}).get(2).label == 1,
@@ -194,9 +205,71 @@ void nets() {
 
 }  // namespace
 
+// Checkpoints: training 2 epochs straight equals 1 epoch, checkpoint, load, 1 more epoch.
+void long_runs() {
+    fanoise::Dataset ds = images();
+    std::pair<fanoise::Dataset, fanoise::Dataset> parts = ds.split_stratified(6, 7);
+    auto fresh = [&]() {
+        fanoise::Net n({kDim, 8, kClasses});
+        n.init(3, 4);
+        return n;
+    };
+    fanoise::Net straight = fresh();
+    {
+        fanoise::Optimizer adam(straight, FAN_OPTIMIZER_ADAM);
+        fanoise::Iter it = fanoise::Iter::batches(parts.first, 4, 9);
+        straight.train(adam, it, 2);
+    }
+    std::vector<unsigned char> bytes;
+    {
+        fanoise::Net half = fresh();
+        fanoise::Optimizer adam(half, FAN_OPTIMIZER_ADAM);
+        fanoise::Iter it = fanoise::Iter::batches(parts.first, 4, 9);
+        half.train(adam, it, 1);
+        bytes = fanoise::checkpoint_save_mem(half, &adam, &it);
+        const std::vector<unsigned char> st = it.state(), os = adam.save_mem();
+        fanoise::Optimizer copy = fanoise::Optimizer::load_mem(os.data(), os.size());
+        it.set_state(st);
+        expect(copy.steps() == adam.steps() && it.epoch() == 1 &&
+                   copy.scheduled_lr(0) == adam.get(FAN_OPT_LR),
+               "optimizer and iterator states round-trip");
+    }
+    fanoise::Checkpoint c = fanoise::checkpoint_load_mem(bytes.data(), bytes.size(), &parts.first);
+    expect(c.optimizer && c.iter, "a checkpoint gives back the optimizer and the iterator");
+    c.net.train(*c.optimizer, *c.iter, 1);
+    expect(c.net.weights(0).w == straight.weights(0).w, "resuming from a checkpoint is exact");
+    char dir[] = "/tmp/fan_hpp_ckpt_XXXXXX";
+    if (mkdtemp(dir) != nullptr) {
+        const std::string path = std::string(dir) + "/run.ckpt";
+        fanoise::checkpoint_save(path, c.net, c.optimizer.get());
+        fanoise::Checkpoint d = fanoise::checkpoint_load(path, nullptr, true, false);
+        expect(d.optimizer && !d.iter && d.net.weights(1).b == c.net.weights(1).b,
+               "a checkpoint file without an iterator");
+        std::remove(path.c_str());
+        rmdir(dir);
+    }
+    // Validation every epoch with early stopping and the best weights put back.
+    fanoise::Net net = fresh();
+    fanoise::Optimizer sgd(net, FAN_OPTIMIZER_SGD);
+    sgd.set(FAN_OPT_LR, 0.05);
+    fanoise::Iter it = fanoise::Iter::batches(parts.first, 4, 9);
+    fanoise::TrainOptions o;
+    o.validation = &parts.second;
+    o.patience = 2;
+    o.restore_best = true;
+    size_t validated = 0;
+    const fan_status st = net.train_v2(sgd, it, 6, o, [&](const fan_progress &p) {
+        validated += p.validated ? 1 : 0;
+        return false;
+    });
+    expect((st == FAN_OK || st == FAN_EARLY_STOPPED) && validated >= 1,
+           "train_v2 validates every epoch and may stop early");
+}
+
 int main() {
     datasets();
     nets();
+    long_runs();
     std::printf("%s\n", failures == 0 ? "all checks passed" : "some checks FAILED");
     return failures == 0 ? 0 : 1;
 }

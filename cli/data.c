@@ -81,7 +81,8 @@ static int load_npy(const char *opt_name, const char *pair, size_t n_classes, fa
     char images[PATH_CAP];
     snprintf(images, sizeof images, "%.*s", (int)(comma - pair), pair);
     char msg[256];
-    const fan_status s = fan_dataset_load_npy(out, images, comma + 1, n_classes, NULL, msg, sizeof msg);
+    fan_create_options o = {sizeof o, NULL, msg, sizeof msg, 0};
+    const fan_status s = fan_dataset_load_npy_ex(out, images, comma + 1, n_classes, &o);
     if (s != FAN_OK) return cli_lib_error("loading .npy data", s, msg);
     if (info) fprintf(info, "data: %s (%zu samples)\n", images, fan_dataset_size(*out));
     return CLI_OK;

@@ -1472,10 +1472,6 @@ FAN_API FAN_NODISCARD fan_status fan_spectrum_summary(const double *sv, size_t n
  * @param labels_path  the labels file.
  * @param n_classes    the class count; 0 takes the largest label + 1.
  * @param alloc        allocator, copied into the dataset; NULL for malloc/free.
- * @param errmsg       receives the detail of a failure (naming the file and what is wrong),
- *                     NUL-terminated and truncated to errmsg_cap bytes; may be NULL. Written on
- *                     success too (as "").
- * @param errmsg_cap   size of errmsg in bytes.
  * @return FAN_OK; FAN_E_NULL (out or a path); FAN_E_IO (a file cannot be opened or read, or is
  *         not a regular file); FAN_E_FORMAT (not a .npy file, a malformed header, data shorter or
  *         longer than the header says); FAN_E_VERSION (a format version other than 1.0 - 3.0);
@@ -1483,14 +1479,28 @@ FAN_API FAN_NODISCARD fan_status fan_spectrum_summary(const double *sv, size_t n
  *         dimensions); FAN_E_SHAPE (labels not (n,) or (n, 1), or not one per image);
  *         FAN_E_INVALID (a dimension of 0); FAN_E_LIMIT (more than FAN_MAX_SAMPLES images, more
  *         than FAN_MAX_WIDTH values per image, n_classes or a label above FAN_MAX_CLASSES, a
- *         header above 64 KiB, sizes that overflow); FAN_E_LABEL (a negative label or one not
- *         below n_classes); FAN_E_NONFINITE (a NaN or infinite float image value); FAN_E_NOMEM.
- *         Thread-safe (no shared state; each call opens its own files).
+ *         header above 64 KiB, sizes that overflow, or, for fan_dataset_load_npy_ex, data above
+ *         the load budget); FAN_E_LABEL (a negative label or one not below n_classes);
+ *         FAN_E_NONFINITE (a NaN or infinite float image value); FAN_E_NOMEM. There is no handle
+ *         on failure: fan_dataset_load_npy_ex gives the reason (naming the file and what is
+ *         wrong). Thread-safe (no shared state; each call opens its own files).
  */
 FAN_API FAN_NODISCARD fan_status fan_dataset_load_npy(fan_dataset **out, const char *images_path,
                                                       const char *labels_path, size_t n_classes,
-                                                      const fan_allocator *alloc, char *errmsg,
-                                                      size_t errmsg_cap);
+                                                      const fan_allocator *alloc);
+/**
+ * As fan_dataset_load_npy, with options (NULL: defaults): the allocator, a buffer for the reason
+ * of a failure, and the load budget, which applies to the image data the headers declare plus
+ * the labels as int32 (twice: a scratch copy lives while they are read); it is checked after the
+ * headers and before anything is allocated.
+ * @return as fan_dataset_load_npy, plus FAN_E_INVALID or FAN_E_UNSUPPORTED for bad options (see
+ *         fan_create_options).
+ */
+FAN_API FAN_NODISCARD fan_status fan_dataset_load_npy_ex(fan_dataset **out,
+                                                         const char *images_path,
+                                                         const char *labels_path,
+                                                         size_t n_classes,
+                                                         const fan_create_options *opts);
 /**
  * As fan_dataset_load_npy from two memory buffers holding whole .npy files (images_len and
  * labels_len bytes). The buffers are only read, and not kept. FAN_E_NULL if out, images or labels
@@ -1499,8 +1509,14 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_load_npy(fan_dataset **out, const c
 FAN_API FAN_NODISCARD fan_status fan_dataset_load_npy_mem(fan_dataset **out, const void *images,
                                                           size_t images_len, const void *labels,
                                                           size_t labels_len, size_t n_classes,
-                                                          const fan_allocator *alloc,
-                                                          char *errmsg, size_t errmsg_cap);
+                                                          const fan_allocator *alloc);
+/** As fan_dataset_load_npy_mem, with options as fan_dataset_load_npy_ex. */
+FAN_API FAN_NODISCARD fan_status fan_dataset_load_npy_mem_ex(fan_dataset **out,
+                                                             const void *images,
+                                                             size_t images_len,
+                                                             const void *labels,
+                                                             size_t labels_len, size_t n_classes,
+                                                             const fan_create_options *opts);
 
 /**
  * Writes every weight layer l of the net into the existing directory dir as three float32 .npy

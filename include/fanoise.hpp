@@ -232,22 +232,21 @@ public:
     }
     /** n_classes 0: the largest label + 1. The exception's message says what is wrong. */
     static Dataset load_npy(const std::string &images, const std::string &labels,
-                            std::size_t n_classes = 0, const fan_allocator *alloc = nullptr) {
+                            std::size_t n_classes = 0, const CreateOptions &opts = CreateOptions()) {
+        detail::ex_options eo(opts);
         fan_dataset *ds = nullptr;
-        char msg[256] = "";
-        detail::check(fan_dataset_load_npy(&ds, images.c_str(), labels.c_str(), n_classes, alloc,
-                                           msg, sizeof msg),
-                      msg);
+        detail::check(fan_dataset_load_npy_ex(&ds, images.c_str(), labels.c_str(), n_classes, eo.get()),
+                      eo.msg);
         return Dataset(ds);
     }
     static Dataset load_npy_mem(const void *images, std::size_t images_len, const void *labels,
                                 std::size_t labels_len, std::size_t n_classes = 0,
-                                const fan_allocator *alloc = nullptr) {
+                                const CreateOptions &opts = CreateOptions()) {
+        detail::ex_options eo(opts);
         fan_dataset *ds = nullptr;
-        char msg[256] = "";
-        detail::check(fan_dataset_load_npy_mem(&ds, images, images_len, labels, labels_len,
-                                               n_classes, alloc, msg, sizeof msg),
-                      msg);
+        detail::check(fan_dataset_load_npy_mem_ex(&ds, images, images_len, labels, labels_len,
+                                                  n_classes, eo.get()),
+                      eo.msg);
         return Dataset(ds);
     }
     /** labels.size() rows of dim floats. */

@@ -8,6 +8,7 @@
 
 #include "dataset_internal.h"
 #include "npy_internal.h"
+#include "options.h"
 
 #include <errno.h>
 #include <math.h>
@@ -465,15 +466,6 @@ fan_status fan__npy_write_f32(const char *path, const float *data, const size_t 
     return st;
 }
 
-void fan__copy_message(char *dst, size_t cap, const char *err)
-{
-    if (dst == NULL || cap == 0) return;
-    size_t n = strlen(err);
-    if (n >= cap) n = cap - 1;
-    memcpy(dst, err, n);
-    dst[n] = '\0';
-}
-
 /* ---- datasets ------------------------------------------------------------------------------- */
 
 /* Checks an images header; sets n, dim and the image shape. */
@@ -516,10 +508,11 @@ static fan_status check_labels_header(const fan__npy_src *s, const fan__npy_head
     return FAN_OK;
 }
 
-/* Both sources open; reads them into a new dataset. */
+/* Both sources open; reads them into a new dataset with o's allocator, budget and message. */
 static fan_status load_npy(fan_dataset **out, fan__npy_src *img, fan__npy_src *lab,
-                           size_t n_classes, const fan_allocator *alloc, char *err)
+                           size_t n_classes, fan__opts *o)
 {
+    char *err = o->err;
     FAN__FAIL_IF(err, n_classes > FAN_MAX_CLASSES, FAN_E_LIMIT,
                  "n_classes %zu exceeds FAN_MAX_CLASSES (%u)", n_classes, FAN_MAX_CLASSES);
     fan__npy_header hi, hl;
@@ -530,11 +523,14 @@ static fan_status load_npy(fan_dataset **out, fan__npy_src *img, fan__npy_src *l
     FAN__CHECK(fan__npy_read_header(lab, &hl, err));
     FAN__CHECK(check_labels_header(lab, &hl, n, err));
     FAN__CHECK(fan__npy_check_data(lab, &hl, err));
+    /* What the dataset will hold: the samples as stored, and the labels as int32 (twice, while
+       the scratch copy below lives). */
+    FAN__CHECK(fan__opts_check_budget(o, (uint64_t)hi.data_bytes + 2 * (uint64_t)n * sizeof(int32_t),
+                                      "the .npy dataset"));
 
     /* Labels first, into scratch memory: the class count they give sizes the dataset. */
-    fan_allocator al;
-    fan__alloc_init(&al, alloc);
-    int32_t *labels = fan__alloc(&al, n * sizeof *labels);
+    const fan_allocator *al = &o->alloc;
+    int32_t *labels = fan__alloc(al, n * sizeof *labels);
     FAN__FAIL_IF(err, labels == NULL, FAN_E_NOMEM, "out of memory for %zu labels", n);
     int32_t max_label = 0;
     fan_status st = read_labels(lab, &hl, labels, n, n_classes ? n_classes : FAN_MAX_CLASSES,
@@ -542,7 +538,7 @@ static fan_status load_npy(fan_dataset **out, fan__npy_src *img, fan__npy_src *l
     fan_dataset *ds = NULL;
     if (st == FAN_OK)
         st = fan__dataset_new(&ds, n, dim, n_classes ? n_classes : (size_t)max_label + 1,
-                              hi.type == FAN__NPY_U8, &al, err);
+                              hi.type == FAN__NPY_U8, al, err);
     if (st == FAN_OK) {
         memcpy(ds->labels, labels, n * sizeof *labels);
         if (hi.type == FAN__NPY_U8)
@@ -550,7 +546,7 @@ static fan_status load_npy(fan_dataset **out, fan__npy_src *img, fan__npy_src *l
         else
             st = fan__npy_read_floats(img, &hi, ds->f32, n * dim, err);
     }
-    fan__free(&al, labels);
+    fan__free(al, labels);
     if (st != FAN_OK) {
         fan_dataset_free(ds);
         return st;
@@ -562,50 +558,62 @@ static fan_status load_npy(fan_dataset **out, fan__npy_src *img, fan__npy_src *l
     return FAN_OK;
 }
 
-fan_status fan_dataset_load_npy(fan_dataset **out, const char *images_path,
-                                const char *labels_path, size_t n_classes,
-                                const fan_allocator *alloc, char *errmsg, size_t errmsg_cap)
+fan_status fan_dataset_load_npy_ex(fan_dataset **out, const char *images_path,
+                                   const char *labels_path, size_t n_classes,
+                                   const fan_create_options *opts)
 {
-    char err[FAN__ERRMSG_CAP] = "";
-    fan_status st;
-    if (out == NULL || images_path == NULL || labels_path == NULL) {
-        if (out != NULL) *out = NULL;
-        st = fan__fail(err, FAN_E_NULL, "%s is NULL",
+    if (out != NULL) *out = NULL;
+    fan__opts o;
+    fan_status st = fan__opts_read(&o, opts);
+    if (st == FAN_OK && (out == NULL || images_path == NULL || labels_path == NULL))
+        st = fan__fail(o.err, FAN_E_NULL, "%s is NULL",
                        out == NULL ? "out" : images_path == NULL ? "images_path" : "labels_path");
-    } else {
-        *out = NULL;
+    if (st == FAN_OK) {
         fan__npy_src img, lab;
-        st = fan__npy_open(&img, images_path, err);
+        st = fan__npy_open(&img, images_path, o.err);
         if (st == FAN_OK) {
-            st = fan__npy_open(&lab, labels_path, err);
+            st = fan__npy_open(&lab, labels_path, o.err);
             if (st == FAN_OK) {
-                st = load_npy(out, &img, &lab, n_classes, alloc, err);
+                st = load_npy(out, &img, &lab, n_classes, &o);
                 fan__npy_close(&lab);
             }
             fan__npy_close(&img);
         }
     }
-    fan__copy_message(errmsg, errmsg_cap, err);
-    return st;
+    return fan__opts_finish(&o, st);
+}
+
+fan_status fan_dataset_load_npy(fan_dataset **out, const char *images_path,
+                                const char *labels_path, size_t n_classes,
+                                const fan_allocator *alloc)
+{
+    fan_create_options o = {sizeof o, alloc, NULL, 0, 0};
+    return fan_dataset_load_npy_ex(out, images_path, labels_path, n_classes, &o);
+}
+
+fan_status fan_dataset_load_npy_mem_ex(fan_dataset **out, const void *images, size_t images_len,
+                                       const void *labels, size_t labels_len, size_t n_classes,
+                                       const fan_create_options *opts)
+{
+    if (out != NULL) *out = NULL;
+    fan__opts o;
+    fan_status st = fan__opts_read(&o, opts);
+    if (st == FAN_OK && (out == NULL || images == NULL || labels == NULL))
+        st = fan__fail(o.err, FAN_E_NULL, "%s is NULL",
+                       out == NULL ? "out" : images == NULL ? "images" : "labels");
+    if (st == FAN_OK) {
+        fan__npy_src img, lab;
+        fan__npy_open_mem(&img, images, images_len, "images buffer");
+        fan__npy_open_mem(&lab, labels, labels_len, "labels buffer");
+        st = load_npy(out, &img, &lab, n_classes, &o);
+    }
+    return fan__opts_finish(&o, st);
 }
 
 fan_status fan_dataset_load_npy_mem(fan_dataset **out, const void *images, size_t images_len,
                                     const void *labels, size_t labels_len, size_t n_classes,
-                                    const fan_allocator *alloc, char *errmsg, size_t errmsg_cap)
+                                    const fan_allocator *alloc)
 {
-    char err[FAN__ERRMSG_CAP] = "";
-    fan_status st;
-    if (out == NULL || images == NULL || labels == NULL) {
-        if (out != NULL) *out = NULL;
-        st = fan__fail(err, FAN_E_NULL, "%s is NULL",
-                       out == NULL ? "out" : images == NULL ? "images" : "labels");
-    } else {
-        *out = NULL;
-        fan__npy_src img, lab;
-        fan__npy_open_mem(&img, images, images_len, "images buffer");
-        fan__npy_open_mem(&lab, labels, labels_len, "labels buffer");
-        st = load_npy(out, &img, &lab, n_classes, alloc, err);
-    }
-    fan__copy_message(errmsg, errmsg_cap, err);
-    return st;
+    fan_create_options o = {sizeof o, alloc, NULL, 0, 0};
+    return fan_dataset_load_npy_mem_ex(out, images, images_len, labels, labels_len, n_classes, &o);
 }

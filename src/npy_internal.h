@@ -82,7 +82,4 @@ fan_status fan__npy_read_floats(fan__npy_src *s, const fan__npy_header *h, float
 fan_status fan__npy_write_f32(const char *path, const float *data, const size_t *shape,
                               size_t ndim, const fan_allocator *al, char *err);
 
-/* Copies the NUL-terminated message err into a caller's buffer of cap bytes (may be NULL). */
-void fan__copy_message(char *dst, size_t cap, const char *err);
-
 #endif /* FAN_NPY_INTERNAL_H */

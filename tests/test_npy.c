@@ -73,10 +73,17 @@ static pair *good_pair(void)
     return p;
 }
 
+/* Options carrying a message buffer (of 256 bytes) and an allocator (may be NULL). */
+static fan_create_options opts_of(char *msg, const fan_allocator *a)
+{
+    fan_create_options o = {sizeof o, a, msg, msg ? 256 : 0, 0};
+    return o;
+}
+
 static fan_status load_pair(const pair *p, size_t classes, fan_dataset **ds, char *msg)
 {
-    return fan_dataset_load_npy_mem(ds, p->img, p->img_len, p->lab, p->lab_len, classes, NULL,
-                                    msg, 256);
+    const fan_create_options o = opts_of(msg, NULL);
+    return fan_dataset_load_npy_mem_ex(ds, p->img, p->img_len, p->lab, p->lab_len, classes, &o);
 }
 
 static void test_float32_images_and_int64_labels_load_with_their_shape(void **state)
@@ -117,7 +124,7 @@ static void test_uint8_images_scale_and_four_dimensions_are_channel_planar(void 
     const size_t li = npy_simple(img, "|u1", "(2, 3, 2, 2)", px, sizeof px);
     const size_t ll = npy_simple(lab, "|u1", "(2, 1)", labels, sizeof labels);
     fan_dataset *ds = NULL;
-    TU_OK(fan_dataset_load_npy_mem(&ds, img, li, lab, ll, 10, NULL, NULL, 0));
+    TU_OK(fan_dataset_load_npy_mem(&ds, img, li, lab, ll, 10, NULL));
     assert_int_equal(fan_dataset_classes(ds), 10);
     size_t w, h, c;
     TU_OK(fan_dataset_shape(ds, &w, &h, &c));
@@ -185,8 +192,9 @@ static void expect_images(const char *dict, const void *data, size_t len, fan_st
     fan_allocator a = tu_allocator(&c);
     fan_dataset *ds = (fan_dataset *)p; /* not NULL: the loader must reset it */
     char msg[256];
+    const fan_create_options o = opts_of(msg, &a);
     const fan_status s =
-        fan_dataset_load_npy_mem(&ds, p->img, p->img_len, p->lab, p->lab_len, 0, &a, msg, sizeof msg);
+        fan_dataset_load_npy_mem_ex(&ds, p->img, p->img_len, p->lab, p->lab_len, 0, &o);
     if (s != want || strstr(msg, part) == NULL)
         print_error("dict %s: status %d (%s), message '%s'; wanted %d and '%s'\n", dict, (int)s,
                     fan_strerror(s), msg, (int)want, part);
@@ -290,8 +298,7 @@ static void test_every_truncation_of_both_files_fails_cleanly(void **state)
             fan_allocator a = tu_allocator(&c);
             fan_dataset *ds = NULL;
             const fan_status s = fan_dataset_load_npy_mem(
-                &ds, p->img, which ? p->img_len : len, p->lab, which ? len : p->lab_len, 0, &a,
-                NULL, 0);
+                &ds, p->img, which ? p->img_len : len, p->lab, which ? len : p->lab_len, 0, &a);
             assert_int_equal(s, FAN_E_FORMAT);
             assert_null(ds);
             /* Nothing is allocated from a header that the input cannot back. */
@@ -330,8 +337,9 @@ static void test_huge_shapes_are_refused_before_any_allocation(void **state)
         fan_allocator a = tu_allocator(&c);
         fan_dataset *ds = NULL;
         char msg[256];
-        const fan_status s = fan_dataset_load_npy_mem(&ds, p->img, p->img_len, p->lab, p->lab_len,
-                                                      0, &a, msg, sizeof msg);
+        const fan_create_options o = opts_of(msg, &a);
+        const fan_status s = fan_dataset_load_npy_mem_ex(&ds, p->img, p->img_len, p->lab,
+                                                         p->lab_len, 0, &o);
         if (s != cases[k].want) print_error("shape %s: %s (%s)\n", cases[k].shape, fan_strerror(s), msg);
         assert_int_equal(s, cases[k].want);
         assert_int_equal(c.total_allocs, 0);
@@ -396,7 +404,7 @@ static const pair *g_oom_pair;
 static fan_status oom_load(fan_dataset **out, const fan_allocator *a)
 {
     return fan_dataset_load_npy_mem(out, g_oom_pair->img, g_oom_pair->img_len, g_oom_pair->lab,
-                                    g_oom_pair->lab_len, 0, a, NULL, 0);
+                                    g_oom_pair->lab_len, 0, a);
 }
 
 static void test_every_failed_allocation_is_reported_and_leaks_nothing(void **state)
@@ -430,8 +438,7 @@ static void test_random_corruption_never_crashes_or_leaks(void **state)
         tu_counter c = {0};
         fan_allocator a = tu_allocator(&c);
         fan_dataset *ds = NULL;
-        const fan_status s = fan_dataset_load_npy_mem(&ds, mut, len, p->lab, p->lab_len, 0, &a,
-                                                      NULL, 0);
+        const fan_status s = fan_dataset_load_npy_mem(&ds, mut, len, p->lab, p->lab_len, 0, &a);
         assert_true(s == FAN_OK || s == FAN_E_FORMAT || s == FAN_E_UNSUPPORTED ||
                     s == FAN_E_LIMIT || s == FAN_E_VERSION || s == FAN_E_SHAPE ||
                     s == FAN_E_INVALID || s == FAN_E_NONFINITE);
@@ -461,22 +468,37 @@ static void test_files_load_like_buffers_and_paths_are_checked(void **state)
     tu_write_file(img, p->img, p->img_len);
     tu_write_file(lab, p->lab, p->lab_len);
     fan_dataset *a = NULL, *b = NULL;
-    TU_OK(fan_dataset_load_npy(&a, img, lab, 0, NULL, msg, sizeof msg));
+    fan_create_options o = opts_of(msg, NULL);
+    TU_OK(fan_dataset_load_npy_ex(&a, img, lab, 0, &o));
+    assert_string_equal(msg, "");
     TU_OK(load_pair(p, 0, &b, msg));
     tu_assert_same_dataset(a, b);
     fan_dataset_free(a);
     fan_dataset_free(b);
-    assert_int_equal(fan_dataset_load_npy(&a, dir, lab, 0, NULL, msg, sizeof msg), FAN_E_IO);
+    TU_OK(fan_dataset_load_npy(&a, img, lab, 0, NULL));
+    fan_dataset_free(a);
+    assert_int_equal(fan_dataset_load_npy_ex(&a, dir, lab, 0, &o), FAN_E_IO);
     assert_non_null(strstr(msg, "not a regular file"));
-    assert_int_equal(fan_dataset_load_npy(&a, "/nonexistent/x.npy", lab, 0, NULL, msg, sizeof msg),
-                     FAN_E_IO);
+    assert_int_equal(fan_dataset_load_npy_ex(&a, "/nonexistent/x.npy", lab, 0, &o), FAN_E_IO);
     assert_non_null(strstr(msg, "/nonexistent/x.npy"));
-    assert_int_equal(fan_dataset_load_npy(&a, img, NULL, 0, NULL, msg, sizeof msg), FAN_E_NULL);
-    assert_int_equal(fan_dataset_load_npy(NULL, img, lab, 0, NULL, msg, sizeof msg), FAN_E_NULL);
+    assert_int_equal(fan_dataset_load_npy_ex(&a, img, NULL, 0, &o), FAN_E_NULL);
+    assert_int_equal(fan_dataset_load_npy(NULL, img, lab, 0, NULL), FAN_E_NULL);
     /* A message is truncated to the buffer and always terminated. */
     char tiny[8] = "xxxxxxx";
-    assert_int_equal(fan_dataset_load_npy(&a, "/nonexistent/x.npy", lab, 0, NULL, tiny, 5), FAN_E_IO);
+    fan_create_options t = {sizeof t, NULL, tiny, 5, 0};
+    assert_int_equal(fan_dataset_load_npy_ex(&a, "/nonexistent/x.npy", lab, 0, &t), FAN_E_IO);
     assert_int_equal(strlen(tiny), 4);
+    /* The load budget counts the image data and the labels, before anything is allocated. */
+    tu_counter c = {0};
+    fan_allocator al = tu_allocator(&c);
+    fan_create_options small = {sizeof small, &al, msg, 256, 100};
+    assert_int_equal(fan_dataset_load_npy_ex(&a, img, lab, 0, &small), FAN_E_LIMIT);
+    assert_non_null(strstr(msg, "load budget"));
+    assert_int_equal(c.total_allocs, 0);
+    small.max_load_bytes = sizeof IMG + 2 * 6 * sizeof(int32_t);
+    TU_OK(fan_dataset_load_npy_ex(&a, img, lab, 0, &small));
+    fan_dataset_free(a);
+    assert_int_equal(c.live_blocks, 0);
     assert_int_equal(unlink(img), 0);
     assert_int_equal(unlink(lab), 0);
     assert_int_equal(rmdir(dir), 0);

@@ -294,10 +294,12 @@ PROTOTYPES = {
     "fan_matrix_angle": (status, [F32, F32, c_size_t, F64]),
     "fan_spectrum_summary": (status, [F64, c_size_t, F64, F64, F64]),
     # NumPy files
-    "fan_dataset_load_npy": (status, [POINTER(DS), c_char_p, c_char_p, c_size_t, ALLOC,
-                                      POINTER(c_char), c_size_t]),
+    "fan_dataset_load_npy": (status, [POINTER(DS), c_char_p, c_char_p, c_size_t, ALLOC]),
+    "fan_dataset_load_npy_ex": (status, [POINTER(DS), c_char_p, c_char_p, c_size_t, COPTS]),
     "fan_dataset_load_npy_mem": (status, [POINTER(DS), c_void_p, c_size_t, c_void_p, c_size_t,
-                                          c_size_t, ALLOC, POINTER(c_char), c_size_t]),
+                                          c_size_t, ALLOC]),
+    "fan_dataset_load_npy_mem_ex": (status, [POINTER(DS), c_void_p, c_size_t, c_void_p,
+                                             c_size_t, c_size_t, COPTS]),
     "fan_net_export_npy": (status, [NET, c_char_p]),
     "fan_net_import_npy": (status, [NET, c_char_p]),
 }

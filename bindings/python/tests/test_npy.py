@@ -12,7 +12,7 @@ from ctypes import byref
 import support
 from support import fanoise, numpy as np
 from fanoise import Status
-from fanoise._lib import DS, lib
+from fanoise._lib import DS, create_options, lib
 
 
 @unittest.skipIf(np is None, "numpy is not installed")
@@ -31,8 +31,9 @@ class TestNpy(unittest.TestCase):
     def load(self, images, labels, n_classes=0):
         out = DS()
         msg = ctypes.create_string_buffer(256)
-        st = lib.fan_dataset_load_npy(byref(out), os.fsencode(images), os.fsencode(labels),
-                                      n_classes, None, msg, 256)
+        opts = create_options(msg)
+        st = lib.fan_dataset_load_npy_ex(byref(out), os.fsencode(images), os.fsencode(labels),
+                                         n_classes, byref(opts))
         return Status(st), out, msg.value.decode()
 
     def test_numpy_float32_and_uint8_images_load_with_their_values(self):

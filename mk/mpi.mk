@@ -63,7 +63,8 @@ mpi-check: mpi paper
 	done; \
 	if MPIRUN="$(MPIRUN) $(MPIRUN_FLAGS)" sh mpi/tests/sweep_check.sh $(MPI_SWEEP) \
 	    $(BUILD)/paper $(MPI_DIR)/check/sweep; then pass=$$((pass+1)); else fail=$$((fail+1)); fi; \
-	echo "mpi: $$pass passed, $$fail failed"; test $$fail -eq 0
+	if [ $$fail -eq 0 ]; then echo "mpi-check: all $$pass groups passed"; \
+	else echo "mpi-check: $$fail of $$((pass+fail)) groups failed"; exit 1; fi
 endif
 
 CI_TARGETS += mpi-check

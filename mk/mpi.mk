@@ -68,3 +68,12 @@ mpi-check: mpi paper
 endif
 
 CI_TARGETS += mpi-check
+
+# A sweep file over NP ranks of this machine (docs/scale-out.md; on a cluster use srun):
+#   make sweep SWEEP_FILE=mpi/sweeps/rules.sweep NP=2
+SWEEP_FILE ?= mpi/sweeps/paper.sweep
+SWEEP_OUT  ?= out/sweep/$(basename $(notdir $(SWEEP_FILE)))
+NP         ?= 2
+.PHONY: sweep
+sweep: mpi paper
+	$(MPIRUN) $(MPIRUN_FLAGS) -np $(NP) ./$(MPI_SWEEP) $(SWEEP_FILE) --out $(SWEEP_OUT)

@@ -4,14 +4,15 @@
  *
  *   mpirun -np N build/mpi/dp_train [--data DIR] [--width W] [--depth D] [--batch B]
  *                                   [--steps S] [--rule fa|bp|dfa|...] [--lr X] [--plain]
- *                                   [--save FILE]
+ *                                   [--save FILE] [--synthetic N]
  *
  * Every rank loads the data (a shared file system is assumed) and iterates over the same
  * shuffled order with its shard of every global batch of B rows; rank 0's net is broadcast,
  * gradients are averaged with MPI_Allreduce in the gradient hook. --plain (one rank only) trains
  * with fan_train_steps and no companion, the baseline the speed-up is measured against. Prints
  * the wall time of the training steps, steps and samples per second, the bytes each rank sends
- * into the collectives per step, and rank 0's test accuracy.
+ * into the collectives per step, and rank 0's test accuracy. --synthetic N replaces the data with
+ * 10,000 random 8-bit images of N pixels (for timing other input sizes, e.g. 3072 for CIFAR).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,26 @@ static fan_rule rule_of(const char *name)
     return FAN_RULE_FA;
 }
 
+/* Random 8-bit images and labels: the same on every rank (fixed generator). */
+static fan_dataset *synthetic(int rank, size_t pixels)
+{
+    const size_t n = 10000;
+    uint8_t *px = malloc(n * pixels);
+    int32_t *y = malloc(n * sizeof *y);
+    if (px == NULL || y == NULL) die(rank, "--synthetic", "out of memory");
+    uint64_t s = 88172645463325252ull;
+    for (size_t i = 0; i < n * pixels; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        px[i] = (uint8_t)(s >> 24);
+    }
+    for (size_t i = 0; i < n; i++) y[i] = (int32_t)(i % 10);
+    fan_dataset *ds = NULL;
+    TRY(rank, fan_dataset_from_u8(&ds, px, y, n, pixels, 1, 1, 10, NULL), "fan_dataset_from_u8");
+    free(px);
+    free(y);
+    return ds;
+}
+
 static fan_dataset *load(int rank, const char *dir, const char *images, const char *labels)
 {
     char ip[1024], lp[1024];
@@ -58,7 +79,7 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     const char *data = "data", *rule = "fa", *save = NULL;
-    size_t width = 100, depth = 2, batch = 64, steps = 2000;
+    size_t width = 100, depth = 2, batch = 64, steps = 2000, pixels = 0;
     double lr = 1e-3;
     int plain = 0;
     for (int i = 1; i < argc; i++) {
@@ -73,16 +94,19 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--batch") == 0) batch = strtoul(v, NULL, 10);
         else if (strcmp(a, "--steps") == 0) steps = strtoul(v, NULL, 10);
         else if (strcmp(a, "--lr") == 0) lr = strtod(v, NULL);
+        else if (strcmp(a, "--synthetic") == 0) pixels = strtoul(v, NULL, 10);
         else die(rank, a, "unknown option");
         i++;
     }
     if (plain && size != 1) die(rank, "--plain", "runs on one rank only");
     if (depth < 1 || depth > 16 || width == 0 || batch == 0) die(rank, "sizes", "out of range");
 
-    fan_dataset *train = load(rank, data, "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz");
-    fan_dataset *test = load(rank, data, "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz");
+    fan_dataset *train = pixels ? synthetic(rank, pixels)
+                                : load(rank, data, "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz");
+    fan_dataset *test = pixels ? synthetic(rank, pixels)
+                               : load(rank, data, "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz");
     size_t sizes[18];
-    sizes[0] = 784;
+    sizes[0] = pixels ? pixels : 784;
     for (size_t l = 1; l < depth; l++) sizes[l] = width;
     sizes[depth] = 10;
     /* Only rank 0 builds the net: fan_mpi_dp_create gives every other rank a replica. */

@@ -111,8 +111,10 @@ int sw_sweep_parse(sw_sweep *sw, char *text, char *err, size_t err_cap)
         if (n_labels == sizeof labels / sizeof labels[0]) FAIL("line %zu: too many labels", line_no);
         labels[n_labels++] = tok[0];
         uint64_t first = 0, last = 0, per = 0;
+        char seeds[64];
+        snprintf(seeds, sizeof seeds, "%s", tok[2]); /* parse_seeds cuts its argument */
         if (!parse_seeds(tok[2], &first, &last))
-            FAIL("line %zu: seeds '%s' is not A or A-B (A <= B)", line_no, tok[2]);
+            FAIL("line %zu: seeds '%s' is not A or A-B (A <= B)", line_no, seeds);
         if (!parse_u64(tok[3], &per) || per == 0)
             FAIL("line %zu: seeds per task '%s' is not a positive integer", line_no, tok[3]);
         for (size_t i = 4; i < n; i++)

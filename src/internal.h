@@ -258,7 +258,7 @@ fan_status fan__net_check_labels(const fan_net *net, const int32_t *labels, size
 /* ---- optimizer (optimizer.c) ------------------------------------------------------------- */
 
 /** Number of hyperparameters (FAN_OPT_* values are 0 .. FAN__OPT_COUNT - 1). */
-#define FAN__OPT_COUNT 8
+#define FAN__OPT_COUNT 14
 
 /* Optimizers only update (the step itself, with its checks, is in train.c). */
 char *fan__optimizer_errbuf(const fan_optimizer *opt);
@@ -270,8 +270,13 @@ int fan__optimizer_fits(const fan_optimizer *opt, const size_t *sizes, size_t n_
  * Returns 1 if every updated parameter and state value is finite. Never allocates.
  */
 int fan__optimizer_update(fan_optimizer *opt, float *p, const float *g, size_t n);
-/** lr * weight decay: how much a step of plain SGD shrinks a parameter towards zero. */
+/**
+ * Scheduled lr * weight decay of the last update: how much a step of plain SGD shrank a parameter
+ * towards zero.
+ */
 double fan__optimizer_contraction(const fan_optimizer *opt);
+/** The learning rate the last update used (the schedule's value at its step). */
+double fan__optimizer_last_lr(const fan_optimizer *opt);
 /**
  * Saves the state and p[0..n) (n = the state's size) so that fan__optimizer_rollback restores
  * both exactly; returns the saved parameters, readable until the next save. Never allocates: the
@@ -279,6 +284,35 @@ double fan__optimizer_contraction(const fan_optimizer *opt);
  */
 const float *fan__optimizer_save(fan_optimizer *opt, const float *p, size_t n);
 void fan__optimizer_rollback(fan_optimizer *opt, float *p, size_t n);
+/** fan_optimizer_load_mem with its message in err (may be NULL); buf is not NULL. */
+fan_status fan__optimizer_load(fan_optimizer **out, const void *buf, size_t len,
+                               const fan_allocator *alloc, char *err);
+
+/* ---- saving files (io.c) ------------------------------------------------------------------- */
+
+/** A file being written by fan__save_atomic (opaque; io.c). */
+typedef struct fan__writer fan__writer;
+/** Appends n bytes to the file; after a failed write later calls do nothing (the save fails). */
+void fan__writer_put(fan__writer *w, const void *p, size_t n);
+/** Produces the whole content of a file, in order, through fan__writer_put. */
+typedef void (*fan__emit_fn)(const void *ctx, fan__writer *w);
+/**
+ * Replaces the file at path atomically with the bytes emit(ctx, w) produces: they go to a
+ * temporary file next to path, which is flushed, synced and renamed over path. On any failure
+ * path is left as it was and err (may be NULL) says why. Every file the library writes (models,
+ * checkpoints) goes through here, so that the save path is one piece of code.
+ * @return FAN_OK; FAN_E_NULL (path); FAN_E_IO; FAN_E_NOMEM.
+ */
+fan_status fan__save_atomic(const char *path, fan__emit_fn emit, const void *ctx,
+                            const fan_allocator *al, char *err);
+
+/**
+ * Reads the whole file at path into *data (len bytes from al; the caller frees it). A file larger
+ * than max_bytes (0: no bound but half the address space) fails with FAN_E_LIMIT before anything
+ * is allocated. @return FAN_OK; FAN_E_IO; FAN_E_LIMIT; FAN_E_NOMEM (message in err).
+ */
+fan_status fan__read_file(const char *path, uint64_t max_bytes, const fan_allocator *al,
+                          unsigned char **data, size_t *len, char *err);
 
 /* ---- datasets (dataset.c) ---------------------------------------------------------------- */
 
@@ -291,5 +325,18 @@ void fan__dataset_gather(const fan_dataset *ds, const size_t *idx, size_t first,
                          float *x, int32_t *labels);
 /** The dataset's allocator. */
 const fan_allocator *fan__dataset_allocator(const fan_dataset *ds);
+/** The dataset's message buffer (a failing call on a const dataset records its message). */
+char *fan__dataset_errbuf(const fan_dataset *ds);
+
+/** What identifies a dataset's batches: sizes, storage, normalisation and a content hash. */
+typedef struct fan__dataset_fp {
+    uint64_t count, dim, classes;
+    uint32_t storage; /* 0: uint8 samples, 1: float samples */
+    uint32_t norm;    /* fan_norm */
+    double mean, std; /* FAN_NORM_STANDARDIZE's; 0 and 1 otherwise */
+    uint64_t hash;    /* CRC-32 of the samples << 32 | CRC-32 of the labels (docs/file-format.md) */
+} fan__dataset_fp;
+/** Fills fp; reads every sample once (zlib's CRC-32, a few GB/s). */
+void fan__dataset_fingerprint(const fan_dataset *ds, fan__dataset_fp *fp);
 
 #endif /* FAN_INTERNAL_H */

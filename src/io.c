@@ -61,22 +61,21 @@ static float bits_f32(uint32_t u)
     return f;
 }
 
-/* ---- a sink: memory buffer or FILE, with a running CRC ------------------------------------- */
+/* ---- a sink: memory buffer or a file being saved, with a running CRC ------------------------ */
 
 typedef struct sink {
     unsigned char *buf; /* memory sink, or NULL */
     size_t cap, pos;
-    FILE *f; /* file sink, or NULL */
+    fan__writer *w; /* file sink (fan__save_atomic), or NULL */
     uLong crc;
-    int failed;
 } sink;
 
 static void sink_write(sink *s, const unsigned char *p, size_t n)
 {
-    if (s->failed || n == 0) return;
+    if (n == 0) return;
     s->crc = crc32_z(s->crc, p, n);
-    if (s->f != NULL) {
-        if (fwrite(p, 1, n, s->f) != n) s->failed = 1;
+    if (s->w != NULL) {
+        fan__writer_put(s->w, p, n);
     } else if (s->buf != NULL) {
         memcpy(s->buf + s->pos, p, n);
     }
@@ -170,16 +169,27 @@ fan_status fan_net_save_mem(const fan_net *net, void *buf, size_t cap, size_t *w
     if (buf == NULL) return FAN_OK;
     FAN__FAIL_IF(fan__net_errbuf(net), cap < need, FAN_E_SHAPE, "buffer of %zu bytes; the net needs %zu",
                  cap, need);
-    sink s = {buf, cap, 0, NULL, crc32(0L, Z_NULL, 0), 0};
+    sink s = {buf, cap, 0, NULL, crc32(0L, Z_NULL, 0)};
     encode(net, &s);
     return FAN_OK;
 }
 
-fan_status fan_net_save(const fan_net *net, const char *path)
+/* ---- atomic saves: the one path by which the library writes a file -------------------------- */
+
+struct fan__writer {
+    FILE *f;
+    int err_no; /* errno of the first failed write, 0 while all went well */
+};
+
+void fan__writer_put(fan__writer *w, const void *p, size_t n)
 {
-    FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
-    char *const err = fan__net_errbuf(net);
-    const fan_allocator *const al = fan__net_allocator(net);
+    if (w->err_no != 0 || n == 0) return;
+    if (fwrite(p, 1, n, w->f) != n) w->err_no = errno ? errno : EIO;
+}
+
+fan_status fan__save_atomic(const char *path, fan__emit_fn emit, const void *ctx,
+                            const fan_allocator *al, char *err)
+{
     FAN__FAIL_IF(err, path == NULL, FAN_E_NULL, "path is NULL");
     static const char suffix[] = ".tmp-XXXXXX";
     const size_t plen = strlen(path);
@@ -189,7 +199,7 @@ fan_status fan_net_save(const fan_net *net, const char *path)
     memcpy(tmp + plen, suffix, sizeof suffix);
 
     /* The temporary file sits next to path so that rename() stays within one file system and
-       replaces path atomically: readers see the old model or the new one, never a mix. */
+       replaces path atomically: readers see the old file or the new one, never a mix. */
     fan_status st = FAN_OK;
     int fd = mkstemp(tmp);
     if (fd < 0) {
@@ -202,10 +212,10 @@ fan_status fan_net_save(const fan_net *net, const char *path)
         st = fan__fail(err, FAN_E_IO, "cannot open %s: %s", tmp, strerror(errno));
         close(fd);
     } else {
-        sink s = {NULL, 0, 0, f, crc32(0L, Z_NULL, 0), 0};
-        encode(net, &s);
-        int err_no = s.failed ? errno : 0;
-        if (!s.failed && fflush(f) != 0) err_no = errno ? errno : EIO;
+        fan__writer w = {f, 0};
+        emit(ctx, &w);
+        int err_no = w.err_no;
+        if (!err_no && fflush(f) != 0) err_no = errno ? errno : EIO;
         if (!err_no && fsync(fileno(f)) != 0) err_no = errno ? errno : EIO;
         if (fclose(f) != 0 && !err_no) err_no = errno ? errno : EIO;
         if (err_no)
@@ -217,6 +227,18 @@ fan_status fan_net_save(const fan_net *net, const char *path)
     if (st != FAN_OK) (void)unlink(tmp);
     fan__free(al, tmp);
     return st;
+}
+
+static void emit_net(const void *ctx, fan__writer *w)
+{
+    sink s = {NULL, 0, 0, w, crc32(0L, Z_NULL, 0)};
+    encode(ctx, &s);
+}
+
+fan_status fan_net_save(const fan_net *net, const char *path)
+{
+    FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
+    return fan__save_atomic(path, emit_net, net, fan__net_allocator(net), fan__net_errbuf(net));
 }
 
 /* ---- loading ------------------------------------------------------------------------------- */
@@ -336,10 +358,11 @@ static fan_status decode(fan_net **out, const unsigned char *p, size_t len,
     return FAN_OK;
 }
 
-/* Reads a whole file into memory from the allocator, bounded by the largest legal model. */
-static fan_status slurp(const char *path, const fan_allocator *al, unsigned char **data,
-                        size_t *len, char *err)
+fan_status fan__read_file(const char *path, uint64_t max_bytes, const fan_allocator *al,
+                          unsigned char **data, size_t *len, char *err)
 {
+    *data = NULL;
+    *len = 0;
     FILE *f = fopen(path, "rb");
     FAN__FAIL_IF(err, f == NULL, FAN_E_IO, "cannot open %s: %s", path, strerror(errno));
     fan_status st = FAN_OK;
@@ -347,8 +370,10 @@ static fan_status slurp(const char *path, const fan_allocator *al, unsigned char
     if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
     if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
         st = fan__fail(err, FAN_E_IO, "cannot determine the size of %s", path);
-    } else if ((unsigned long)size > (unsigned long)SIZE_MAX / 2) {
-        st = fan__fail(err, FAN_E_LIMIT, "%s is too large", path);
+    } else if ((unsigned long)size > (unsigned long)SIZE_MAX / 2 ||
+               (max_bytes != 0 && (uint64_t)size > max_bytes)) {
+        st = fan__fail(err, FAN_E_LIMIT, "%s has %ld bytes, more than this load accepts", path,
+                       size);
     } else {
         *len = (size_t)size;
         *data = fan__alloc(al, *len);
@@ -378,7 +403,7 @@ fan_status fan_net_load_v2(fan_net **out, const char *path, const void *buf, siz
             fan__alloc_init(&al, alloc);
             unsigned char *data = NULL;
             size_t n = 0;
-            st = slurp(path, &al, &data, &n, err);
+            st = fan__read_file(path, 0, &al, &data, &n, err);
             if (st == FAN_OK) {
                 st = decode(out, data, n, alloc, err);
                 fan__free(&al, data);

@@ -223,7 +223,8 @@ static void op_optimizer(world *w, uint8_t which)
         break;
     case 1: {
         if (w->opt == NULL) break;
-        const fan_optimizer_param p = (fan_optimizer_param)(fz_u8(&w->r) % 9);
+        /* Every known parameter (schedules are 8 to 13) and one unknown. */
+        const fan_optimizer_param p = (fan_optimizer_param)(fz_u8(&w->r) % 15);
         double before = 0.0, after = 0.0;
         const fan_status g = fan_optimizer_get(w->opt, p, &before);
         s = fan_optimizer_set(w->opt, p, pick_double(w));

@@ -48,6 +48,26 @@ class fan_allocator(Structure):
                 ("ud", c_void_p)]
 
 
+class fan_create_options(Structure):
+    _fields_ = [("struct_size", c_size_t),
+                ("alloc", POINTER(fan_allocator)),
+                ("errmsg", POINTER(c_char)),
+                ("errmsg_cap", c_size_t),
+                ("max_load_bytes", c_uint64)]
+
+
+def create_options(errmsg_buffer=None, max_load_bytes=0):
+    """A fan_create_options with the default allocator, the given message buffer (a ctypes
+    string buffer, or None) and load budget (0: the library's default)."""
+    o = fan_create_options()
+    o.struct_size = ctypes.sizeof(fan_create_options)
+    if errmsg_buffer is not None:
+        o.errmsg = ctypes.cast(errmsg_buffer, POINTER(c_char))
+        o.errmsg_cap = len(errmsg_buffer)
+    o.max_load_bytes = max_load_bytes
+    return o
+
+
 class fan_progress(Structure):
     _fields_ = [("struct_size", c_size_t),
                 ("step", c_size_t),
@@ -57,7 +77,22 @@ class fan_progress(Structure):
                 ("samples", c_size_t),
                 ("loss", c_double),
                 ("epoch_loss", c_double),
-                ("end_of_epoch", c_int)]
+                ("end_of_epoch", c_int),
+                # appended in 0.2
+                ("lr", c_double),
+                ("val_loss", c_double),
+                ("val_accuracy", c_double),
+                ("best_val_loss", c_double),
+                ("best_epoch", c_size_t),
+                ("validated", c_int)]
+
+
+class fan_train_options(Structure):
+    _fields_ = [("struct_size", c_size_t),
+                ("validation", POINTER(fan_dataset)),
+                ("patience", c_size_t),
+                ("restore_best", c_int),
+                ("min_delta", c_double)]
 
 
 PROGRESS_FN = CFUNCTYPE(c_int, POINTER(fan_progress), c_void_p)
@@ -73,6 +108,7 @@ OPT = POINTER(fan_optimizer)
 DS = POINTER(fan_dataset)
 IT = POINTER(fan_iter)
 ALLOC = POINTER(fan_allocator)
+COPTS = POINTER(fan_create_options)
 F32 = POINTER(c_float)
 F64 = POINTER(c_double)
 I32 = POINTER(c_int32)
@@ -93,6 +129,7 @@ PROTOTYPES = {
     "fan_init_name": (c_char_p, [c_enum]),
     # Network
     "fan_net_create": (status, [POINTER(NET), SZ, c_size_t, ALLOC]),
+    "fan_net_create_ex": (status, [POINTER(NET), SZ, c_size_t, COPTS]),
     "fan_net_free": (None, [NET]),
     "fan_net_errmsg": (c_char_p, [NET]),
     "fan_net_set_rule": (status, [NET, c_enum]),
@@ -107,6 +144,7 @@ PROTOTYPES = {
     "fan_net_init": (status, [NET, c_uint64, c_uint64]),
     "fan_net_seeds": (status, [NET, U64, U64]),
     "fan_net_clone": (status, [POINTER(NET), NET]),
+    "fan_net_clone_ex": (status, [POINTER(NET), NET, COPTS]),
     "fan_net_num_layers": (c_size_t, [NET]),
     "fan_net_layer_inputs": (c_size_t, [NET, c_size_t]),
     "fan_net_layer_outputs": (c_size_t, [NET, c_size_t]),
@@ -135,6 +173,7 @@ PROTOTYPES = {
                                  POINTER(c_char), c_size_t]),
     # Optimizer
     "fan_optimizer_create": (status, [POINTER(OPT), c_enum, NET, ALLOC]),
+    "fan_optimizer_create_ex": (status, [POINTER(OPT), c_enum, NET, COPTS]),
     "fan_optimizer_free": (None, [OPT]),
     "fan_optimizer_errmsg": (c_char_p, [OPT]),
     "fan_optimizer_set": (status, [OPT, c_enum, c_double]),
@@ -142,7 +181,11 @@ PROTOTYPES = {
     "fan_optimizer_param_bounds": (status, [c_enum, F64, F64, F64]),
     "fan_optimizer_get_kind": (c_enum, [OPT]),
     "fan_optimizer_steps": (c_uint64, [OPT]),
+    "fan_optimizer_scheduled_lr": (status, [OPT, c_uint64, F64]),
     "fan_optimizer_reset": (status, [OPT]),
+    "fan_optimizer_save_mem": (status, [OPT, c_void_p, c_size_t, SZ]),
+    "fan_optimizer_load_mem": (status, [POINTER(OPT), c_void_p, c_size_t, ALLOC]),
+    "fan_optimizer_load_mem_ex": (status, [POINTER(OPT), c_void_p, c_size_t, COPTS]),
     "fan_optimizer_step": (status, [OPT, NET]),
     "fan_net_train_batch": (status, [NET, OPT, F32, I32, c_size_t, F32]),
     "fan_net_train_batch_targets": (status, [NET, OPT, F32, F32, c_size_t, F32]),
@@ -159,8 +202,12 @@ PROTOTYPES = {
                                           ALLOC]),
     "fan_dataset_from_arrays": (status, [POINTER(DS), F32, I32, c_size_t, c_size_t, c_size_t,
                                          ALLOC]),
+    "fan_dataset_from_arrays_ex": (status, [POINTER(DS), F32, I32, c_size_t, c_size_t, c_size_t,
+                                            COPTS]),
     "fan_dataset_from_u8": (status, [POINTER(DS), POINTER(c_uint8), I32, c_size_t, c_size_t,
                                      c_size_t, c_size_t, c_size_t, ALLOC]),
+    "fan_dataset_from_u8_ex": (status, [POINTER(DS), POINTER(c_uint8), I32, c_size_t, c_size_t,
+                                        c_size_t, c_size_t, c_size_t, COPTS]),
     "fan_dataset_free": (None, [DS]),
     "fan_dataset_size": (c_size_t, [DS]),
     "fan_dataset_dim": (c_size_t, [DS]),
@@ -173,23 +220,43 @@ PROTOTYPES = {
     "fan_dataset_get": (status, [DS, c_size_t, F32, c_size_t, I32]),
     "fan_dataset_class_counts": (status, [DS, SZ, c_size_t]),
     "fan_dataset_subset_first": (status, [POINTER(DS), DS, c_size_t]),
+    "fan_dataset_subset_first_ex": (status, [POINTER(DS), DS, c_size_t, COPTS]),
     "fan_dataset_subset_random": (status, [POINTER(DS), DS, c_size_t, c_uint64]),
+    "fan_dataset_subset_random_ex": (status, [POINTER(DS), DS, c_size_t, c_uint64, COPTS]),
     "fan_dataset_subset_stratified": (status, [POINTER(DS), DS, c_size_t, c_uint64]),
+    "fan_dataset_subset_stratified_ex": (status, [POINTER(DS), DS, c_size_t, c_uint64, COPTS]),
     "fan_dataset_subset_indices": (status, [POINTER(DS), DS, SZ, c_size_t]),
+    "fan_dataset_subset_indices_ex": (status, [POINTER(DS), DS, SZ, c_size_t, COPTS]),
     "fan_dataset_split": (status, [POINTER(DS), POINTER(DS), DS, c_size_t, c_uint64]),
+    "fan_dataset_split_ex": (status, [POINTER(DS), POINTER(DS), DS, c_size_t, c_uint64,
+                                      COPTS]),
+    "fan_dataset_split_stratified": (status, [POINTER(DS), POINTER(DS), DS, c_size_t,
+                                              c_uint64]),
+    "fan_dataset_split_stratified_ex": (status, [POINTER(DS), POINTER(DS), DS, c_size_t,
+                                                 c_uint64, COPTS]),
     "fan_dataset_translate": (status, [POINTER(DS), DS, c_double, c_double]),
+    "fan_dataset_translate_ex": (status, [POINTER(DS), DS, c_double, c_double, COPTS]),
     "fan_dataset_rotate": (status, [POINTER(DS), DS, c_double]),
+    "fan_dataset_rotate_ex": (status, [POINTER(DS), DS, c_double, COPTS]),
     "fan_dataset_scale": (status, [POINTER(DS), DS, c_double]),
+    "fan_dataset_scale_ex": (status, [POINTER(DS), DS, c_double, COPTS]),
     "fan_dataset_resize": (status, [POINTER(DS), DS, c_size_t, c_size_t]),
+    "fan_dataset_resize_ex": (status, [POINTER(DS), DS, c_size_t, c_size_t, COPTS]),
     # Iterators
     "fan_iter_create_batches": (status, [POINTER(IT), DS, c_size_t, c_uint64, ALLOC]),
+    "fan_iter_create_batches_ex": (status, [POINTER(IT), DS, c_size_t, c_uint64, COPTS]),
     "fan_iter_create_noise": (status, [POINTER(IT), c_size_t, c_size_t, c_size_t, c_uint64,
                                        ALLOC]),
+    "fan_iter_create_noise_ex": (status, [POINTER(IT), c_size_t, c_size_t, c_size_t, c_uint64,
+                                          COPTS]),
     "fan_iter_set": (status, [IT, c_enum, c_double]),
     "fan_iter_get": (status, [IT, c_enum, F64]),
     "fan_iter_next": (status, [IT, POINTER(F32), POINTER(I32), POINTER(F32), SZ]),
     "fan_iter_reset": (status, [IT]),
     "fan_iter_free": (None, [IT]),
+    "fan_iter_get_state": (status, [IT, c_void_p, c_size_t, SZ]),
+    "fan_iter_set_state": (status, [IT, c_void_p, c_size_t]),
+    "fan_iter_epoch": (c_uint64, [IT]),
     "fan_iter_errmsg": (c_char_p, [IT]),
     "fan_iter_is_noise": (c_int, [IT]),
     "fan_iter_dim": (c_size_t, [IT]),
@@ -197,9 +264,22 @@ PROTOTYPES = {
     "fan_iter_batches_per_epoch": (c_size_t, [IT]),
     # Training loops
     "fan_train": (status, [NET, OPT, IT, c_size_t, PROGRESS_FN, c_void_p]),
+    "fan_train_v2": (status, [NET, OPT, IT, c_size_t, POINTER(fan_train_options), PROGRESS_FN,
+                              c_void_p]),
     "fan_train_steps": (status, [NET, OPT, IT, c_size_t, PROGRESS_FN, c_void_p]),
     "fan_pretrain_noise": (status, [NET, OPT, IT, c_size_t, PROGRESS_FN, c_void_p]),
     "fan_net_evaluate": (status, [NET, DS, F64, F64]),
+    # Checkpoints
+    "fan_checkpoint_save": (status, [c_char_p, NET, OPT, IT]),
+    "fan_checkpoint_save_mem": (status, [c_void_p, c_size_t, SZ, NET, OPT, IT]),
+    "fan_checkpoint_load": (status, [c_char_p, POINTER(NET), POINTER(OPT), POINTER(IT), DS,
+                                     ALLOC]),
+    "fan_checkpoint_load_mem": (status, [c_void_p, c_size_t, POINTER(NET), POINTER(OPT),
+                                         POINTER(IT), DS, ALLOC]),
+    "fan_checkpoint_load_ex": (status, [c_char_p, POINTER(NET), POINTER(OPT), POINTER(IT), DS,
+                                        COPTS]),
+    "fan_checkpoint_load_mem_ex": (status, [c_void_p, c_size_t, POINTER(NET), POINTER(OPT),
+                                            POINTER(IT), DS, COPTS]),
     # Diagnostics
     "fan_diag_alignment": (status, [NET, c_size_t, F64, c_size_t, F64, F64]),
     "fan_diag_delta_alignment": (status, [NET, F32, I32, c_size_t, F64, c_size_t]),

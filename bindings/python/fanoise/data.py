@@ -1,4 +1,5 @@
 """Dataset and Iter: samples with labels, and streams of batches (shuffled epochs or noise)."""
+import ctypes
 import os
 from collections import namedtuple
 from ctypes import POINTER, byref, c_char_p, c_double, c_float, c_int32, c_size_t
@@ -204,6 +205,14 @@ class Dataset(Handle):
         self._check(lib.fan_dataset_split(byref(tr), byref(va), self.ptr, n_val, seed))
         return Dataset(_ptr=tr), Dataset(_ptr=va)
 
+    def split_stratified(self, n_val, seed):
+        """(train, val): n_val samples for validation drawn per class in proportion to the
+        class sizes; both parts keep source order."""
+        tr, va = DS(), DS()
+        self._check(lib.fan_dataset_split_stratified(byref(tr), byref(va), self.ptr, n_val,
+                                                     seed))
+        return Dataset(_ptr=tr), Dataset(_ptr=va)
+
     def translate(self, dx, dy):
         return self._derive(lib.fan_dataset_translate, dx, dy)
 
@@ -286,6 +295,27 @@ class Iter(Handle):
         v = c_double()
         self._check(lib.fan_iter_get(self.ptr, int(param), byref(v)))
         return v.value
+
+    @property
+    def state(self):
+        """Where the iterator is (fan_iter_get_state), as bytes for set_state()."""
+        need = c_size_t()
+        self._check(lib.fan_iter_get_state(self.ptr, None, 0, byref(need)))
+        buf = ctypes.create_string_buffer(need.value)
+        written = c_size_t()
+        self._check(lib.fan_iter_get_state(self.ptr, buf, need.value, byref(written)))
+        return buf.raw[:written.value]
+
+    def set_state(self, data):
+        """Continues from a state of an iterator of the same kind and sizes."""
+        ptr, n, keep = B.bytes_in(data)
+        self._check(lib.fan_iter_set_state(self.ptr, ptr, n))
+        del keep
+
+    @property
+    def epoch(self):
+        """Epochs finished since creation or reset (restored by set_state)."""
+        return lib.fan_iter_epoch(self.ptr)
 
     def next_batch(self):
         """The next Batch, or None at the end of an epoch (the next call starts a new one)."""

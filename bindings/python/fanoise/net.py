@@ -6,12 +6,13 @@ from ctypes import byref, c_double, c_float, c_size_t, c_uint64
 
 from . import _buffers as B
 from ._handle import Handle
-from ._lib import NET, PROGRESS_FN, lib
+from ._lib import NET, PROGRESS_FN, fan_train_options, lib
 from .constants import Activation, Loss, NetParam, Rule, Status
 from .errors import FanoiseError, check
 
 Progress = namedtuple("Progress", "step total_steps epoch batch_in_epoch samples loss "
-                                  "epoch_loss end_of_epoch")
+                                  "epoch_loss end_of_epoch lr val_loss val_accuracy "
+                                  "best_val_loss best_epoch validated")
 Progress.__doc__ = "What a training loop reports after every step (fan_progress)."
 
 # fan_net_load_v2's message buffer; the library's own per-handle buffers are of this order.
@@ -30,7 +31,9 @@ class _Callback:
         c = p.contents
         try:
             stop = self.fn(Progress(c.step, c.total_steps, c.epoch, c.batch_in_epoch, c.samples,
-                                    c.loss, c.epoch_loss, bool(c.end_of_epoch)))
+                                    c.loss, c.epoch_loss, bool(c.end_of_epoch), c.lr,
+                                    c.val_loss, c.val_accuracy, c.best_val_loss, c.best_epoch,
+                                    bool(c.validated)))
             return 1 if stop else 0
         except BaseException as e:  # noqa: B902 - must not unwind through C frames
             self.error = e
@@ -270,10 +273,22 @@ class Net(Handle):
         cb.reraise()
         return self._check(st)
 
-    def train(self, opt, it, epochs, callback=None):
+    def train(self, opt, it, epochs, callback=None, *, validation=None, patience=0,
+              restore_best=False, min_delta=0.0):
         """Trains for `epochs` epochs of a batch iterator. callback(Progress) is called after
-        every step; a true return stops the loop. Returns Status.OK or Status.STOPPED."""
-        return self._loop(lib.fan_train, opt, it, epochs, callback)
+        every step; a true return stops the loop. With a validation Dataset (fan_train_v2) it
+        is evaluated after every epoch (Progress.val_loss, .val_accuracy), training stops after
+        `patience` epochs without improvement (0: never) and restore_best puts the best epoch's
+        weights back. Returns Status.OK, Status.STOPPED or Status.EARLY_STOPPED."""
+        if validation is None and not patience and not restore_best and not min_delta:
+            return self._loop(lib.fan_train, opt, it, epochs, callback)
+        o = fan_train_options(ctypes.sizeof(fan_train_options),
+                              validation.ptr if validation is not None else None, patience,
+                              1 if restore_best else 0, float(min_delta))
+        cb = _Callback(callback)
+        st = lib.fan_train_v2(self.ptr, opt.ptr, it.ptr, epochs, byref(o), cb.cfn, None)
+        cb.reraise()
+        return self._check(st)
 
     def train_steps(self, opt, it, steps, callback=None):
         """Trains for exactly `steps` batches from any iterator."""

@@ -409,6 +409,21 @@ fan_status fan_mpi_save(fan_mpi_dp *dp, const char *path)
     return FAN_OK;
 }
 
+fan_status fan_mpi_checkpoint_save(fan_mpi_dp *dp, const fan_optimizer *opt, const fan_iter *it,
+                                   const char *path)
+{
+    if (dp == NULL) return FAN_E_NULL;
+    fan_status st = FAN_OK;
+    if (dp->rank == 0) st = path == NULL ? FAN_E_NULL : fan_checkpoint_save(path, dp->net, opt, it);
+    int code = (int)st;
+    if (MPI_Bcast(&code, 1, MPI_INT, 0, dp->comm) != MPI_SUCCESS)
+        return fail(dp, FAN_E_STATE, "MPI_Bcast of the checkpoint status failed");
+    if (code != FAN_OK)
+        return fail(dp, (fan_status)code, "rank 0 could not write the checkpoint: %s",
+                    dp->rank == 0 ? fan_net_errmsg(dp->net) : fan_strerror((fan_status)code));
+    return FAN_OK;
+}
+
 fan_status fan_mpi_check_replicas(fan_mpi_dp *dp, int *identical)
 {
     if (dp == NULL) return FAN_E_NULL;

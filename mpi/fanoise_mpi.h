@@ -114,6 +114,18 @@ FAN_NODISCARD fan_status fan_mpi_train(fan_mpi_dp *dp, fan_optimizer *opt, fan_i
 FAN_NODISCARD fan_status fan_mpi_save(fan_mpi_dp *dp, const char *path);
 
 /**
+ * Collective. Rank 0 writes a checkpoint of its replica, opt and it with fan_checkpoint_save
+ * (atomic); every rank returns rank 0's status. The iterator's state is the global stream
+ * position, the same on every rank (shard settings are not part of it). To resume, every rank
+ * loads the file with fan_checkpoint_load (net, optimizer and iterator, over its own copy of the
+ * dataset), then calls fan_mpi_dp_create with the loaded net and fan_mpi_shard with the loaded
+ * iterator, and trains on: the run continues exactly as if it had not stopped.
+ * @return FAN_OK; FAN_E_NULL; any status of fan_checkpoint_save.
+ */
+FAN_NODISCARD fan_status fan_mpi_checkpoint_save(fan_mpi_dp *dp, const fan_optimizer *opt,
+                                                 const fan_iter *it, const char *path);
+
+/**
  * Collective. Sets *identical to 1 on every rank if every replica's saved form (W, b, B,
  * settings, rule state) hashes the same, else 0. A cheap guard for long jobs.
  * @return FAN_OK; FAN_E_NULL; FAN_E_NOMEM; FAN_E_STATE (an MPI call failed).

@@ -563,6 +563,44 @@ static void test_shard_settings_are_checked_and_read_back(void **state)
     fan_dataset_free(ds);
 }
 
+/* A state carries the stream, not the shard settings: every process restores the same state
+   and keeps its own part; a state whose drop-last setting would empty a part is refused. */
+static void test_iterator_states_leave_the_shard_settings_alone(void **state)
+{
+    (void)state;
+    fan_dataset *ds = small_dataset(10, 3);
+    fan_iter *whole = batches(ds, 4, 1, 1, 0, 1), *part = batches(ds, 4, 1, 1, 1, 3);
+    const float *x = NULL, *px = NULL;
+    const int32_t *y = NULL;
+    size_t n = 0, pn = 0;
+    TU_OK(fan_iter_next(whole, &x, &y, NULL, &n));
+    unsigned char buf[512];
+    size_t len = 0;
+    TU_OK(fan_iter_get_state(whole, buf, sizeof buf, &len));
+    TU_OK(fan_iter_set_state(part, buf, len));
+    double v = 0.0;
+    TU_OK(fan_iter_get(part, FAN_ITER_SHARD_INDEX, &v));
+    assert_true(v == 1.0);
+    TU_OK(fan_iter_get(part, FAN_ITER_SHARD_COUNT, &v));
+    assert_true(v == 3.0);
+    /* Both continue with the second batch: the part is its rows 2 and 3 (4 = 2 + 1 + 1). */
+    TU_OK(fan_iter_next(whole, &x, &y, NULL, &n));
+    TU_OK(fan_iter_next(part, &px, &y, NULL, &pn));
+    assert_int_equal(pn, 1);
+    assert_memory_equal(px, x + 2 * 6, 6 * sizeof *x);
+    /* A state without drop-last brings back the last batch of 2 rows: not enough for 3 parts. */
+    fan_iter *keep_last = batches(ds, 4, 1, 0, 0, 1);
+    TU_OK(fan_iter_get_state(keep_last, buf, sizeof buf, &len));
+    assert_int_equal(fan_iter_set_state(part, buf, len), FAN_E_INVALID);
+    assert_non_null(strstr(fan_iter_errmsg(part), "shards"));
+    TU_OK(fan_iter_get(part, FAN_ITER_DROP_LAST, &v));
+    assert_true(v == 1.0);
+    fan_iter_free(keep_last);
+    fan_iter_free(part);
+    fan_iter_free(whole);
+    fan_dataset_free(ds);
+}
+
 /* ---- data parallelism in one process ------------------------------------------------------ */
 
 /* What the MPI companion does, with the reduction written out: COUNT replicas each compute the
@@ -651,6 +689,7 @@ int main(void)
         cmocka_unit_test(test_hook_runs_in_every_training_loop_and_its_refusal_ends_it),
         cmocka_unit_test(test_shards_of_every_step_join_into_the_single_batch_in_order),
         cmocka_unit_test(test_shard_settings_are_checked_and_read_back),
+        cmocka_unit_test(test_iterator_states_leave_the_shard_settings_alone),
         cmocka_unit_test(test_row_weighted_shard_gradients_reproduce_single_process_training),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -336,9 +336,13 @@ static fan_status run(fan_mpi_dp *dp, fan_optimizer *opt, fan_iter *it, run_mode
             join_failed_step(dp);
             return fail(dp, st, "iterator: %s", fan_iter_errmsg(it));
         }
+        /* The rate this step will use, as fan_train reports it (the same on every rank). */
+        double lr = 0.0;
+        if (fan_optimizer_scheduled_lr(opt, fan_optimizer_steps(opt), &lr) != FAN_OK) lr = 0.0;
         float loss = 0.0f;
         st = one_step(dp, opt, x, labels, targets, n, &loss);
         if (st != FAN_OK) return st;
+        p.lr = lr;
         p.step++;
         p.batch_in_epoch = in_epoch++;
         p.samples += (size_t)dp->global_rows;

@@ -90,6 +90,7 @@ static fan_iter *make_iter(const fan_dataset *ds, int shuffle)
 typedef struct record {
     double loss[STEPS + 1];
     size_t steps, samples, epochs_ended, stop_at;
+    double lr;
 } record;
 
 static int record_cb(const fan_progress *p, void *user)
@@ -99,6 +100,7 @@ static int record_cb(const fan_progress *p, void *user)
     r->steps = p->step;
     r->samples = p->samples;
     r->epochs_ended += (size_t)p->end_of_epoch;
+    r->lr = p->lr;
     return r->stop_at != 0 && p->step == r->stop_at && g_rank == 0;
 }
 
@@ -128,6 +130,7 @@ static void check_equivalence(fan_rule rule)
     /* 100 steps of 7 batches per epoch, 203 rows each: the samples are the global batches'. */
     check(mine.samples == 14 * SAMPLES + 2 * BATCH, "samples count the global batches", NULL);
     check(mine.epochs_ended == 14, "every rank ends 14 epochs in 100 steps", NULL);
+    check(fabs(mine.lr - 0.02) < 1e-12, "progress reports the step's learning rate", NULL);
     int same = 0;
     check(fan_mpi_check_replicas(dp, &same) == FAN_OK && same, "replicas stay bit-identical",
           fan_mpi_dp_errmsg(dp));

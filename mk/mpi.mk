@@ -8,7 +8,7 @@
 #   make mpi-check    mpirun -np 2 and -np 3: data-parallel equals one process (BP, FA, DFA),
 #                     agreement on failures and stops; then the sweep: killed part-way and rerun
 #                     equals an uninterrupted serial run, per-seed results equal the programs'.
-#                     Skipped with a message when Open MPI is missing. In `make ci`.
+#                     Skipped with a message when Open MPI is missing. In CI_TARGETS (make ci).
 
 MPICC   ?= $(shell command -v mpicc 2>/dev/null)
 MPIRUN  ?= $(shell command -v mpirun 2>/dev/null)

@@ -751,7 +751,8 @@ typedef fan_status (*fan_gradient_hook)(fan_net *net, void *user);
 /**
  * Installs fn as the net's gradient hook (replacing any previous one), or removes it when fn is
  * NULL. The hook runs inside every training step on this net: fan_net_train_batch,
- * fan_net_train_batch_targets and hence fan_train, fan_train_steps and fan_pretrain_noise; it
+ * fan_net_train_batch_targets and hence fan_train, fan_train_v2, fan_train_steps and
+ * fan_pretrain_noise; it
  * does not run in fan_net_compute_gradients or fan_optimizer_step, which a caller sequences
  * itself. A clone or a loaded net starts without a hook; fan_net_init keeps it.
  * @param net  the network.

@@ -435,9 +435,13 @@ static void test_hook_runs_in_every_training_loop_and_its_refusal_ends_it(void *
     assert_int_equal(pr.calls, 17);
     TU_OK_NET(net, fan_pretrain_noise(net, opt, noise, 4, NULL, NULL));
     assert_int_equal(pr.calls, 21);
+    fan_train_options o = {sizeof o, ds, 0, 0, 0.0};
+    TU_OK(fan_iter_reset(it));
+    TU_OK_NET(net, fan_train_v2(net, opt, it, 1, &o, NULL, NULL));
+    assert_int_equal(pr.calls, 28);
     pr.answer = FAN_E_LIMIT;
     assert_int_equal(fan_train(net, opt, it, 1, NULL, NULL), FAN_E_LIMIT);
-    assert_int_equal(pr.calls, 22);
+    assert_int_equal(pr.calls, 29);
     assert_non_null(strstr(fan_net_errmsg(net), "step 1"));
     /* A clone starts without the hook; removing it stops the calls. */
     fan_net *copy = NULL;
@@ -445,7 +449,7 @@ static void test_hook_runs_in_every_training_loop_and_its_refusal_ends_it(void *
     TU_OK_NET(copy, fan_train_steps(copy, opt, noise, 2, NULL, NULL));
     TU_OK(fan_net_set_gradient_hook(net, NULL, &pr));
     TU_OK_NET(net, fan_train_steps(net, opt, noise, 2, NULL, NULL));
-    assert_int_equal(pr.calls, 22);
+    assert_int_equal(pr.calls, 29);
     assert_int_equal(fan_net_set_gradient_hook(NULL, probe_hook, &pr), FAN_E_NULL);
     fan_net_free(copy);
     fan_iter_free(noise);

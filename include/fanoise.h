@@ -418,10 +418,8 @@ FAN_API FAN_NODISCARD fan_status fan_net_seeds(const fan_net *net, uint64_t *wei
  */
 FAN_API FAN_NODISCARD fan_status fan_net_clone(fan_net **out, const fan_net *src);
 /**
- * As fan_net_clone, with options (NULL: defaults) and their message buffer. A clone uses its
- * source's allocator: opts->alloc must be NULL or an allocator equal to src's (same functions
- * and user data), else FAN_E_UNSUPPORTED (copy a net into another allocator with
- * fan_net_save_mem and fan_net_load_mem_ex).
+ * As fan_net_clone, with options (NULL: defaults) and their message buffer. The clone uses
+ * opts->alloc when it is set (a net may be copied into another allocator), else src's.
  * @return as fan_net_clone, plus FAN_E_INVALID or FAN_E_UNSUPPORTED for bad options (see fan_create_options).
  */
 FAN_API FAN_NODISCARD fan_status fan_net_clone_ex(fan_net **out, const fan_net *src,

@@ -140,6 +140,13 @@ size_t fan__net_feedback_rows(const fan_net *net, size_t l);
 /** dW_l of the last gradient computation. */
 const float *fan__net_gradient(const fan_net *net, size_t l);
 
+/** fan_net_create recording why it failed in err (may be NULL). */
+fan_status fan__net_create(fan_net **out, const size_t *sizes, size_t n_sizes,
+                           const fan_allocator *alloc, char *err);
+/** A deep copy of src (out and src not NULL) with another allocator, the failure told in err. */
+fan_status fan__net_clone(fan_net **out, const fan_net *src, const fan_allocator *alloc,
+                          char *err);
+
 /** Everything but the numbers: what a file stores before W, b and B. */
 typedef struct fan__net_desc {
     size_t n_layers;

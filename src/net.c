@@ -122,7 +122,8 @@ static fan_status net_alloc(fan_net **out, const size_t *sizes, size_t n_sizes,
     fan_allocator al;
     fan__alloc_init(&al, alloc);
     fan_net *net = fan__calloc(&al, 1, sizeof *net);
-    FAN__FAIL_IF(err, net == NULL, FAN_E_NOMEM, "cannot allocate the network handle");
+    FAN__FAIL_IF(err, net == NULL, FAN_E_NOMEM,
+                 "cannot allocate the handle of a net of %zu weight layers", n_sizes - 1);
     net->alloc = al;
     net->err = net->err_storage;
     net->n_layers = n_sizes - 1;
@@ -166,14 +167,14 @@ static fan_status validate_sizes(const size_t *sizes, size_t n_sizes, char *err)
     return FAN_OK;
 }
 
-fan_status fan_net_create(fan_net **out, const size_t *sizes, size_t n_sizes,
-                          const fan_allocator *alloc)
+fan_status fan__net_create(fan_net **out, const size_t *sizes, size_t n_sizes,
+                           const fan_allocator *alloc, char *err)
 {
-    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
+    FAN__FAIL_IF(err, out == NULL, FAN_E_NULL, "out is NULL");
     *out = NULL;
-    FAN__CHECK(validate_sizes(sizes, n_sizes, NULL));
+    FAN__CHECK(validate_sizes(sizes, n_sizes, err));
     fan_net *net = NULL;
-    FAN__CHECK(net_alloc(&net, sizes, n_sizes, alloc, NULL));
+    FAN__CHECK(net_alloc(&net, sizes, n_sizes, alloc, err));
     fan_status st = fan_net_init(net, 0, 1);
     if (st != FAN_OK) {
         fan_net_free(net);
@@ -181,6 +182,12 @@ fan_status fan_net_create(fan_net **out, const size_t *sizes, size_t n_sizes,
     }
     *out = net;
     return FAN_OK;
+}
+
+fan_status fan_net_create(fan_net **out, const size_t *sizes, size_t n_sizes,
+                          const fan_allocator *alloc)
+{
+    return fan__net_create(out, sizes, n_sizes, alloc, NULL);
 }
 
 void fan_net_free(fan_net *net)
@@ -211,10 +218,17 @@ fan_status fan_net_clone(fan_net **out, const fan_net *src)
     FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
     *out = NULL;
     FAN__FAIL_IF(NULL, src == NULL, FAN_E_NULL, "src is NULL");
+    return fan__net_clone(out, src, &src->alloc, src->err);
+}
+
+fan_status fan__net_clone(fan_net **out, const fan_net *src, const fan_allocator *alloc,
+                          char *err)
+{
+    *out = NULL;
     fan_net *net = NULL;
-    FAN__CHECK(net_alloc(&net, src->sizes, src->n_layers + 1, &src->alloc, src->err));
+    FAN__CHECK(net_alloc(&net, src->sizes, src->n_layers + 1, alloc, err));
     rule_blocks b;
-    fan_status st = blocks_alloc(net, src->rule, &b, src->err);
+    fan_status st = blocks_alloc(net, src->rule, &b, err);
     if (st != FAN_OK) {
         fan_net_free(net);
         return st;

@@ -109,13 +109,13 @@ static void test_net_create_ex_uses_the_allocator_and_reports_its_failure(void *
     fan_net_free(net);
     assert_int_equal(c.live_blocks, 0);
     c.fail_at = c.total_allocs + 1;
-    expect(fan_net_create_ex(&net, sizes, 3, &m.o), FAN_E_NOMEM, m.msg, "2 layers",
-           "23 parameters", NULL);
+    expect(fan_net_create_ex(&net, sizes, 3, &m.o), FAN_E_NOMEM, m.msg, "allocate",
+           "2 weight layers", NULL);
     assert_null(net);
     assert_int_equal(c.live_blocks, 0);
 }
 
-static void test_net_clone_ex_keeps_the_source_allocator(void **s)
+static void test_net_clone_ex_copies_into_the_allocator_it_is_given(void **s)
 {
     (void)s;
     const size_t sizes[] = {4, 3, 2};
@@ -129,9 +129,18 @@ static void test_net_clone_ex_keeps_the_source_allocator(void **s)
     tu_counter c = {0};
     fan_allocator other = tu_allocator(&c);
     init_opts(&m, &other);
-    expect(fan_net_clone_ex(&copy, src, &m.o), FAN_E_UNSUPPORTED, m.msg, "source's allocator",
-           NULL);
+    TU_OK(fan_net_clone_ex(&copy, src, &m.o));
+    assert_true(c.live_blocks > 0); /* the copy lives in the other allocator */
+    size_t la, lb;
+    TU_OK(fan_net_save_mem(src, NULL, 0, &la));
+    TU_OK(fan_net_save_mem(copy, NULL, 0, &lb));
+    assert_int_equal(la, lb);
+    fan_net_free(copy);
+    assert_int_equal(c.live_blocks, 0);
+    c.fail_at = c.total_allocs + 1;
+    expect(fan_net_clone_ex(&copy, src, &m.o), FAN_E_NOMEM, m.msg, "allocate", NULL);
     assert_null(copy);
+    assert_int_equal(c.live_blocks, 0);
     expect(fan_net_clone_ex(&copy, NULL, &m.o), FAN_E_NULL, m.msg, "src is NULL", NULL);
     fan_net_free(src);
 }
@@ -397,7 +406,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_net_create_ex_names_the_bad_size),
         cmocka_unit_test(test_net_create_ex_uses_the_allocator_and_reports_its_failure),
-        cmocka_unit_test(test_net_clone_ex_keeps_the_source_allocator),
+        cmocka_unit_test(test_net_clone_ex_copies_into_the_allocator_it_is_given),
         cmocka_unit_test(test_optimizer_create_ex_names_the_unknown_kind),
         cmocka_unit_test(test_iterator_ex_constructors_name_the_bad_value),
         cmocka_unit_test(test_dataset_from_arrays_ex_names_the_bad_label_or_value),

@@ -679,3 +679,57 @@ void fan__net_restore_rule_state(fan_net *net)
 {
     if (net->fb_backup) memcpy(net->feedback, net->fb_backup, net->n_feedback * sizeof(float));
 }
+
+/* ---- views and the training hook (scale-out: mpi/fanoise_mpi.h builds on these) ----------- */
+
+fan_status fan_net_parameters(fan_net *net, float **data, size_t *len)
+{
+    FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
+    FAN__FAIL_IF(net->err, data == NULL || len == NULL, FAN_E_NULL, "%s is NULL",
+                 data == NULL ? "data" : "len");
+    *data = net->params;
+    *len = net->n_params;
+    return FAN_OK;
+}
+
+fan_status fan_net_gradients(fan_net *net, float **data, size_t *len)
+{
+    FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
+    FAN__FAIL_IF(net->err, data == NULL || len == NULL, FAN_E_NULL, "%s is NULL",
+                 data == NULL ? "data" : "len");
+    /* Between calls `grads` holds the current gradients; from now on it stays this block. */
+    if (net->grads_view == NULL) net->grads_view = net->grads;
+    *data = net->grads_view;
+    *len = net->n_params;
+    return FAN_OK;
+}
+
+void fan__net_grads_prepare(fan_net *net)
+{
+    if (net->grads_view == NULL) return;
+    memcpy(net->grads_next, net->grads_view, net->n_params * sizeof(float));
+    net->grads = net->grads_next;
+    net->grads_next = net->grads_view;
+}
+
+void fan__net_grads_settle(fan_net *net)
+{
+    if (net->grads_view == NULL || net->grads == net->grads_view) return;
+    memcpy(net->grads_view, net->grads, net->n_params * sizeof(float));
+    net->grads_next = net->grads;
+    net->grads = net->grads_view;
+}
+
+fan_status fan_net_set_gradient_hook(fan_net *net, fan_gradient_hook fn, void *user)
+{
+    FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
+    net->hook = fn;
+    net->hook_user = fn != NULL ? user : NULL;
+    return FAN_OK;
+}
+
+fan_gradient_hook fan__net_gradient_hook(const fan_net *net, void **user)
+{
+    *user = net->hook_user;
+    return net->hook;
+}

@@ -224,24 +224,11 @@ fan_status fan_net_clone(fan_net **out, const fan_net *src)
 fan_status fan__net_clone(fan_net **out, const fan_net *src, const fan_allocator *alloc,
                           char *err)
 {
-    *out = NULL;
-    fan_net *net = NULL;
-    FAN__CHECK(net_alloc(&net, src->sizes, src->n_layers + 1, alloc, err));
-    rule_blocks b;
-    fan_status st = blocks_alloc(net, src->rule, &b, err);
-    if (st != FAN_OK) {
-        fan_net_free(net);
-        return st;
-    }
-    blocks_install(net, src->rule, &b);
-    /* Copy every setting and value; the pointers and the workspace stay the clone's own. */
-    memcpy(net->act, src->act, sizeof net->act);
-    net->loss = src->loss;
-    net->init_w = src->init_w;
-    net->init_b = src->init_b;
-    net->leaky_slope = src->leaky_slope;
-    net->weight_seed = src->weight_seed;
-    net->feedback_seed = src->feedback_seed;
+    /* A net with every setting of src, then its values; pointers and workspace stay its own. */
+    fan__net_desc d;
+    fan__net_describe(src, &d);
+    FAN__CHECK(fan__net_from_desc(out, &d, alloc, err));
+    fan_net *net = *out;
     net->has_grads = src->has_grads;
     memcpy(net->params, src->params, src->n_params * sizeof(float));
     memcpy(net->grads, src->grads, src->n_params * sizeof(float));
@@ -253,7 +240,6 @@ fan_status fan__net_clone(fan_net **out, const fan_net *src, const fan_allocator
     }
     net->magnitude_rng = src->magnitude_rng;
     net->magnitude_rng_last = src->magnitude_rng_last;
-    *out = net;
     return FAN_OK;
 }
 

@@ -132,6 +132,8 @@ struct ImageShape { std::size_t width, height, channels; };
 struct Bounds { double lo, hi, def; };
 struct Sample { std::vector<float> x; int32_t label; };
 struct Layer { std::vector<float> w, b; };
+/** A borrowed block of floats inside a net (valid until the net is freed or reshaped). */
+struct FloatView { float *data; std::size_t size; };
 
 // ---- generic spectral functions ------------------------------------------------------------------
 
@@ -596,6 +598,24 @@ public:
     }
     void set_feedback(std::size_t l, const std::vector<float> &b) {
         check(fan_net_set_feedback(get(), l, b.data(), b.size()));
+    }
+    /** All W and b as one borrowed block (fan_net_parameters), for scale-out code. */
+    FloatView parameters() {
+        FloatView v{nullptr, 0};
+        check(fan_net_parameters(get(), &v.data, &v.size));
+        return v;
+    }
+    /** The last gradients in the layout of parameters() (fan_net_gradients), changeable in place. */
+    FloatView gradients() {
+        FloatView v{nullptr, 0};
+        check(fan_net_gradients(get(), &v.data, &v.size));
+        return v;
+    }
+    /** Installs a C function run by every training step between gradients and update (NULL
+        removes it); user is passed to it unchanged and must outlive its use. */
+    Net &set_gradient_hook(fan_gradient_hook fn, void *user) {
+        check(fan_net_set_gradient_hook(get(), fn, user));
+        return *this;
     }
     /** Weight mirroring: trains the stored B toward W (fan_net_mirror). */
     Net &mirror(std::size_t steps, std::size_t batch, double lr, double weight_decay, uint64_t seed) {

@@ -248,6 +248,28 @@ void long_runs() {
         std::remove(path.c_str());
         rmdir(dir);
     }
+    // Views and the gradient hook: a hook that zeroes every gradient makes steps change nothing.
+    fanoise::Net frozen = fresh();
+    const fanoise::FloatView pv = frozen.parameters();
+    const std::vector<float> before(pv.data, pv.data + pv.size);
+    struct Zero {
+        static fan_status hook(fan_net *n, void *) {
+            float *g = nullptr;
+            size_t len = 0;
+            const fan_status st = fan_net_gradients(n, &g, &len);
+            for (size_t i = 0; st == FAN_OK && i < len; i++) g[i] = 0.0f;
+            return st;
+        }
+    };
+    frozen.set_gradient_hook(&Zero::hook, nullptr);
+    {
+        fanoise::Optimizer sgd(frozen, FAN_OPTIMIZER_SGD);
+        fanoise::Iter noise = fanoise::Iter::noise(kDim, kClasses, 4, 1);
+        frozen.pretrain_noise(sgd, noise, 3);
+    }
+    expect(pv.size == frozen.num_params() && std::vector<float>(pv.data, pv.data + pv.size) == before &&
+               frozen.gradients().size == pv.size,
+           "a gradient hook sees the gradients through the view and can cancel the update");
     // Validation every epoch with early stopping and the best weights put back.
     fanoise::Net net = fresh();
     fanoise::Optimizer sgd(net, FAN_OPTIMIZER_SGD);

@@ -117,6 +117,35 @@ typedef struct fan_allocator {
 } fan_allocator;
 
 /* ------------------------------------------------------------------------------------------ */
+/**
+ * Default of fan_create_options.max_load_bytes: 4 GiB. It admits every legal single weight
+ * matrix (FAN_MAX_MATRIX floats are 1 GiB; a model file holds W and B) and the datasets of the
+ * paper many times over (Fashion-MNIST 47 MB, CIFAR-10 154 MB as stored), and it keeps a hostile
+ * header from making a loader ask for more than half of an 8 GiB machine. Set a larger budget to
+ * load larger data, a smaller one to run loaders on untrusted input.
+ */
+#define FAN_DEFAULT_MAX_LOAD_BYTES ((uint64_t)4 << 30)
+
+/**
+ * Options of the _ex constructors. Callers set struct_size = sizeof(fan_create_options) and
+ * zero what they do not use (`fan_create_options o = {sizeof o};` in C, `= {}` plus struct_size
+ * in C++). Fields are only ever appended: the library reads only the fields that the caller's
+ * struct_size covers, so a program built against an older header keeps working; a caller built
+ * against a newer header that sets a field this library does not know gets FAN_E_UNSUPPORTED,
+ * and zeroed unknown fields are ignored. A NULL options pointer means all defaults.
+ */
+typedef struct fan_create_options {
+    size_t struct_size;         /**< sizeof(fan_create_options) as the caller compiled it. */
+    const fan_allocator *alloc; /**< Allocator, copied into the handle; NULL: malloc/free. */
+    char *errmsg;               /**< NULL, or a buffer receiving the reason of a failure
+                                     (NUL-terminated, truncated to errmsg_cap; "" on success). */
+    size_t errmsg_cap;          /**< Bytes at errmsg. */
+    uint64_t max_load_bytes;    /**< Loaders: refuse with FAN_E_LIMIT, before allocating, input
+                                     whose declared decoded size exceeds this (see each loader
+                                     for what it counts); 0 = FAN_DEFAULT_MAX_LOAD_BYTES. */
+} fan_create_options;
+
+/* ------------------------------------------------------------------------------------------ */
 /** @name Enumerations
  *  @{ */
 
@@ -406,24 +435,32 @@ FAN_API FAN_NODISCARD fan_status fan_net_loss_value(fan_net *net, const float *x
 
 /**
  * Saves the network (settings, seeds, W, b, B; not gradients or optimizer state) to path in the
- * format of docs/file-format.md. Atomic: the bytes go to a temporary file next to path, which is
- * flushed, synced and renamed over path; on any failure path is left as it was.
- * @return FAN_OK; FAN_E_NULL; FAN_E_IO.
+ * format of docs/file-format.md. Atomic: the bytes go to a temporary file next to the target,
+ * which is synced and renamed over it, and the directory is then synced; on any failure the
+ * target is left as it was. A symbolic link is followed: the file it points to is replaced and
+ * the link kept. An existing target keeps its permission bits; a new one gets 0666 minus the
+ * umask, as fopen would give it. The temporary file is named "." + the target's name (cut to
+ * 230 bytes) + "." + 16 hex digits + ".fantmp", so any name up to NAME_MAX can be saved; a save
+ * killed part-way leaves that one file, which the next save of the same target removes. Two saves
+ * of one target at once (threads or processes) run one after the other.
+ * @return FAN_OK; FAN_E_NULL; FAN_E_NONFINITE if a weight, bias or feedback value is NaN or
+ *         infinite (fan_net_load would refuse the file; nothing is written); FAN_E_IO (also when
+ *         the target exists and is not a regular file, or when the rename succeeded but the
+ *         directory could not be synced: the message says which); FAN_E_NOMEM.
  */
 FAN_API FAN_NODISCARD fan_status fan_net_save(const fan_net *net, const char *path);
 /**
- * Loads a network saved by fan_net_save. Magic, version, every length and the CRC-32 are checked
- * before anything is trusted.
+ * Loads a network saved by fan_net_save, with default options (see fan_net_load_ex).
  * @return FAN_OK; FAN_E_NULL; FAN_E_IO; FAN_E_FORMAT; FAN_E_VERSION; FAN_E_LIMIT;
  *         FAN_E_CHECKSUM; FAN_E_NOMEM. There is no handle on failure: the message is only
- *         available through fan_net_load_v2's errmsg buffer.
+ *         available through fan_net_load_ex's errmsg buffer.
  */
 FAN_API FAN_NODISCARD fan_status fan_net_load(fan_net **out, const char *path,
                                               const fan_allocator *alloc);
 /**
  * Serialises the network into buf (cap bytes). With buf NULL, only writes the needed size to
  * *written. @return FAN_OK; FAN_E_NULL (net or written); FAN_E_SHAPE if cap is too small
- * (*written then holds the size needed).
+ * (*written then holds the size needed); FAN_E_NONFINITE as fan_net_save (nothing written).
  */
 FAN_API FAN_NODISCARD fan_status fan_net_save_mem(const fan_net *net, void *buf, size_t cap,
                                                   size_t *written);
@@ -433,11 +470,34 @@ FAN_API FAN_NODISCARD fan_status fan_net_load_mem(fan_net **out, const void *buf
 /**
  * As fan_net_load_mem (path == NULL, buf != NULL) or fan_net_load (path != NULL), and on
  * failure writes the detail message (NUL-terminated, truncated to errmsg_cap) to errmsg, which
- * may be NULL.
+ * may be NULL. Superseded by fan_net_load_ex and fan_net_load_mem_ex.
  */
 FAN_API FAN_NODISCARD fan_status fan_net_load_v2(fan_net **out, const char *path, const void *buf,
                                                  size_t len, const fan_allocator *alloc,
                                                  char *errmsg, size_t errmsg_cap);
+/**
+ * Loads a network from the file at path. The file must be a regular file (a directory, FIFO,
+ * device or socket fails with FAN_E_IO). Its header is read first: a file whose length differs
+ * from the length its header declares fails with FAN_E_FORMAT, and one longer than
+ * opts->max_load_bytes with FAN_E_LIMIT, before anything is allocated for its body. Then magic,
+ * version, every length, the CRC-32 and the finiteness of every parameter are checked before
+ * anything is trusted.
+ * @param out  receives the network, or NULL on failure.
+ * @param path the file.
+ * @param opts options (NULL: defaults): allocator, message buffer, load budget (here: the file's
+ *             length).
+ * @return FAN_OK; FAN_E_NULL (out, path); FAN_E_INVALID / FAN_E_UNSUPPORTED (opts, see
+ *         fan_create_options); FAN_E_IO; FAN_E_FORMAT; FAN_E_VERSION; FAN_E_LIMIT;
+ *         FAN_E_CHECKSUM; FAN_E_NOMEM. Thread-safe for distinct out pointers.
+ */
+FAN_API FAN_NODISCARD fan_status fan_net_load_ex(fan_net **out, const char *path,
+                                                 const fan_create_options *opts);
+/**
+ * As fan_net_load_ex from len bytes at buf (which the call only reads); the load budget applies
+ * to len. @return as fan_net_load_ex minus FAN_E_IO; FAN_E_NULL also for buf.
+ */
+FAN_API FAN_NODISCARD fan_status fan_net_load_mem_ex(fan_net **out, const void *buf, size_t len,
+                                                     const fan_create_options *opts);
 /** @} */
 
 /* ------------------------------------------------------------------------------------------ */

@@ -1,17 +1,12 @@
 /*
  * io.c - saving and loading networks in the byte format of docs/file-format.md: explicit
  * little-endian, every length checked against the data size before allocation, CRC-32 last,
- * atomic replacement of files on save.
+ * atomic replacement of files on save (file_replace.c). Files are touched only through the
+ * file layer of fileio.c.
  */
-#define _XOPEN_SOURCE 700 /* POSIX with XSI: mkstemp, fdopen, fsync, unlink */
+#include "options.h"
 
-#include "internal.h"
-
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h> /* mkstemp */
 #include <string.h>
-#include <unistd.h>
 #include <zlib.h>
 
 /* "FANOISE" and a 0x1a (Ctrl-Z) byte, which stops accidental text-mode reads, as PNG does. */
@@ -59,26 +54,45 @@ static float bits_f32(uint32_t u)
     return f;
 }
 
-/* ---- a sink: memory buffer or FILE, with a running CRC ------------------------------------- */
+/* ---- a sink: memory buffer or file, with a running CRC ------------------------------------ */
+
+/* Bytes gathered before each write(2) of a file sink: few system calls for the small header
+   fields, and a buffer small enough to take from any allocator. */
+#define SINK_FILE_BUFFER 65536u
 
 typedef struct sink {
-    unsigned char *buf; /* memory sink, or NULL */
-    size_t cap, pos;
-    FILE *f; /* file sink, or NULL */
+    unsigned char *buf; /* memory sink: the caller's buffer; file sink: the write buffer */
+    size_t cap, pos;    /* file sink: pos counts the bytes waiting in buf */
+    fan__file *f;       /* file sink, or NULL */
     uLong crc;
-    int failed;
+    fan_status st; /* file sink: the first write failure */
+    char *err;
 } sink;
+
+static void sink_flush(sink *s)
+{
+    if (s->f == NULL) return;
+    if (s->st == FAN_OK && s->pos > 0) s->st = fan__file_write(s->f, s->buf, s->pos, s->err);
+    s->pos = 0;
+}
 
 static void sink_write(sink *s, const unsigned char *p, size_t n)
 {
-    if (s->failed || n == 0) return;
+    if (s->st != FAN_OK || n == 0) return;
     s->crc = crc32_z(s->crc, p, n);
-    if (s->f != NULL) {
-        if (fwrite(p, 1, n, s->f) != n) s->failed = 1;
-    } else if (s->buf != NULL) {
-        memcpy(s->buf + s->pos, p, n);
+    if (s->f == NULL) {
+        if (s->buf != NULL) memcpy(s->buf + s->pos, p, n);
+        s->pos += n;
+        return;
     }
-    s->pos += n;
+    while (n > 0 && s->st == FAN_OK) {
+        if (s->pos == s->cap) sink_flush(s);
+        const size_t k = n < s->cap - s->pos ? n : s->cap - s->pos;
+        memcpy(s->buf + s->pos, p, k);
+        s->pos += k;
+        p += k;
+        n -= k;
+    }
 }
 
 static void sink_floats(sink *s, const float *v, size_t n)
@@ -136,6 +150,19 @@ static void encode(const fan_net *net, sink *s)
     sink_write(s, c, 4);
 }
 
+/* A saved file must load, and fan_net_load refuses non-finite parameters (as
+   fan_net_set_weights and fan_net_set_feedback do): refuse to write them in the first place. */
+static fan_status check_finite(const fan_net *net)
+{
+    FAN__FAIL_IF(net->err,
+                 !fan__all_finite(net->params, net->n_params) ||
+                     !fan__all_finite(net->feedback, net->n_feedback),
+                 FAN_E_NONFINITE,
+                 "the net holds NaN or infinite weights, biases or feedback; a saved file "
+                 "would not load");
+    return FAN_OK;
+}
+
 fan_status fan_net_save_mem(const fan_net *net, void *buf, size_t cap, size_t *written)
 {
     FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
@@ -145,51 +172,39 @@ fan_status fan_net_save_mem(const fan_net *net, void *buf, size_t cap, size_t *w
     if (buf == NULL) return FAN_OK;
     FAN__FAIL_IF(net->err, cap < need, FAN_E_SHAPE, "buffer of %zu bytes; the net needs %zu",
                  cap, need);
-    sink s = {buf, cap, 0, NULL, crc32(0L, Z_NULL, 0), 0};
+    FAN__CHECK(check_finite(net));
+    sink s = {buf, cap, 0, NULL, crc32(0L, Z_NULL, 0), FAN_OK, NULL};
     encode(net, &s);
     return FAN_OK;
 }
 
-fan_status fan_net_save(const fan_net *net, const char *path)
+fan_status fan__net_save_io(const fan_net *net, const char *path, const fan__fileio *io)
 {
     FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
     FAN__FAIL_IF(net->err, path == NULL, FAN_E_NULL, "path is NULL");
-    static const char suffix[] = ".tmp-XXXXXX";
-    const size_t plen = strlen(path);
-    char *tmp = fan__alloc(&net->alloc, plen + sizeof suffix);
-    FAN__FAIL_IF(net->err, tmp == NULL, FAN_E_NOMEM, "cannot allocate a path");
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, suffix, sizeof suffix);
-
-    /* The temporary file sits next to path so that rename() stays within one file system and
-       replaces path atomically: readers see the old model or the new one, never a mix. */
-    fan_status st = FAN_OK;
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        st = fan__fail(net->err, FAN_E_IO, "cannot create %s: %s", tmp, strerror(errno));
-        fan__free(&net->alloc, tmp);
-        return st;
-    }
-    FILE *f = fdopen(fd, "wb");
-    if (f == NULL) {
-        st = fan__fail(net->err, FAN_E_IO, "cannot open %s: %s", tmp, strerror(errno));
-        close(fd);
-    } else {
-        sink s = {NULL, 0, 0, f, crc32(0L, Z_NULL, 0), 0};
+    FAN__CHECK(check_finite(net));
+    unsigned char *wbuf = fan__alloc(&net->alloc, SINK_FILE_BUFFER);
+    FAN__FAIL_IF(net->err, wbuf == NULL, FAN_E_NOMEM, "cannot allocate a write buffer");
+    /* Readers see the old model or the new one, never a mix; see file_replace.c. */
+    fan__replace r;
+    fan_status st = fan__replace_begin(&r, io, &net->alloc, path, net->err);
+    if (st == FAN_OK) {
+        sink s = {wbuf, SINK_FILE_BUFFER, 0, &r.file, crc32(0L, Z_NULL, 0), FAN_OK, net->err};
         encode(net, &s);
-        int err_no = s.failed ? errno : 0;
-        if (!s.failed && fflush(f) != 0) err_no = errno ? errno : EIO;
-        if (!err_no && fsync(fileno(f)) != 0) err_no = errno ? errno : EIO;
-        if (fclose(f) != 0 && !err_no) err_no = errno ? errno : EIO;
-        if (err_no)
-            st = fan__fail(net->err, FAN_E_IO, "cannot write %s: %s", tmp, strerror(err_no));
-        else if (rename(tmp, path) != 0)
-            st = fan__fail(net->err, FAN_E_IO, "cannot rename %s to %s: %s", tmp, path,
-                           strerror(errno));
+        sink_flush(&s);
+        st = s.st;
+        if (st == FAN_OK)
+            st = fan__replace_commit(&r, net->err);
+        else
+            fan__replace_abort(&r);
     }
-    if (st != FAN_OK) (void)unlink(tmp);
-    fan__free(&net->alloc, tmp);
+    fan__free(&net->alloc, wbuf);
     return st;
+}
+
+fan_status fan_net_save(const fan_net *net, const char *path)
+{
+    return fan__net_save_io(net, path, NULL);
 }
 
 /* ---- loading ------------------------------------------------------------------------------- */
@@ -289,83 +304,167 @@ static fan_status decode(fan_net **out, const unsigned char *p, size_t len,
     return FAN_OK;
 }
 
-/* Reads a whole file into memory from the allocator, bounded by the largest legal model. */
-static fan_status slurp(const char *path, const fan_allocator *al, unsigned char **data,
-                        size_t *len, char *err)
+/* ---- loading from a path ------------------------------------------------------------------ */
+
+/* Header bytes up to the end of the layer table of a file with the most layers. */
+#define HEADER_MAX (FIXED_HEADER + 8u * (FAN_MAX_LAYERS + 1u) + 4u * FAN_MAX_LAYERS)
+
+/*
+ * The file size that a header declares, from its first n bytes (n is the file size or
+ * HEADER_MAX, whichever is smaller), so that a file is judged before its body is read. Checks
+ * what decode() checks first, in the same order and with the same statuses; decode() still
+ * validates the whole file afterwards.
+ */
+static fan_status declared_size(const unsigned char *p, size_t n, uint64_t *need, char *err)
 {
-    FILE *f = fopen(path, "rb");
-    FAN__FAIL_IF(err, f == NULL, FAN_E_IO, "cannot open %s: %s", path, strerror(errno));
-    fan_status st = FAN_OK;
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        st = fan__fail(err, FAN_E_IO, "cannot determine the size of %s", path);
-    } else if ((unsigned long)size > (unsigned long)SIZE_MAX / 2) {
-        st = fan__fail(err, FAN_E_LIMIT, "%s is too large", path);
-    } else {
-        *len = (size_t)size;
-        *data = fan__alloc(al, *len);
-        if (*data == NULL) {
-            st = fan__fail(err, FAN_E_NOMEM, "cannot allocate %zu bytes for %s", *len, path);
-        } else if (fread(*data, 1, *len, f) != *len) {
-            st = fan__fail(err, FAN_E_IO, "cannot read %s", path);
-            fan__free(al, *data);
-            *data = NULL;
+    FAN__FAIL_IF(err, n < FIXED_HEADER + 4, FAN_E_FORMAT,
+                 "%zu bytes is shorter than the smallest model file", n);
+    FAN__FAIL_IF(err, memcmp(p, MAGIC, sizeof MAGIC) != 0, FAN_E_FORMAT,
+                 "not a libfanoise model (bad magic)");
+    const uint32_t version = get_u32(p + 8);
+    FAN__FAIL_IF(err, version != FORMAT_VERSION, FAN_E_VERSION,
+                 "format version %u; this library reads version %u", (unsigned)version,
+                 FORMAT_VERSION);
+    const uint32_t L = get_u32(p + 16);
+    FAN__FAIL_IF(err, L < 1 || L > FAN_MAX_LAYERS, FAN_E_FORMAT,
+                 "layer count %u is outside [1, %d]", (unsigned)L, FAN_MAX_LAYERS);
+    const size_t table = (size_t)8 * (L + 1) + (size_t)4 * L;
+    FAN__FAIL_IF(err, n - 4 - FIXED_HEADER < table, FAN_E_FORMAT,
+                 "file truncated inside the layer table");
+    uint64_t total = FIXED_HEADER + table + 4, prev = 0;
+    for (uint32_t l = 0; l <= L; l++) {
+        const uint64_t w = get_u64(p + FIXED_HEADER + 8 * l);
+        FAN__FAIL_IF(err, w == 0 || w > FAN_MAX_WIDTH, FAN_E_LIMIT,
+                     "layer width %llu is outside [1, FAN_MAX_WIDTH]", (unsigned long long)w);
+        if (l > 0) {
+            FAN__FAIL_IF(err, prev * w > FAN_MAX_MATRIX, FAN_E_LIMIT,
+                         "layer %u: %llu x %llu exceeds FAN_MAX_MATRIX", (unsigned)(l - 1),
+                         (unsigned long long)w, (unsigned long long)prev);
+            total += 4 * (2 * prev * w + w); /* W, b, B; at most 64 x 2 GiB: no overflow */
         }
+        prev = w;
     }
-    fclose(f);
+    *need = total;
+    return FAN_OK;
+}
+
+/* Reads a model file into memory from o's allocator, after checking its header against its
+   size and the load budget: nothing is allocated for a file that cannot load. */
+static fan_status read_model_file(const char *path, fan__opts *o, unsigned char **data,
+                                  size_t *len)
+{
+    fan__file f;
+    uint64_t size = 0;
+    FAN__CHECK(fan__file_open_regular(&f, o->io, path, &size, o->err));
+    unsigned char head[HEADER_MAX];
+    const size_t want = size < HEADER_MAX ? (size_t)size : HEADER_MAX;
+    size_t got = 0;
+    uint64_t need = 0;
+    fan_status st = fan__file_read(&f, head, want, &got, o->err);
+    if (st == FAN_OK && got != want)
+        st = fan__fail(o->err, FAN_E_IO, "%s shrank while it was read", path);
+    if (st == FAN_OK) st = declared_size(head, got, &need, o->err);
+    if (st == FAN_OK && need != size)
+        st = fan__fail(o->err, FAN_E_FORMAT, "%s has %llu bytes; its header describes %llu",
+                       path, (unsigned long long)size, (unsigned long long)need);
+    if (st == FAN_OK) st = fan__opts_check_budget(o, size, "the model file");
+    *data = NULL;
+    if (st == FAN_OK) {
+        *len = (size_t)size;
+        *data = fan__alloc(&o->alloc, *len);
+        if (*data == NULL)
+            st = fan__fail(o->err, FAN_E_NOMEM, "cannot allocate %zu bytes for %s", *len, path);
+    }
+    if (st == FAN_OK) {
+        memcpy(*data, head, got);
+        size_t rest = 0;
+        st = fan__file_read(&f, *data + got, *len - got, &rest, o->err);
+        if (st == FAN_OK && rest != *len - got)
+            st = fan__fail(o->err, FAN_E_IO, "%s shrank while it was read", path);
+    }
+    const fan_status c = fan__file_close(&f, st == FAN_OK ? o->err : NULL);
+    if (st == FAN_OK) st = c;
+    if (st != FAN_OK) {
+        fan__free(&o->alloc, *data);
+        *data = NULL;
+    }
     return st;
+}
+
+fan_status fan__net_load_opts(fan_net **out, const char *path, const void *buf, size_t len,
+                              fan__opts *o)
+{
+    if (path != NULL) {
+        unsigned char *data = NULL;
+        size_t n = 0;
+        FAN__CHECK(read_model_file(path, o, &data, &n));
+        const fan_status st = decode(out, data, n, o->user_alloc, o->err);
+        fan__free(&o->alloc, data);
+        return st;
+    }
+    /* A model's decoded parameters take as many bytes as its encoding. */
+    FAN__CHECK(fan__opts_check_budget(o, len, "the model"));
+    return decode(out, buf, len, o->user_alloc, o->err);
+}
+
+fan_status fan_net_load_ex(fan_net **out, const char *path, const fan_create_options *opts)
+{
+    fan__opts o;
+    fan_status st = fan__opts_read(&o, opts);
+    if (out != NULL) *out = NULL;
+    if (st == FAN_OK && out == NULL) st = fan__fail(o.err, FAN_E_NULL, "out is NULL");
+    if (st == FAN_OK && path == NULL) st = fan__fail(o.err, FAN_E_NULL, "path is NULL");
+    if (st == FAN_OK) st = fan__net_load_opts(out, path, NULL, 0, &o);
+    return fan__opts_finish(&o, st);
+}
+
+fan_status fan_net_load_mem_ex(fan_net **out, const void *buf, size_t len,
+                               const fan_create_options *opts)
+{
+    fan__opts o;
+    fan_status st = fan__opts_read(&o, opts);
+    if (out != NULL) *out = NULL;
+    if (st == FAN_OK && out == NULL) st = fan__fail(o.err, FAN_E_NULL, "out is NULL");
+    if (st == FAN_OK && buf == NULL) st = fan__fail(o.err, FAN_E_NULL, "buf is NULL");
+    if (st == FAN_OK) st = fan__net_load_opts(out, NULL, buf, len, &o);
+    return fan__opts_finish(&o, st);
 }
 
 fan_status fan_net_load_v2(fan_net **out, const char *path, const void *buf, size_t len,
                            const fan_allocator *alloc, char *errmsg, size_t errmsg_cap)
 {
-    char err[FAN__ERRMSG_CAP] = "";
-    fan_status st;
-    if (out == NULL) {
-        st = fan__fail(err, FAN_E_NULL, "out is NULL");
-    } else {
-        *out = NULL;
-        if (path != NULL) {
-            fan_allocator al;
-            fan__alloc_init(&al, alloc);
-            unsigned char *data = NULL;
-            size_t n = 0;
-            st = slurp(path, &al, &data, &n, err);
-            if (st == FAN_OK) {
-                st = decode(out, data, n, alloc, err);
-                fan__free(&al, data);
-            }
-        } else if (buf == NULL) {
-            st = fan__fail(err, FAN_E_NULL, "both path and buf are NULL");
-        } else {
-            st = decode(out, buf, len, alloc, err);
-        }
+    fan_create_options o;
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.alloc = alloc;
+    o.errmsg = errmsg;
+    o.errmsg_cap = errmsg_cap;
+    if (path == NULL && buf == NULL) {
+        fan__opts r;
+        (void)fan__opts_read(&r, &o);
+        if (out != NULL) *out = NULL;
+        return fan__opts_finish(&r, fan__fail(r.err, FAN_E_NULL, "%s",
+                                              out == NULL ? "out is NULL"
+                                                          : "both path and buf are NULL"));
     }
-    if (errmsg != NULL && errmsg_cap > 0) {
-        size_t n = strlen(err);
-        if (n >= errmsg_cap) n = errmsg_cap - 1;
-        memcpy(errmsg, err, n);
-        errmsg[n] = '\0';
-    }
-    return st;
+    return path != NULL ? fan_net_load_ex(out, path, &o) : fan_net_load_mem_ex(out, buf, len, &o);
 }
 
 fan_status fan_net_load(fan_net **out, const char *path, const fan_allocator *alloc)
 {
-    if (path == NULL) {
-        if (out) *out = NULL;
-        return FAN_E_NULL;
-    }
-    return fan_net_load_v2(out, path, NULL, 0, alloc, NULL, 0);
+    fan_create_options o;
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.alloc = alloc;
+    return fan_net_load_ex(out, path, &o);
 }
 
 fan_status fan_net_load_mem(fan_net **out, const void *buf, size_t len,
                             const fan_allocator *alloc)
 {
-    if (buf == NULL) {
-        if (out) *out = NULL;
-        return FAN_E_NULL;
-    }
-    return fan_net_load_v2(out, NULL, buf, len, alloc, NULL, 0);
+    fan_create_options o;
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.alloc = alloc;
+    return fan_net_load_mem_ex(out, buf, len, &o);
 }

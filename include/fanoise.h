@@ -582,7 +582,8 @@ typedef enum fan_norm {
 } fan_norm;
 
 /**
- * Loads IDX files (MNIST, Fashion-MNIST, Kuzushiji-MNIST), gzip, zlib or raw (detected by content).
+ * Loads IDX files (MNIST, Fashion-MNIST, Kuzushiji-MNIST), gzip, zlib or raw (detected by content),
+ * with default options (see fan_dataset_load_idx_ex).
  * Images: magic 0x00000803, u8, n x rows x cols; labels: magic 0x00000801, u8, n. The class count
  * is max label + 1 (at least 10). Normalisation starts as FAN_NORM_SCALE (values in [0, 1]).
  * @return FAN_OK; FAN_E_NULL; FAN_E_IO; FAN_E_FORMAT (magic, truncation, counts that disagree);
@@ -597,10 +598,36 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_load_idx_mem(fan_dataset **out, con
                                                           size_t labels_len,
                                                           const fan_allocator *alloc);
 /**
+ * Loads a pair of IDX files as fan_dataset_load_idx does, with options. The files must be
+ * regular files. The load budget (opts->max_load_bytes) applies to the dataset's storage, n x
+ * rows x cols bytes of pixels plus 4 n bytes of labels, as the headers declare it, and is checked
+ * before anything is allocated. Compressed input is decompressed once without being stored, to
+ * prove that it holds exactly what its header declares, before the dataset is allocated: a small
+ * stream claiming a huge count fails with FAN_E_FORMAT having allocated nothing for it.
+ * @param out         receives the dataset, or NULL on failure.
+ * @param images_path the images file; labels_path the labels file.
+ * @param opts        options (NULL: defaults): allocator (copied into the dataset), message
+ *                    buffer, load budget.
+ * @return as fan_dataset_load_idx; FAN_E_LIMIT also above the budget; FAN_E_INVALID /
+ *         FAN_E_UNSUPPORTED for bad options (see fan_create_options). Thread-safe for distinct
+ *         outputs.
+ */
+FAN_API FAN_NODISCARD fan_status fan_dataset_load_idx_ex(fan_dataset **out,
+                                                         const char *images_path,
+                                                         const char *labels_path,
+                                                         const fan_create_options *opts);
+/** As fan_dataset_load_idx_ex from memory buffers (raw, gzip or zlib), which are only read. */
+FAN_API FAN_NODISCARD fan_status fan_dataset_load_idx_mem_ex(fan_dataset **out,
+                                                             const void *images,
+                                                             size_t images_len,
+                                                             const void *labels,
+                                                             size_t labels_len,
+                                                             const fan_create_options *opts);
+/**
  * Loads CIFAR binary batches: each record is 1 label byte (CIFAR-10; n_label_bytes = 1) or a
  * coarse and a fine label byte (CIFAR-100; n_label_bytes = 2, the fine label is used), then 3072
  * pixel bytes (32x32, channel-planar R, G, B). n_paths files are concatenated. Classes: 10 or 100.
- * Files are read raw (not gzipped).
+ * Files are read raw (not gzipped). Default options (see fan_dataset_load_cifar_ex).
  * @return as fan_dataset_load_idx, FAN_E_INVALID for n_label_bytes not 1 or 2, FAN_E_LABEL for a
  *         label not below the class count (or a CIFAR-100 coarse label >= 20).
  */
@@ -612,13 +639,31 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_load_cifar(fan_dataset **out,
 FAN_API FAN_NODISCARD fan_status fan_dataset_load_cifar_mem(fan_dataset **out, const void *buf,
                                                             size_t len, size_t n_label_bytes,
                                                             const fan_allocator *alloc);
+/**
+ * As fan_dataset_load_cifar, with options. The files must be regular files. The load budget
+ * applies to the dataset's storage, 3076 bytes per record (pixels and an int32 label), counted
+ * from the files' sizes before anything is allocated.
+ * @return as fan_dataset_load_cifar; FAN_E_LIMIT also above the budget; FAN_E_INVALID /
+ *         FAN_E_UNSUPPORTED for bad options.
+ */
+FAN_API FAN_NODISCARD fan_status fan_dataset_load_cifar_ex(fan_dataset **out,
+                                                           const char *const *paths,
+                                                           size_t n_paths, size_t n_label_bytes,
+                                                           const fan_create_options *opts);
+/** As fan_dataset_load_cifar_ex from one memory buffer, which is only read. */
+FAN_API FAN_NODISCARD fan_status fan_dataset_load_cifar_mem_ex(fan_dataset **out,
+                                                               const void *buf, size_t len,
+                                                               size_t n_label_bytes,
+                                                               const fan_create_options *opts);
 /** Label column value meaning "the last column" for the CSV loaders. */
 #define FAN_CSV_LAST_COLUMN ((size_t)-1)
 /**
  * Loads a comma-separated file, plain or gzipped: one sample per line, numeric fields, one of
  * them (label_column, 0-based, or FAN_CSV_LAST_COLUMN) an integer class label >= 0. With
  * skip_header non-zero the first line is skipped. The class count is max label + 1. Values are
- * stored as float; normalisation starts as FAN_NORM_NONE; the shape is dim x 1 x 1.
+ * stored as float; normalisation starts as FAN_NORM_NONE; the shape is dim x 1 x 1. A row may
+ * have at most FAN_MAX_WIDTH + 1 columns (FAN_E_LIMIT beyond). Default options (see
+ * fan_dataset_load_csv_ex).
  * @return as fan_dataset_load_idx, plus FAN_E_LABEL, FAN_E_NONFINITE.
  */
 FAN_API FAN_NODISCARD fan_status fan_dataset_load_csv(fan_dataset **out, const char *path,
@@ -629,6 +674,23 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_load_csv_mem(fan_dataset **out, con
                                                           size_t len, size_t label_column,
                                                           int skip_header,
                                                           const fan_allocator *alloc);
+/**
+ * As fan_dataset_load_csv, with options. The file must be a regular file. The text is read
+ * twice (validation, then filling an exactly sized dataset). The load budget applies to the
+ * dataset's storage, rows x columns x 4 bytes, and parsing stops with FAN_E_LIMIT as soon as the
+ * rows read so far pass it (a single row too wide for it fails before its scratch buffer grows),
+ * and for gzip input also to the decompressed text.
+ * @return as fan_dataset_load_csv; FAN_E_LIMIT also above the budget; FAN_E_INVALID /
+ *         FAN_E_UNSUPPORTED for bad options.
+ */
+FAN_API FAN_NODISCARD fan_status fan_dataset_load_csv_ex(fan_dataset **out, const char *path,
+                                                         size_t label_column, int skip_header,
+                                                         const fan_create_options *opts);
+/** As fan_dataset_load_csv_ex from a memory buffer (plain or gzip), which is only read. */
+FAN_API FAN_NODISCARD fan_status fan_dataset_load_csv_mem_ex(fan_dataset **out, const void *buf,
+                                                             size_t len, size_t label_column,
+                                                             int skip_header,
+                                                             const fan_create_options *opts);
 /**
  * Makes a dataset by copying n rows of dim floats and n labels in [0, n_classes).
  * Shape dim x 1 x 1, normalisation FAN_NORM_NONE.

@@ -452,19 +452,13 @@ fan_status fan_net_load_v2(fan_net **out, const char *path, const void *buf, siz
 
 fan_status fan_net_load(fan_net **out, const char *path, const fan_allocator *alloc)
 {
-    fan_create_options o;
-    memset(&o, 0, sizeof o);
-    o.struct_size = sizeof o;
-    o.alloc = alloc;
+    const fan_create_options o = fan__opts_with_alloc(alloc);
     return fan_net_load_ex(out, path, &o);
 }
 
 fan_status fan_net_load_mem(fan_net **out, const void *buf, size_t len,
                             const fan_allocator *alloc)
 {
-    fan_create_options o;
-    memset(&o, 0, sizeof o);
-    o.struct_size = sizeof o;
-    o.alloc = alloc;
+    const fan_create_options o = fan__opts_with_alloc(alloc);
     return fan_net_load_mem_ex(out, buf, len, &o);
 }

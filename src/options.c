@@ -45,6 +45,15 @@ fan_status fan__opts_read(fan__opts *o, const fan_create_options *user)
     return FAN_OK;
 }
 
+fan_create_options fan__opts_with_alloc(const fan_allocator *alloc)
+{
+    fan_create_options o;
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.alloc = alloc;
+    return o;
+}
+
 fan_status fan__opts_finish(fan__opts *o, fan_status st)
 {
     if (o->errmsg != NULL && o->errmsg_cap > 0) {

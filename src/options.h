@@ -27,6 +27,9 @@ typedef struct fan__opts {
  */
 fan_status fan__opts_read(fan__opts *o, const fan_create_options *user);
 
+/** Options holding only an allocator (for the old loaders, thin wrappers of the _ex ones). */
+fan_create_options fan__opts_with_alloc(const fan_allocator *alloc);
+
 /** Copies o->err ("" when st is FAN_OK) into the caller's errmsg buffer; returns st. */
 fan_status fan__opts_finish(fan__opts *o, fan_status st);
 

@@ -952,7 +952,10 @@ FAN_API FAN_NODISCARD fan_status fan_net_evaluate(fan_net *net, const fan_datase
  *  Diagnostics only read training state: running them between steps never changes the result
  *  of training. Spectral functions cost one SVD of the matrix (O(rows * cols * min(rows, cols)),
  *  LAPACK dgesdd in double); nothing is quadratic in the dataset size except where noted.
- *  Scratch memory comes from the handle's allocator (FAN_E_NOMEM if it fails).
+ *  Scratch memory comes from the handle's allocator (FAN_E_NOMEM if it fails). Every function
+ *  that runs an SVD fails with FAN_E_NONFINITE when the matrix holds NaN or infinity (a weight,
+ *  or activations that overflowed), before LAPACK sees it: LAPACK never prints and no NaN
+ *  result comes with FAN_OK.
  *  @{ */
 
 /**

@@ -102,7 +102,8 @@ void fan__dgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, double a
  * Singular values (descending) of the row-major rows x cols double matrix a, which is destroyed.
  * sv has min(rows, cols) entries. If u is not NULL it receives the first min(rows, cols) left
  * singular vectors as columns of a row-major rows x min(rows, cols) matrix. LAPACK workspace comes
- * from al. Returns FAN_OK, FAN_E_NOMEM or FAN_E_LAPACK (no convergence); records no message.
+ * from al. Returns FAN_OK, FAN_E_NONFINITE (a holds NaN or infinity: LAPACK is not called),
+ * FAN_E_NOMEM or FAN_E_LAPACK (no convergence); records no message.
  */
 fan_status fan__svd(const fan_allocator *al, double *a, size_t rows, size_t cols, double *sv,
                     double *u);

@@ -16,8 +16,8 @@ then the system. Arrays are numpy arrays when numpy is importable, else array.ar
 """
 from ._buffers import numpy_enabled, use_numpy
 from ._lib import lib as _library
-from .constants import (CSV_LAST_COLUMN, MAX_CLASSES, MAX_LAYERS, MAX_MATRIX, MAX_SAMPLES,
-                        MAX_WIDTH, Activation, Init, IterParam, LabelMode, Loss, Matrix,
+from .constants import (CSV_LAST_COLUMN, DEFAULT_MAX_LOAD_BYTES, MAX_CLASSES, MAX_LAYERS,
+                        MAX_MATRIX, MAX_SAMPLES, MAX_WIDTH, Activation, Init, IterParam, LabelMode, Loss, Matrix,
                         NetParam, NoiseKind, Norm, OptimizerKind, OptimizerParam, Rule, Status)
 from .data import Batch, Dataset, Iter
 from .diag import (Alignment, Readout, Spectrum, alignment, calibration_error, delta_alignment,
@@ -25,7 +25,7 @@ from .diag import (Alignment, Readout, Spectrum, alignment, calibration_error, d
                    matrix_participation_ratio, matrix_singular_values, matrix_stable_rank,
                    participation_ratio, principal_angles, readout, singular_values,
                    spectrum_summary, stable_rank)
-from .errors import FanoiseError, strerror
+from .errors import FanoiseError, FanoiseTypeError, FanoiseValueError, strerror
 from .net import Net, Progress
 from .optimizer import Optimizer
 
@@ -45,10 +45,12 @@ def version_number():
 __version__ = version_string()
 
 __all__ = [
-    "Net", "Optimizer", "Dataset", "Iter", "Batch", "Progress", "FanoiseError", "strerror",
+    "Net", "Optimizer", "Dataset", "Iter", "Batch", "Progress", "FanoiseError",
+    "FanoiseValueError", "FanoiseTypeError", "strerror",
     "Status", "Rule", "Activation", "Loss", "Init", "Matrix", "NetParam", "OptimizerKind",
     "OptimizerParam", "Norm", "IterParam", "NoiseKind", "LabelMode",
     "MAX_LAYERS", "MAX_WIDTH", "MAX_MATRIX", "MAX_SAMPLES", "MAX_CLASSES", "CSV_LAST_COLUMN",
+    "DEFAULT_MAX_LOAD_BYTES",
     "Alignment", "Readout", "Spectrum", "alignment", "delta_alignment", "singular_values",
     "effective_rank", "participation_ratio", "stable_rank", "principal_angles",
     "gram_dimensionality", "readout", "calibration_error", "matrix_singular_values",

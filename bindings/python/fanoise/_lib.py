@@ -48,6 +48,26 @@ class fan_allocator(Structure):
                 ("ud", c_void_p)]
 
 
+class fan_create_options(Structure):
+    _fields_ = [("struct_size", c_size_t),
+                ("alloc", POINTER(fan_allocator)),
+                ("errmsg", POINTER(c_char)),
+                ("errmsg_cap", c_size_t),
+                ("max_load_bytes", c_uint64)]
+
+
+def create_options(errmsg_buffer=None, max_load_bytes=0):
+    """A fan_create_options with the default allocator, the given message buffer (a ctypes
+    string buffer, or None) and load budget (0: the library's default)."""
+    o = fan_create_options()
+    o.struct_size = ctypes.sizeof(fan_create_options)
+    if errmsg_buffer is not None:
+        o.errmsg = ctypes.cast(errmsg_buffer, POINTER(c_char))
+        o.errmsg_cap = len(errmsg_buffer)
+    o.max_load_bytes = max_load_bytes
+    return o
+
+
 class fan_progress(Structure):
     _fields_ = [("struct_size", c_size_t),
                 ("step", c_size_t),
@@ -71,6 +91,7 @@ OPT = POINTER(fan_optimizer)
 DS = POINTER(fan_dataset)
 IT = POINTER(fan_iter)
 ALLOC = POINTER(fan_allocator)
+OPTS = POINTER(fan_create_options)
 F32 = POINTER(c_float)
 F64 = POINTER(c_double)
 I32 = POINTER(c_int32)
@@ -128,6 +149,8 @@ PROTOTYPES = {
     "fan_net_load_mem": (status, [POINTER(NET), c_void_p, c_size_t, ALLOC]),
     "fan_net_load_v2": (status, [POINTER(NET), c_char_p, c_void_p, c_size_t, ALLOC,
                                  POINTER(c_char), c_size_t]),
+    "fan_net_load_ex": (status, [POINTER(NET), c_char_p, OPTS]),
+    "fan_net_load_mem_ex": (status, [POINTER(NET), c_void_p, c_size_t, OPTS]),
     # Optimizer
     "fan_optimizer_create": (status, [POINTER(OPT), c_enum, NET, ALLOC]),
     "fan_optimizer_free": (None, [OPT]),
@@ -145,12 +168,22 @@ PROTOTYPES = {
     "fan_dataset_load_idx": (status, [POINTER(DS), c_char_p, c_char_p, ALLOC]),
     "fan_dataset_load_idx_mem": (status, [POINTER(DS), c_void_p, c_size_t, c_void_p, c_size_t,
                                           ALLOC]),
+    "fan_dataset_load_idx_ex": (status, [POINTER(DS), c_char_p, c_char_p, OPTS]),
+    "fan_dataset_load_idx_mem_ex": (status, [POINTER(DS), c_void_p, c_size_t, c_void_p,
+                                             c_size_t, OPTS]),
     "fan_dataset_load_cifar": (status, [POINTER(DS), POINTER(c_char_p), c_size_t, c_size_t,
                                         ALLOC]),
     "fan_dataset_load_cifar_mem": (status, [POINTER(DS), c_void_p, c_size_t, c_size_t, ALLOC]),
+    "fan_dataset_load_cifar_ex": (status, [POINTER(DS), POINTER(c_char_p), c_size_t, c_size_t,
+                                           OPTS]),
+    "fan_dataset_load_cifar_mem_ex": (status, [POINTER(DS), c_void_p, c_size_t, c_size_t,
+                                               OPTS]),
     "fan_dataset_load_csv": (status, [POINTER(DS), c_char_p, c_size_t, c_int, ALLOC]),
     "fan_dataset_load_csv_mem": (status, [POINTER(DS), c_void_p, c_size_t, c_size_t, c_int,
                                           ALLOC]),
+    "fan_dataset_load_csv_ex": (status, [POINTER(DS), c_char_p, c_size_t, c_int, OPTS]),
+    "fan_dataset_load_csv_mem_ex": (status, [POINTER(DS), c_void_p, c_size_t, c_size_t, c_int,
+                                             OPTS]),
     "fan_dataset_from_arrays": (status, [POINTER(DS), F32, I32, c_size_t, c_size_t, c_size_t,
                                          ALLOC]),
     "fan_dataset_from_u8": (status, [POINTER(DS), POINTER(c_uint8), I32, c_size_t, c_size_t,

@@ -136,6 +136,8 @@ MAX_SAMPLES = 100000000
 MAX_CLASSES = 65536
 # ((size_t)-1) in the header.
 CSV_LAST_COLUMN = ctypes.c_size_t(-1).value
+# The load budget of fan_create_options when max_load_bytes is 0 (4 GiB).
+DEFAULT_MAX_LOAD_BYTES = 4 << 30
 
 # The version of the header this binding was written against (FANOISE_VERSION_*).
 VERSION_MAJOR = 0
@@ -152,6 +154,7 @@ C_DEFINES = {
     "FAN_MAX_SAMPLES": MAX_SAMPLES,
     "FAN_MAX_CLASSES": MAX_CLASSES,
     "FAN_CSV_LAST_COLUMN": CSV_LAST_COLUMN,
+    "FAN_DEFAULT_MAX_LOAD_BYTES": DEFAULT_MAX_LOAD_BYTES,
     "FANOISE_VERSION_MAJOR": VERSION_MAJOR,
     "FANOISE_VERSION_MINOR": VERSION_MINOR,
     "FANOISE_VERSION_PATCH": VERSION_PATCH,

@@ -25,6 +25,18 @@ class FanoiseError(Exception):
         return f"{name}: {self.message}"
 
 
+class FanoiseValueError(FanoiseError, ValueError):
+    """An argument the binding refuses before calling the library: a value out of range, a
+    negative size, an array of the wrong shape, a label that is not an integer. Also a
+    FanoiseError (status E_INVALID, E_SHAPE or E_LABEL); the message names the argument."""
+
+
+class FanoiseTypeError(FanoiseError, TypeError):
+    """An argument of a type the binding cannot convert (a string where numbers are expected, a
+    float where an integer is). Also a FanoiseError (status E_INVALID); the message names the
+    argument."""
+
+
 def check(st, errmsg_fn=None, handle=None, what=None):
     """Raises FanoiseError unless st is OK (or DONE / STOPPED, which are not errors).
 

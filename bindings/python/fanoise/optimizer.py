@@ -1,7 +1,8 @@
 """Optimizer: SGD (momentum, Nesterov), Adam, AdamW, RMSprop, with state sized to one net."""
 from ctypes import byref, c_double
 
-from ._handle import Handle
+from . import _buffers as B
+from ._handle import Handle, using
 from ._lib import OPT, lib
 from .constants import OptimizerKind, OptimizerParam
 from .errors import check
@@ -21,19 +22,22 @@ class Optimizer(Handle):
         unknown = set(params) - set(_KEYWORDS)
         if unknown:
             raise TypeError(f"unknown optimizer parameter(s): {', '.join(sorted(unknown))}")
+        kind = B.enum_arg(kind, "kind")
         out = OPT()
-        check(lib.fan_optimizer_create(byref(out), int(kind), net.ptr, None),
-              what=f"fan_optimizer_create(kind={int(kind)})")
+        with using(net) as (netp,):
+            check(lib.fan_optimizer_create(byref(out), kind, netp, None),
+                  what=f"fan_optimizer_create(kind={kind})")
         super().__init__(out)
         for name, value in params.items():
             self.set(_KEYWORDS[name], value)
 
     def set(self, param, value):
-        self._check(lib.fan_optimizer_set(self.ptr, int(param), float(value)))
+        self._checked(lib.fan_optimizer_set, B.enum_arg(param, "param"),
+                      B.float_arg(value, "value"))
 
     def get(self, param):
         v = c_double()
-        self._check(lib.fan_optimizer_get(self.ptr, int(param), byref(v)))
+        self._checked(lib.fan_optimizer_get, B.enum_arg(param, "param"), byref(v))
         return v.value
 
     @property
@@ -48,26 +52,27 @@ class Optimizer(Handle):
     def bounds(param):
         """(lo, hi, default) of a hyperparameter."""
         lo, hi, d = c_double(), c_double(), c_double()
-        check(lib.fan_optimizer_param_bounds(int(param), byref(lo), byref(hi), byref(d)),
-              what=f"fan_optimizer_param_bounds({int(param)})")
+        param = B.enum_arg(param, "param")
+        check(lib.fan_optimizer_param_bounds(param, byref(lo), byref(hi), byref(d)),
+              what=f"fan_optimizer_param_bounds({param})")
         return lo.value, hi.value, d.value
 
     @property
     def kind(self):
-        return OptimizerKind(lib.fan_optimizer_get_kind(self.ptr))
+        return OptimizerKind(self._call(lib.fan_optimizer_get_kind))
 
     @property
     def steps(self):
         """Steps applied since creation or the last reset."""
-        return lib.fan_optimizer_steps(self.ptr)
+        return self._call(lib.fan_optimizer_steps)
 
     def reset(self):
         """Zeroes the state (moments, step count); keeps the hyperparameters."""
-        self._check(lib.fan_optimizer_reset(self.ptr))
+        self._checked(lib.fan_optimizer_reset)
 
     def step(self, net):
         """Applies the net's current gradients to its weights."""
-        self._check(lib.fan_optimizer_step(self.ptr, net.ptr))
+        self._checked(lib.fan_optimizer_step, net)
 
     def __repr__(self):
         return "<fanoise.Optimizer closed>" if self.closed else \

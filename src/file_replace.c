@@ -234,16 +234,19 @@ fan_status fan__replace_commit(fan__replace *r, char *err)
     /* The lock is held through the rename: a concurrent saver must not take the name for an
        orphan between this file's last write and its rename. */
     if (s == FAN_OK) s = fan__path_rename(r->io, r->tmp, r->target, err);
-    if (s != FAN_OK) (void)fan__path_unlink(r->io, r->tmp, NULL);
-    const fan_status c = fan__file_close(&r->file, s == FAN_OK ? err : NULL);
-    if (s == FAN_OK) s = c;
-    if (s == FAN_OK) {
-        char why[FAN__ERRMSG_CAP] = "";
-        s = sync_dir(r, why);
-        if (s != FAN_OK)
-            s = fan__fail(err, s, "%s was replaced, but may not survive a power failure: %s",
-                          r->target, why);
+    if (s != FAN_OK) {
+        (void)fan__path_unlink(r->io, r->tmp, NULL);
+        (void)fan__file_close(&r->file, NULL);
+        release(r);
+        return s;
     }
+    /* From here on the target holds the new content; a failure only weakens durability. */
+    char why[FAN__ERRMSG_CAP] = "";
+    s = fan__file_close(&r->file, why);
+    if (s == FAN_OK) s = sync_dir(r, why);
+    if (s != FAN_OK)
+        s = fan__fail(err, s, "%s was replaced, but may not survive a power failure: %s",
+                      r->target, why);
     release(r);
     return s;
 }

@@ -368,6 +368,8 @@ static fan_status read_model_file(const char *path, fan__opts *o, unsigned char 
         st = fan__fail(o->err, FAN_E_FORMAT, "%s has %llu bytes; its header describes %llu",
                        path, (unsigned long long)size, (unsigned long long)need);
     if (st == FAN_OK) st = fan__opts_check_budget(o, size, "the model file");
+    if (st == FAN_OK && size > SIZE_MAX)
+        st = fan__fail(o->err, FAN_E_LIMIT, "%s does not fit in this process's memory", path);
     *data = NULL;
     if (st == FAN_OK) {
         *len = (size_t)size;

@@ -24,19 +24,6 @@
 /* Room for the library's detail message of a failed load. */
 #define ERRMSG_CAP 256
 
-static const char *rule_name(fan_rule r) { return r == FAN_RULE_BP ? "BP" : "FA"; }
-
-static const char *act_name(fan_activation a)
-{
-    switch (a) {
-    case FAN_ACT_LINEAR: return "linear";
-    case FAN_ACT_RELU: return "relu";
-    case FAN_ACT_LEAKY_RELU: return "leaky-relu";
-    case FAN_ACT_TANH: return "tanh";
-    case FAN_ACT_SIGMOID: return "sigmoid";
-    }
-    return "?";
-}
 
 static int failed(const fan_net *net, fan_status st, const char *what)
 {
@@ -74,7 +61,10 @@ static int report_alignment(const fan_net *net, size_t l)
 /* Singular value summary and the three rank measures of W_l or B_l. */
 static int report_spectrum(const fan_net *net, size_t l, fan_matrix which)
 {
-    const size_t rows = fan_net_layer_outputs(net, l), cols = fan_net_layer_inputs(net, l);
+    /* The feedback matrix has W's shape except under DFA (outputs x inputs). */
+    size_t rows = fan_net_layer_outputs(net, l), cols = fan_net_layer_inputs(net, l);
+    if (which == FAN_MATRIX_FEEDBACK && fan_net_feedback_shape(net, l, &rows, &cols) != FAN_OK)
+        return failed(net, FAN_E_INVALID, "feedback shape");
     const size_t k = rows < cols ? rows : cols;
     double *sv = malloc(k * sizeof *sv), erank = 0, pr = 0, srank = 0;
     if (sv == NULL) {
@@ -103,7 +93,9 @@ static int report_spectrum(const fan_net *net, size_t l, fan_matrix which)
 
 static int report_angles(const fan_net *net, size_t l)
 {
-    const size_t rows = fan_net_layer_outputs(net, l), cols = fan_net_layer_inputs(net, l);
+    size_t rows = 0, cols = 0;
+    if (fan_net_feedback_shape(net, l, &rows, &cols) != FAN_OK)
+        return failed(net, FAN_E_INVALID, "feedback shape");
     size_t k = rows < cols ? rows : cols;
     k = k < TOP_ANGLES ? k : TOP_ANGLES;
     double deg[TOP_ANGLES];
@@ -121,11 +113,11 @@ static int report(const fan_net *net, const char *path)
     printf("model %s\n", path);
     printf("%zu weight layers: %zu", L, fan_net_input_size(net));
     for (size_t l = 0; l < L; l++) printf("-%zu", fan_net_layer_outputs(net, l));
-    printf("; rule %s; loss %s\n", rule_name(fan_net_rule(net)),
-           fan_net_loss(net) == FAN_LOSS_MSE ? "mse" : "cross-entropy");
+    printf("; rule %s; loss %s\n", fan_rule_name(fan_net_rule(net)),
+           fan_loss_name(fan_net_loss(net)));
     for (size_t l = 0; l < L; l++) {
         printf("layer %zu: W %zu x %zu, activation %s\n", l, fan_net_layer_outputs(net, l),
-               fan_net_layer_inputs(net, l), act_name(fan_net_activation(net, l)));
+               fan_net_layer_inputs(net, l), fan_activation_name(fan_net_activation(net, l)));
         /* The paper's per-unit angle concerns hidden neurons, the inputs of layers >= 1. */
         if (l >= 1 && report_alignment(net, l) != 0) return 1;
         if (report_spectrum(net, l, FAN_MATRIX_WEIGHTS) != 0) return 1;

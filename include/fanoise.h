@@ -11,10 +11,13 @@
  *   failure. A failed call leaves its handles exactly as they were before the call, and records a
  *   message readable with the handle's fan_*_errmsg function.
  * - Constructors take `T **out`; on failure `*out` is set to NULL (when out itself is not NULL)
- *   and nothing is leaked. Destructors accept NULL.
+ *   and nothing is leaked. Destructors accept NULL. Every constructor has an _ex variant taking
+ *   `const fan_create_options *` in place of the allocator: with it the caller learns why a
+ *   constructor failed (which file, which value), since a failed constructor has no handle.
  * - Matrices are row-major float arrays. W_l (weight layer l) has layer_outputs(l) rows and
- *   layer_inputs(l) columns. The feedback matrix B_l is stored with W_l's shape, so the error pass
- *   of FA is delta_in = delta_out * B_l exactly as BP's is delta_out * W_l.
+ *   layer_inputs(l) columns. The feedback matrix B_l has W_l's shape for every rule but DFA
+ *   (fan_net_feedback_shape), so the error pass is delta_in = delta_out * B_l exactly as BP's is
+ *   delta_out * W_l.
  * - Output buffers come with their length in elements; a length that does not match the required
  *   size fails with FAN_E_SHAPE and the message says the required size.
  * - Const handles: a function taking a const handle changes nothing in it, with one exception: a
@@ -53,18 +56,39 @@ extern "C" {
 #define FANOISE_VERSION_STRING "0.2.0"
 /** @} */
 
-/** Marks a function as part of the exported ABI. */
-#if defined(FAN_BUILDING_LIBRARY) && defined(__GNUC__)
+/**
+ * Warns when a caller ignores a returned status. Under C23 (or a compiler's C2x mode that has
+ * it) and C++17 it is the standard [[nodiscard]], which a cast to void silences where a caller
+ * means to ignore a status: `(void)fan_net_init(net, 1, 2);`. Otherwise it is GCC's and clang's
+ * warn_unused_result, which GCC reports even through a cast to void.
+ */
+#if defined(__cplusplus) && __cplusplus >= 201703L
+#define FAN_NODISCARD [[nodiscard]]
+#elif !defined(__cplusplus) && defined(__STDC_VERSION__) && __STDC_VERSION__ > 201710L && \
+    defined(__has_c_attribute)
+#if __has_c_attribute(nodiscard)
+#define FAN_NODISCARD [[nodiscard]]
+#endif
+#endif
+
+/**
+ * Marks a function as part of the exported ABI. Where FAN_NODISCARD is a standard attribute, so
+ * is this one: a GNU __attribute__ may not precede a standard attribute.
+ */
+#if defined(FAN_BUILDING_LIBRARY) && defined(__GNUC__) && defined(FAN_NODISCARD)
+#define FAN_API [[gnu::visibility("default")]]
+#elif defined(FAN_BUILDING_LIBRARY) && defined(__GNUC__)
 #define FAN_API __attribute__((visibility("default")))
 #else
 #define FAN_API
 #endif
 
-/** Warns when a caller ignores a returned status. */
+#ifndef FAN_NODISCARD
 #if defined(__GNUC__) || defined(__clang__)
 #define FAN_NODISCARD __attribute__((warn_unused_result))
 #else
 #define FAN_NODISCARD
+#endif
 #endif
 
 /* ------------------------------------------------------------------------------------------ */
@@ -90,7 +114,8 @@ typedef enum fan_status {
     FAN_E_LABEL = 14,         /**< A class label is negative or not below the class count. */
     FAN_E_UNSUPPORTED = 15,   /**< The combination of settings is not supported. */
     FAN_DONE = 100,           /**< Not an error: an iterator reached the end of an epoch. */
-    FAN_STOPPED = 101         /**< Not an error: a progress callback asked training to stop. */
+    FAN_STOPPED = 101,        /**< Not an error: a progress callback asked training to stop. */
+    FAN_EARLY_STOPPED = 102   /**< Not an error: validation stopped improving (fan_train_v2). */
 } fan_status;
 /** @} */
 
@@ -196,7 +221,7 @@ typedef enum fan_init {
 /** Which matrix of a layer a diagnostic or initialiser refers to. */
 typedef enum fan_matrix {
     FAN_MATRIX_WEIGHTS = 0,  /**< W_l. */
-    FAN_MATRIX_FEEDBACK = 1, /**< B_l (W_l's shape). */
+    FAN_MATRIX_FEEDBACK = 1, /**< B_l as fan_net_get_feedback gives it (fan_net_feedback_shape). */
     FAN_MATRIX_GRADIENTS = 2 /**< dW_l from the last gradient computation (zero before any). */
 } fan_matrix;
 
@@ -213,17 +238,52 @@ typedef enum fan_optimizer_kind {
     FAN_OPTIMIZER_RMSPROP = 3 /**< RMSprop (uncentred), with optional momentum. */
 } fan_optimizer_kind;
 
-/** Optimizer hyperparameters; see fan_optimizer_param_bounds for ranges and defaults. */
+/**
+ * Optimizer hyperparameters; see fan_optimizer_param_bounds for ranges and defaults.
+ *
+ * Learning-rate schedules are hyperparameters too (values 8 to 13), so they are set, bounded,
+ * read and saved (fan_optimizer_save_mem, checkpoints) like the others. With t the optimizer's
+ * step count before a step (fan_optimizer_steps: 0 for the first step after creation or reset),
+ * W = FAN_OPT_WARMUP_STEPS, lr = FAN_OPT_LR and u = t - W the steps since the warm-up ended,
+ * the step uses the learning rate
+ *   - t < W (linear warm-up):        lr * (t + 1) / W;
+ *   - otherwise, by FAN_OPT_SCHEDULE:
+ *     FAN_SCHEDULE_CONSTANT:          lr;
+ *     FAN_SCHEDULE_STEP:              lr * gamma^floor(u / FAN_OPT_STEP_SIZE);
+ *     FAN_SCHEDULE_EXPONENTIAL:       lr * gamma^u;
+ *     FAN_SCHEDULE_COSINE:            lr_min + (lr - lr_min) * (1 + cos(pi * min(u, T) / T)) / 2,
+ *                                     T = FAN_OPT_T_MAX (lr_min from step T on, no restart).
+ * Every update (fan_optimizer_step, fan_net_train_batch, the training loops) uses it, AdamW's
+ * decoupled decay and KP's decay of B included; fan_optimizer_scheduled_lr computes it and
+ * fan_progress.lr reports the one a step used. fan_optimizer_reset restarts the schedule.
+ */
 typedef enum fan_optimizer_param {
-    FAN_OPT_LR = 0,           /**< Learning rate; default 0.01. */
+    FAN_OPT_LR = 0,           /**< Learning rate (the schedule's base); default 0.01. */
     FAN_OPT_MOMENTUM = 1,     /**< SGD / RMSprop momentum; default 0. */
     FAN_OPT_NESTEROV = 2,     /**< SGD: 1 for Nesterov momentum, 0 for classical; default 0. */
     FAN_OPT_WEIGHT_DECAY = 3, /**< L2 (decoupled for AdamW); default 0. */
     FAN_OPT_BETA1 = 4,        /**< Adam first-moment decay; default 0.9. */
     FAN_OPT_BETA2 = 5,        /**< Adam second-moment decay; default 0.999. */
     FAN_OPT_EPSILON = 6,      /**< Adam / RMSprop denominator term; default 1e-8. */
-    FAN_OPT_ALPHA = 7         /**< RMSprop smoothing constant; default 0.99. */
+    FAN_OPT_ALPHA = 7,        /**< RMSprop smoothing constant; default 0.99. */
+    FAN_OPT_SCHEDULE = 8,     /**< A fan_schedule value; default FAN_SCHEDULE_CONSTANT. */
+    FAN_OPT_STEP_SIZE = 9,    /**< Step decay: steps between two decays, an integer >= 1;
+                                   default 1. */
+    FAN_OPT_GAMMA = 10,       /**< Step and exponential decay factor, [0, 1]; default 0.1. */
+    FAN_OPT_T_MAX = 11,       /**< Cosine annealing: steps from lr to lr_min, an integer >= 1;
+                                   default 1. */
+    FAN_OPT_LR_MIN = 12,      /**< Cosine annealing: final learning rate; default 0. */
+    FAN_OPT_WARMUP_STEPS = 13 /**< Linear warm-up length in steps, an integer >= 0 (0: none),
+                                   combinable with any schedule; default 0. */
 } fan_optimizer_param;
+
+/** Learning-rate schedules, the values of FAN_OPT_SCHEDULE (see fan_optimizer_param). */
+typedef enum fan_schedule {
+    FAN_SCHEDULE_CONSTANT = 0,    /**< lr throughout. */
+    FAN_SCHEDULE_STEP = 1,        /**< Multiplied by gamma every FAN_OPT_STEP_SIZE steps. */
+    FAN_SCHEDULE_EXPONENTIAL = 2, /**< Multiplied by gamma every step. */
+    FAN_SCHEDULE_COSINE = 3       /**< Half a cosine from lr down to lr_min over T_MAX steps. */
+} fan_schedule;
 /** @} */
 
 /**
@@ -275,6 +335,15 @@ typedef struct fan_net fan_net;
  */
 FAN_API FAN_NODISCARD fan_status fan_net_create(fan_net **out, const size_t *sizes, size_t n_sizes,
                                                 const fan_allocator *alloc);
+/**
+ * As fan_net_create, with options (NULL: defaults): the allocator (NULL: malloc/free) and a
+ * buffer for the reason of a failure, which names the offending value ("sizes[1] is 0",
+ * "layer 0: 20000 x 20000 weights exceed FAN_MAX_MATRIX").
+ * @return as fan_net_create, plus FAN_E_INVALID or FAN_E_UNSUPPORTED for bad options (see fan_create_options).
+ */
+FAN_API FAN_NODISCARD fan_status fan_net_create_ex(fan_net **out, const size_t *sizes,
+                                                   size_t n_sizes,
+                                                   const fan_create_options *opts);
 
 /** Frees a network and everything it owns. NULL is a no-op. */
 FAN_API void fan_net_free(fan_net *net);
@@ -286,9 +355,14 @@ FAN_API void fan_net_free(fan_net *net);
 FAN_API const char *fan_net_errmsg(const fan_net *net);
 
 /**
- * Sets the learning rule used by every later gradient computation. Feedback matrices are kept
- * whatever the rule, so switching back and forth keeps the same B.
- * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID for an unknown rule.
+ * Sets the learning rule used by every later gradient computation and training step. A feedback
+ * matrix B_l whose shape the new rule keeps is kept (so FA -> KP -> FA keeps the same B, trained
+ * by KP); one whose shape changes (to or from DFA, for every layer but the last) is drawn anew
+ * from the feedback seed with the feedback initialiser, exactly as fan_net_init would draw it.
+ * brSF's magnitude stream starts again from the feedback seed when brSF is set. Setting the
+ * net's current rule changes nothing.
+ * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID for an unknown rule; FAN_E_LIMIT (a DFA feedback
+ *         matrix above FAN_MAX_MATRIX); FAN_E_NOMEM (the net is then unchanged).
  */
 FAN_API FAN_NODISCARD fan_status fan_net_set_rule(fan_net *net, fan_rule rule);
 /** Returns the net's rule (FAN_RULE_FA for NULL). */
@@ -343,6 +417,13 @@ FAN_API FAN_NODISCARD fan_status fan_net_seeds(const fan_net *net, uint64_t *wei
  * @return FAN_OK; FAN_E_NULL; FAN_E_NOMEM.
  */
 FAN_API FAN_NODISCARD fan_status fan_net_clone(fan_net **out, const fan_net *src);
+/**
+ * As fan_net_clone, with options (NULL: defaults) and their message buffer. The clone uses
+ * opts->alloc when it is set (a net may be copied into another allocator), else src's.
+ * @return as fan_net_clone, plus FAN_E_INVALID or FAN_E_UNSUPPORTED for bad options (see fan_create_options).
+ */
+FAN_API FAN_NODISCARD fan_status fan_net_clone_ex(fan_net **out, const fan_net *src,
+                                                  const fan_create_options *opts);
 
 /** Number of weight layers (2 for 784-100-10); 0 for NULL. */
 FAN_API size_t fan_net_num_layers(const fan_net *net);
@@ -380,21 +461,49 @@ FAN_API FAN_NODISCARD fan_status fan_net_set_weights(fan_net *net, size_t layer,
  */
 FAN_API FAN_NODISCARD fan_status fan_net_feedback_shape(const fan_net *net, size_t layer,
                                                         size_t *rows, size_t *cols);
-/** Copies B_l (len = outputs * inputs). @return FAN_OK; FAN_E_NULL; FAN_E_INVALID; FAN_E_SHAPE. */
+/**
+ * Copies the feedback matrix of layer `layer` as the rule's error pass would use it now (len =
+ * rows * cols of fan_net_feedback_shape): the stored B_l for FA, DFA, KP and WM (and, unused by
+ * BP, for BP); s_l * sign(W_l) for uSF; sign(W_l) .* |B_l| for frSF; sign(W_l) .* |R_l| with the
+ * current batch's magnitudes for brSF (layer 0, which no error pass uses, shows frSF's matrix).
+ * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID; FAN_E_SHAPE.
+ */
 FAN_API FAN_NODISCARD fan_status fan_net_get_feedback(const fan_net *net, size_t layer, float *B,
                                                       size_t len);
 /**
- * Replaces B_l. Setting B_l = W_l for every layer makes FA compute exactly BP's gradients.
- * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID; FAN_E_SHAPE; FAN_E_NONFINITE.
+ * Replaces the stored B_l (len = rows * cols of fan_net_feedback_shape). Setting B_l = W_l for
+ * every layer makes FA compute exactly BP's gradients. Under frSF only its magnitudes |B_l| are
+ * used. uSF and brSF draw their feedback from W and have no B to set.
+ * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID; FAN_E_SHAPE; FAN_E_NONFINITE; FAN_E_UNSUPPORTED
+ *         (uSF, brSF).
  */
 FAN_API FAN_NODISCARD fan_status fan_net_set_feedback(fan_net *net, size_t layer, const float *B,
                                                       size_t len);
 
 /**
+ * Weight mirroring (Akrout et al., NeurIPS 2019): trains the stored feedback matrices B_l without
+ * reading W into them. For `steps` steps, every weight layer l is driven by its own batch x of
+ * `batch` rows of independent N(0, 1) inputs (drawn from `seed`), its linear response y = W_l x
+ * is formed (for DFA, the output's response (W_{L-1} ... W_l) x, the matrix DFA's B_l is compared
+ * with), and B_l <- (1 - lr * weight_decay) B_l + lr * (y^T x) / batch. Since the mean of y x^T
+ * is W_l, B_l turns toward W_l (to W_l / weight_decay when weight_decay > 0). W, b, gradients and
+ * the net's other random streams are not touched. Valid for every rule whose error pass reads a
+ * stored B (FA, DFA, frSF, KP, WM); under FAN_RULE_WM, training calls use FA's error pass and
+ * this call is its mirror phase. Cost per step: two GEMMs per layer of batch x the layer's size.
+ * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (batch 0, lr or weight_decay negative, NaN or above
+ *         1e6); FAN_E_UNSUPPORTED (BP, uSF, brSF); FAN_E_LIMIT; FAN_E_NOMEM; FAN_E_NUMERIC if B
+ *         became non-finite (B is then restored to what it was before the call).
+ */
+FAN_API FAN_NODISCARD fan_status fan_net_mirror(fan_net *net, size_t steps, size_t batch,
+                                                double lr, double weight_decay, uint64_t seed);
+
+/**
  * Runs the network on n input rows x (n x inputs) and writes n output rows to probs
  * (probs_len = n * outputs): softmax probabilities under cross-entropy, the output activations
  * under MSE. Uses the net's workspace (allocated on first use at a batch size, then reused).
- * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID for n = 0; FAN_E_SHAPE; FAN_E_NOMEM.
+ * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID for n = 0; FAN_E_SHAPE; FAN_E_NONFINITE if x has NaN
+ *         or infinity (ReLU would otherwise hide it); FAN_E_NUMERIC if the outputs overflowed;
+ *         FAN_E_NOMEM.
  */
 FAN_API FAN_NODISCARD fan_status fan_net_forward(fan_net *net, const float *x, size_t n,
                                                  float *probs, size_t probs_len);
@@ -515,6 +624,15 @@ typedef struct fan_optimizer fan_optimizer;
 FAN_API FAN_NODISCARD fan_status fan_optimizer_create(fan_optimizer **out, fan_optimizer_kind kind,
                                                       const fan_net *net,
                                                       const fan_allocator *alloc);
+/**
+ * As fan_optimizer_create, with options (NULL: defaults): the allocator (NULL: malloc/free) and
+ * a buffer for the reason of a failure ("unknown optimizer kind 9 (0 sgd, ...)").
+ * @return as fan_optimizer_create, plus FAN_E_INVALID or FAN_E_UNSUPPORTED for bad options (see fan_create_options).
+ */
+FAN_API FAN_NODISCARD fan_status fan_optimizer_create_ex(fan_optimizer **out,
+                                                         fan_optimizer_kind kind,
+                                                         const fan_net *net,
+                                                         const fan_create_options *opts);
 /** Frees an optimizer. NULL is a no-op. */
 FAN_API void fan_optimizer_free(fan_optimizer *opt);
 /** Last failure detail ("" if none); valid until the next failing call. */
@@ -538,20 +656,69 @@ FAN_API FAN_NODISCARD fan_status fan_optimizer_param_bounds(fan_optimizer_param 
 FAN_API fan_optimizer_kind fan_optimizer_get_kind(const fan_optimizer *opt);
 /** Number of steps applied since creation or the last reset; 0 for NULL. */
 FAN_API uint64_t fan_optimizer_steps(const fan_optimizer *opt);
+/**
+ * The learning rate the optimizer's schedule gives step `step` (0-based, counted as
+ * fan_optimizer_steps counts), with the current settings; the next step uses
+ * fan_optimizer_scheduled_lr(opt, fan_optimizer_steps(opt), &lr).
+ * @return FAN_OK; FAN_E_NULL (opt or lr).
+ */
+FAN_API FAN_NODISCARD fan_status fan_optimizer_scheduled_lr(const fan_optimizer *opt,
+                                                            uint64_t step, double *lr);
 /** Zeroes the state (moments, step count); hyperparameters are kept. @return FAN_OK; FAN_E_NULL. */
 FAN_API FAN_NODISCARD fan_status fan_optimizer_reset(fan_optimizer *opt);
 /**
- * Applies the net's current gradients to its W and b. Fails with FAN_E_STATE if the net has no
- * gradients since its creation, load or last init; FAN_E_SHAPE if the net's shapes differ from the
- * net the optimizer was created for; FAN_E_NULL.
+ * Serialises the optimizer's whole state into buf (cap bytes): algorithm, every hyperparameter,
+ * the step count, the moment buffers and the layer shapes it was sized for, in the versioned,
+ * checksummed layout of docs/file-format.md ("Optimizer state"). With buf NULL, only writes the
+ * needed size to *written. Loading it back with fan_optimizer_load_mem gives an optimizer whose
+ * next steps are bit-identical to this one's.
+ * @return FAN_OK; FAN_E_NULL (opt or written); FAN_E_SHAPE if cap is too small (*written then
+ *         holds the size needed). Safe on a const optimizer from several threads.
+ */
+FAN_API FAN_NODISCARD fan_status fan_optimizer_save_mem(const fan_optimizer *opt, void *buf,
+                                                        size_t cap, size_t *written);
+/**
+ * Creates an optimizer from len bytes written by fan_optimizer_save_mem (buf is only read). It
+ * fits nets of the saved layer shapes; fan_optimizer_step checks that as usual. A state written
+ * by an older library with fewer hyperparameters loads with the missing ones at their defaults.
+ * @param out   receives the optimizer, or NULL on failure.
+ * @param buf   the state's bytes.
+ * @param len   their number.
+ * @param alloc allocator, copied into the handle; NULL for malloc/free.
+ * @return FAN_OK; FAN_E_NULL (out, buf); FAN_E_FORMAT (bad magic, truncated or padded, unknown
+ *         kind, a value out of range, non-finite moments); FAN_E_VERSION (a layout or
+ *         hyperparameter this library does not know); FAN_E_LIMIT (a layer width or matrix above
+ *         the limits); FAN_E_CHECKSUM; FAN_E_NOMEM. There is no handle on failure.
+ */
+FAN_API FAN_NODISCARD fan_status fan_optimizer_load_mem(fan_optimizer **out, const void *buf,
+                                                        size_t len, const fan_allocator *alloc);
+/**
+ * As fan_optimizer_load_mem, with options (NULL: defaults): the allocator, a buffer for the
+ * reason of a failure, and the load budget, which applies to len (the state allocates about its
+ * own size).
+ * @return as fan_optimizer_load_mem, plus FAN_E_LIMIT (len above max_load_bytes) and
+ *         FAN_E_INVALID or FAN_E_UNSUPPORTED for bad options (see fan_create_options).
+ */
+FAN_API FAN_NODISCARD fan_status fan_optimizer_load_mem_ex(fan_optimizer **out, const void *buf,
+                                                           size_t len,
+                                                           const fan_create_options *opts);
+/**
+ * Applies the net's current gradients: the optimizer's update of every W and b, then the rule's
+ * own update (KP: B_l receives W_l's increment and its own weight decay). If any weight, bias,
+ * feedback value or optimizer state would become NaN or infinite, everything is put back exactly
+ * as it was and the call fails with FAN_E_NUMERIC: no step leaves a net or optimizer with
+ * non-finite values. Never allocates.
+ * @return FAN_OK; FAN_E_NULL; FAN_E_STATE if the net has no gradients since its creation, load or
+ *         last init; FAN_E_SHAPE if the net's shapes differ from the net the optimizer was created
+ *         for; FAN_E_NUMERIC.
  */
 FAN_API FAN_NODISCARD fan_status fan_optimizer_step(fan_optimizer *opt, fan_net *net);
 
 /**
- * The hot path: forward, gradients by the net's rule and one optimizer step. Allocates only on
- * the first call at a batch size larger than any before. On FAN_E_NUMERIC, weights and optimizer
- * state are exactly as before the call. Statuses as fan_net_compute_gradients and
- * fan_optimizer_step.
+ * The hot path: forward, gradients by the net's rule and one checked optimizer step (see
+ * fan_optimizer_step). Allocates only on the first call at a batch size larger than any before.
+ * On FAN_E_NUMERIC, weights, feedback and optimizer state are exactly as before the call.
+ * Statuses as fan_net_compute_gradients and fan_optimizer_step.
  */
 FAN_API FAN_NODISCARD fan_status fan_net_train_batch(fan_net *net, fan_optimizer *opt,
                                                      const float *x, const int32_t *labels,
@@ -702,6 +869,16 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_from_arrays(fan_dataset **out, cons
                                                          size_t dim, size_t n_classes,
                                                          const fan_allocator *alloc);
 /**
+ * As fan_dataset_from_arrays, with options (NULL: defaults): the allocator (NULL: malloc/free)
+ * and a buffer for the reason of a failure, which names the offending value ("label 7 of sample
+ * 4 is outside [0, 3)", "x[13] (sample 2, value 1) is nan").
+ * @return as fan_dataset_from_arrays, plus FAN_E_INVALID or FAN_E_UNSUPPORTED for bad options (see fan_create_options).
+ */
+FAN_API FAN_NODISCARD fan_status fan_dataset_from_arrays_ex(fan_dataset **out, const float *x,
+                                                            const int32_t *labels, size_t n,
+                                                            size_t dim, size_t n_classes,
+                                                            const fan_create_options *opts);
+/**
  * Makes an image dataset by copying n uint8 images of width x height x channels (channel-planar)
  * and n labels. Normalisation starts as FAN_NORM_SCALE.
  */
@@ -709,6 +886,12 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_from_u8(fan_dataset **out, const ui
                                                      const int32_t *labels, size_t n, size_t width,
                                                      size_t height, size_t channels,
                                                      size_t n_classes, const fan_allocator *alloc);
+/** As fan_dataset_from_u8 with options, as fan_dataset_from_arrays_ex. */
+FAN_API FAN_NODISCARD fan_status fan_dataset_from_u8_ex(fan_dataset **out, const uint8_t *pixels,
+                                                        const int32_t *labels, size_t n,
+                                                        size_t width, size_t height,
+                                                        size_t channels, size_t n_classes,
+                                                        const fan_create_options *opts);
 /** Frees a dataset. NULL is a no-op. */
 FAN_API void fan_dataset_free(fan_dataset *ds);
 /** Number of samples; 0 for NULL. */
@@ -756,11 +939,28 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_class_counts(const fan_dataset *ds,
 FAN_API FAN_NODISCARD fan_status fan_dataset_subset_first(fan_dataset **out, const fan_dataset *ds,
                                                           size_t n);
 /**
+ * The _ex variants of the subsets, splits and transforms below take options (NULL: defaults):
+ * an allocator for the new datasets (NULL: the source's, as the plain functions use) and a
+ * buffer for the reason of a failure, which names the offending value ("n 700 is not in [1,
+ * 600]"); the message is also recorded on the source, as the plain functions do. They return
+ * what the plain function returns, plus FAN_E_INVALID or FAN_E_UNSUPPORTED for bad options
+ * (see fan_create_options).
+ */
+/** As fan_dataset_subset_first with options (see above). */
+FAN_API FAN_NODISCARD fan_status fan_dataset_subset_first_ex(fan_dataset **out,
+                                                             const fan_dataset *ds, size_t n,
+                                                             const fan_create_options *opts);
+/**
  * A subset of n samples drawn without replacement by `seed`, in drawn order.
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n = 0 or above the size); FAN_E_NOMEM.
  */
 FAN_API FAN_NODISCARD fan_status fan_dataset_subset_random(fan_dataset **out, const fan_dataset *ds,
                                                            size_t n, uint64_t seed);
+/** As fan_dataset_subset_random with options (see the note before fan_dataset_subset_first_ex). */
+FAN_API FAN_NODISCARD fan_status fan_dataset_subset_random_ex(fan_dataset **out,
+                                                              const fan_dataset *ds, size_t n,
+                                                              uint64_t seed,
+                                                              const fan_create_options *opts);
 /**
  * A stratified subset: n_per_class samples of each class, drawn by `seed`, in source order.
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n_per_class = 0, or a class with fewer samples);
@@ -769,6 +969,11 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_subset_random(fan_dataset **out, co
 FAN_API FAN_NODISCARD fan_status fan_dataset_subset_stratified(fan_dataset **out,
                                                                const fan_dataset *ds,
                                                                size_t n_per_class, uint64_t seed);
+/** As fan_dataset_subset_stratified with options (see the note before fan_dataset_subset_first_ex). */
+FAN_API FAN_NODISCARD fan_status fan_dataset_subset_stratified_ex(fan_dataset **out,
+                                                                  const fan_dataset *ds,
+                                                                  size_t n_per_class, uint64_t seed,
+                                                                  const fan_create_options *opts);
 /**
  * A subset of the listed samples, in the listed order (repeats allowed).
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n = 0, an index out of range); FAN_E_NOMEM.
@@ -776,6 +981,11 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_subset_stratified(fan_dataset **out
 FAN_API FAN_NODISCARD fan_status fan_dataset_subset_indices(fan_dataset **out,
                                                             const fan_dataset *ds,
                                                             const size_t *indices, size_t n);
+/** As fan_dataset_subset_indices with options (see the note before fan_dataset_subset_first_ex). */
+FAN_API FAN_NODISCARD fan_status fan_dataset_subset_indices_ex(fan_dataset **out,
+                                                               const fan_dataset *ds,
+                                                               const size_t *indices, size_t n,
+                                                               const fan_create_options *opts);
 /**
  * Splits ds at random (by seed) into n_val validation samples and the rest for training. val equals
  * fan_dataset_subset_random(ds, n_val, seed); train keeps source order.
@@ -784,6 +994,36 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_subset_indices(fan_dataset **out,
 FAN_API FAN_NODISCARD fan_status fan_dataset_split(fan_dataset **train, fan_dataset **val,
                                                    const fan_dataset *ds, size_t n_val,
                                                    uint64_t seed);
+/** As fan_dataset_split with options (see the note before fan_dataset_subset_first_ex). */
+FAN_API FAN_NODISCARD fan_status fan_dataset_split_ex(fan_dataset **train, fan_dataset **val,
+                                                      const fan_dataset *ds, size_t n_val,
+                                                      uint64_t seed,
+                                                      const fan_create_options *opts);
+/**
+ * Splits ds by seed into n_val validation samples and the rest for training, stratified by
+ * class: class c contributes n_val * count_c / size samples to the validation part, rounded to
+ * whole samples by largest remainder (ties to the lower class) so that the parts add up to
+ * n_val; which samples of a class go there is a uniform draw by seed. Both parts keep source
+ * order and share ds's allocator, shape, classes and normalisation; every sample lands in exactly
+ * one part.
+ * @param train receives the training part, or NULL on failure.
+ * @param val   receives the validation part, or NULL on failure.
+ * @param ds    the dataset, only read.
+ * @param n_val validation samples, in [1, size).
+ * @param seed  which samples of each class are drawn.
+ * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n_val, the message says the range); FAN_E_NOMEM.
+ *         Messages are recorded on ds. Thread-safe for distinct outputs.
+ */
+FAN_API FAN_NODISCARD fan_status fan_dataset_split_stratified(fan_dataset **train,
+                                                              fan_dataset **val,
+                                                              const fan_dataset *ds, size_t n_val,
+                                                              uint64_t seed);
+/** As fan_dataset_split_stratified with options (see the note before fan_dataset_subset_first_ex). */
+FAN_API FAN_NODISCARD fan_status fan_dataset_split_stratified_ex(fan_dataset **train,
+                                                                 fan_dataset **val,
+                                                                 const fan_dataset *ds,
+                                                                 size_t n_val, uint64_t seed,
+                                                                 const fan_create_options *opts);
 
 /**
  * Image transforms: each returns a new dataset of the same size and labels, with stored values
@@ -795,6 +1035,10 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_split(fan_dataset **train, fan_data
  */
 FAN_API FAN_NODISCARD fan_status fan_dataset_translate(fan_dataset **out, const fan_dataset *ds,
                                                        double dx, double dy);
+/** As fan_dataset_translate with options (see the note before fan_dataset_subset_first_ex). */
+FAN_API FAN_NODISCARD fan_status fan_dataset_translate_ex(fan_dataset **out, const fan_dataset *ds,
+                                                          double dx, double dy,
+                                                          const fan_create_options *opts);
 /**
  * Turns the content by `degrees` counter-clockwise about the image centre (see
  * fan_dataset_translate for the common rules). @return FAN_OK; FAN_E_NULL; FAN_E_INVALID
@@ -802,6 +1046,10 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_translate(fan_dataset **out, const 
  */
 FAN_API FAN_NODISCARD fan_status fan_dataset_rotate(fan_dataset **out, const fan_dataset *ds,
                                                     double degrees);
+/** As fan_dataset_rotate with options (see the note before fan_dataset_subset_first_ex). */
+FAN_API FAN_NODISCARD fan_status fan_dataset_rotate_ex(fan_dataset **out, const fan_dataset *ds,
+                                                       double degrees,
+                                                       const fan_create_options *opts);
 /**
  * Zooms the content by `factor` about the image centre (> 1 enlarges; see fan_dataset_translate
  * for the common rules). @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (non-finite or non-positive
@@ -809,6 +1057,10 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_rotate(fan_dataset **out, const fan
  */
 FAN_API FAN_NODISCARD fan_status fan_dataset_scale(fan_dataset **out, const fan_dataset *ds,
                                                    double factor);
+/** As fan_dataset_scale with options (see the note before fan_dataset_subset_first_ex). */
+FAN_API FAN_NODISCARD fan_status fan_dataset_scale_ex(fan_dataset **out, const fan_dataset *ds,
+                                                      double factor,
+                                                      const fan_create_options *opts);
 /**
  * Resamples every image to width x height (bilinear, align-corners off, as image libraries do).
  * Unlike the other transforms it clamps samples to the edge pixels (no zero fill), so a constant
@@ -817,6 +1069,10 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_scale(fan_dataset **out, const fan_
  */
 FAN_API FAN_NODISCARD fan_status fan_dataset_resize(fan_dataset **out, const fan_dataset *ds,
                                                     size_t width, size_t height);
+/** As fan_dataset_resize with options (see the note before fan_dataset_subset_first_ex). */
+FAN_API FAN_NODISCARD fan_status fan_dataset_resize_ex(fan_dataset **out, const fan_dataset *ds,
+                                                       size_t width, size_t height,
+                                                       const fan_create_options *opts);
 /** @} */
 
 /* ------------------------------------------------------------------------------------------ */
@@ -852,6 +1108,15 @@ FAN_API FAN_NODISCARD fan_status fan_iter_create_batches(fan_iter **out, const f
                                                          size_t batch, uint64_t shuffle_seed,
                                                          const fan_allocator *alloc);
 /**
+ * As fan_iter_create_batches, with options (NULL: defaults): the allocator (NULL: malloc/free)
+ * and a buffer for the reason of a failure ("batch size 0").
+ * @return as fan_iter_create_batches, plus FAN_E_INVALID or FAN_E_UNSUPPORTED for bad options (see fan_create_options).
+ */
+FAN_API FAN_NODISCARD fan_status fan_iter_create_batches_ex(fan_iter **out,
+                                                            const fan_dataset *ds, size_t batch,
+                                                            uint64_t shuffle_seed,
+                                                            const fan_create_options *opts);
+/**
  * Creates an endless noise source: every batch has fresh inputs drawn N(0, 1) per element (see
  * FAN_ITER_NOISE_*) and labels drawn uniformly from n_classes, independent of the inputs.
  * Never returns FAN_DONE.
@@ -861,6 +1126,14 @@ FAN_API FAN_NODISCARD fan_status fan_iter_create_batches(fan_iter **out, const f
 FAN_API FAN_NODISCARD fan_status fan_iter_create_noise(fan_iter **out, size_t dim,
                                                        size_t n_classes, size_t batch,
                                                        uint64_t seed, const fan_allocator *alloc);
+/**
+ * As fan_iter_create_noise, with options as fan_iter_create_batches_ex ("n_classes 70000
+ * exceeds FAN_MAX_CLASSES (65536)").
+ */
+FAN_API FAN_NODISCARD fan_status fan_iter_create_noise_ex(fan_iter **out, size_t dim,
+                                                          size_t n_classes, size_t batch,
+                                                          uint64_t seed,
+                                                          const fan_create_options *opts);
 /** Changes a setting. @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (unknown, out of range, wrong kind of iterator). */
 FAN_API FAN_NODISCARD fan_status fan_iter_set(fan_iter *it, fan_iter_param p, double value);
 /** Reads a setting. @return FAN_OK; FAN_E_NULL; FAN_E_INVALID. */
@@ -882,6 +1155,35 @@ FAN_API FAN_NODISCARD fan_status fan_iter_next(fan_iter *it, const float **x,
 FAN_API FAN_NODISCARD fan_status fan_iter_reset(fan_iter *it);
 /** Frees an iterator. NULL is a no-op. */
 FAN_API void fan_iter_free(fan_iter *it);
+/**
+ * Serialises where the iterator is, so that fan_iter_set_state on an equal iterator continues
+ * the same stream of batches bit for bit: for a batch iterator its seed, settings, position in
+ * the epoch, epochs finished and shuffle stream (the epoch's permutation is redrawn from the
+ * stream, not stored: the state is 152 bytes whatever the dataset); for a noise iterator its
+ * seed, settings and both random streams (156 bytes). Versioned and checksummed
+ * (docs/file-format.md, "Iterator state"). With buf NULL, only writes the size to *written.
+ * @return FAN_OK; FAN_E_NULL (it or written); FAN_E_SHAPE if cap is too small.
+ */
+FAN_API FAN_NODISCARD fan_status fan_iter_get_state(const fan_iter *it, void *buf, size_t cap,
+                                                    size_t *written);
+/**
+ * Restores a state written by fan_iter_get_state: the seed and settings (fan_iter_set values)
+ * come from the state, so fan_iter_reset afterwards restarts the saved stream. The iterator must
+ * be of the same kind, input width, class count and batch size, and a batch iterator's dataset
+ * must have the saved sample count; that it holds the same samples is not checked here (a
+ * checkpoint checks it). On failure the iterator is unchanged.
+ * @return FAN_OK; FAN_E_NULL (it, buf); FAN_E_INVALID (a noise state on a batch iterator or the
+ *         reverse); FAN_E_SHAPE (width, classes, batch or sample count differ); FAN_E_FORMAT
+ *         (malformed or inconsistent state); FAN_E_VERSION; FAN_E_CHECKSUM.
+ */
+FAN_API FAN_NODISCARD fan_status fan_iter_set_state(fan_iter *it, const void *buf, size_t len);
+/**
+ * Epochs a batch iterator finished since creation or reset: those whose last batch it returned
+ * (FAN_DONE may still be to come, so a checkpoint written at the step that ends an epoch, as
+ * fan_progress.end_of_epoch marks it, counts that epoch). Restored by fan_iter_set_state: the
+ * epoch count of a resumed run. 0 for noise iterators and NULL.
+ */
+FAN_API uint64_t fan_iter_epoch(const fan_iter *it);
 /** Last failure detail ("" if none). */
 FAN_API const char *fan_iter_errmsg(const fan_iter *it);
 /** 1 for a noise iterator, 0 for a batch iterator or NULL. */
@@ -912,9 +1214,27 @@ typedef struct fan_progress {
     double loss;           /**< Loss of this step's batch. */
     double epoch_loss;     /**< Mean loss of the epoch so far (of the call so far for noise). */
     int end_of_epoch;      /**< 1 if this step finished an epoch. */
+    /* Appended in 0.2: read only when struct_size covers them. */
+    double lr;             /**< The learning rate this step used (the schedule's value). */
+    double val_loss;       /**< fan_train_v2 with a validation set: mean loss on it after the
+                                last epoch that ended (0 before the first). */
+    double val_accuracy;   /**< ... and accuracy. */
+    double best_val_loss;  /**< The lowest val_loss so far in this call. */
+    size_t best_epoch;     /**< The epoch (as `epoch` counts) that reached best_val_loss. */
+    int validated;         /**< 1 if this step ended an epoch and the validation set was just
+                                evaluated: val_loss and val_accuracy are that epoch's. */
 } fan_progress;
 
-/** Progress callback: a non-zero return stops the loop after the current step (FAN_STOPPED). */
+/**
+ * Progress callback, called after every step: a non-zero return stops the loop after the
+ * current step (FAN_STOPPED). Between steps the callback may change the optimizer's settings
+ * (fan_optimizer_set: a hand-made schedule, say; fan_optimizer_reset) and run functions that
+ * only read (diagnostics, fan_net_evaluate, checkpoints): the next step uses the new settings.
+ * It must not free the net, optimizer, iterator
+ * or dataset of the loop, change the net's shapes, or call the iterator (fan_iter_next, _reset,
+ * _set_state). A callback compiled against an older header reads only the fields it knows; one
+ * reading an appended field checks that p->struct_size covers it.
+ */
 typedef int (*fan_progress_fn)(const fan_progress *p, void *user);
 
 /**
@@ -927,6 +1247,47 @@ typedef int (*fan_progress_fn)(const fan_progress *p, void *user);
  */
 FAN_API FAN_NODISCARD fan_status fan_train(fan_net *net, fan_optimizer *opt, fan_iter *it,
                                            size_t epochs, fan_progress_fn cb, void *user);
+/**
+ * Options of fan_train_v2. Callers set struct_size = sizeof(fan_train_options) and zero what
+ * they do not use (`fan_train_options o = {sizeof o};`). Fields are only ever appended: the
+ * library reads the fields the caller's struct_size covers, so older programs keep working; a
+ * field this library does not know, set to non-zero, fails with FAN_E_UNSUPPORTED.
+ */
+typedef struct fan_train_options {
+    size_t struct_size;             /**< sizeof(fan_train_options) as the caller compiled it. */
+    const fan_dataset *validation;  /**< Evaluated (fan_net_evaluate) at the end of every epoch
+                                         and reported in fan_progress; NULL: none. Only read. */
+    size_t patience;                /**< With a validation set: stop (FAN_EARLY_STOPPED) after
+                                         this many epochs in a row without improvement; 0: never
+                                         stop early. */
+    int restore_best;               /**< With a validation set, non-zero: when the call ends
+                                         (FAN_OK, FAN_EARLY_STOPPED or FAN_STOPPED), put back the
+                                         W, b and B of the epoch of lowest validation loss,
+                                         exactly. The optimizer's state and a rule's random stream
+                                         are not rewound. */
+    double min_delta;               /**< An epoch improves when its validation loss is below
+                                         best_val_loss - min_delta; >= 0, default 0. */
+} fan_train_options;
+
+/**
+ * fan_train with options: a validation set evaluated at the end of every epoch (the part-way
+ * epoch finished first counts as one), early stopping after `patience` epochs without
+ * improvement, and the best epoch's weights restored. The callback sees the validation results
+ * at each epoch's last step (fan_progress.validated), after they were computed; the stopping
+ * decision follows the callback. Snapshots of W, b and B (one copy) come from the net's
+ * allocator at the start of the call, so later steps still allocate nothing.
+ * @param net, opt, it, epochs, cb, user as fan_train.
+ * @param options NULL for none (then exactly fan_train).
+ * @return FAN_OK after `epochs` epochs; FAN_EARLY_STOPPED; FAN_STOPPED; FAN_E_NULL;
+ *         FAN_E_INVALID (noise iterator, struct_size too small, min_delta negative or NaN);
+ *         FAN_E_UNSUPPORTED (a newer field set); FAN_E_SHAPE (iterator or validation set do not
+ *         fit the net); FAN_E_NOMEM; and any status of fan_net_train_batch or fan_net_evaluate,
+ *         which ends the loop with the net as it was after the last good step (not restored).
+ *         Messages are recorded on net.
+ */
+FAN_API FAN_NODISCARD fan_status fan_train_v2(fan_net *net, fan_optimizer *opt, fan_iter *it,
+                                              size_t epochs, const fan_train_options *options,
+                                              fan_progress_fn cb, void *user);
 /** Trains for exactly `steps` batches from any iterator (batch iterators roll over epochs). */
 FAN_API FAN_NODISCARD fan_status fan_train_steps(fan_net *net, fan_optimizer *opt, fan_iter *it,
                                                  size_t steps, fan_progress_fn cb, void *user);
@@ -948,6 +1309,96 @@ FAN_API FAN_NODISCARD fan_status fan_net_evaluate(fan_net *net, const fan_datase
 /** @} */
 
 /* ------------------------------------------------------------------------------------------ */
+/** @name Checkpoints
+ *  A checkpoint holds what a training run needs to continue exactly: the net (a model file of
+ *  format version 2), the optimizer's state, the iterator's state and, for a batch iterator, a
+ *  fingerprint of its dataset (sample count, dimension, classes, storage, normalisation and a
+ *  hash of samples and labels). Training N steps, saving, freeing everything, loading and
+ *  training M more gives bit-identical weights to training N + M steps straight, for every rule,
+ *  optimizer and iterator (same BLAS and thread count, as always). Layout: docs/file-format.md
+ *  ("Checkpoint files"). The dataset itself is not stored.
+ *  @{ */
+
+/**
+ * Writes a checkpoint of net, opt and it to path. Atomic like fan_net_save: the bytes are built
+ * in memory (about the size of the model file plus two floats per parameter for Adam-like
+ * optimizers), written to a temporary file next to path, synced and renamed over it; on any
+ * failure path is left as it was.
+ * @param path the file to write.
+ * @param net  the network (required).
+ * @param opt  its optimizer, or NULL to save none; it must have been created for net's shapes.
+ * @param it   the iterator training reads (its dim and classes those of net), or NULL to save
+ *             none. A batch iterator's dataset is read once to fingerprint it.
+ * @return FAN_OK; FAN_E_NULL (net, path); FAN_E_SHAPE (opt was made for other shapes, or it
+ *         does not fit net);
+ *         FAN_E_IO; FAN_E_NOMEM. The message is recorded on net. Handles are only read.
+ */
+FAN_API FAN_NODISCARD fan_status fan_checkpoint_save(const char *path, const fan_net *net,
+                                                     const fan_optimizer *opt, const fan_iter *it);
+/**
+ * As fan_checkpoint_save into buf (cap bytes). With buf NULL, only writes the needed size to
+ * *written (without reading the dataset).
+ * @return FAN_OK; FAN_E_NULL (net, written); FAN_E_SHAPE (cap too small: *written holds the size
+ *         needed; or opt or it do not fit net); FAN_E_NOMEM.
+ */
+FAN_API FAN_NODISCARD fan_status fan_checkpoint_save_mem(void *buf, size_t cap, size_t *written,
+                                                         const fan_net *net,
+                                                         const fan_optimizer *opt,
+                                                         const fan_iter *it);
+/**
+ * Recreates what fan_checkpoint_save saved. Every part is checked as its own loader checks it
+ * (magic, version, lengths, CRC-32) and the whole file has its own CRC-32, checked before
+ * anything is allocated from it.
+ * @param path  the checkpoint file.
+ * @param net   receives the network (required).
+ * @param opt   receives the optimizer, or NULL if the file holds none; pass NULL to skip it.
+ * @param it    receives the iterator, or NULL if the file holds none; pass NULL to skip it.
+ * @param data  the dataset a saved batch iterator runs over; the new iterator borrows it (it
+ *              must outlive the iterator). NULL is fine for a noise iterator, when no iterator was
+ *              saved or when it is NULL. A dataset whose sample count, dimension or classes differ
+ *              from the saved fingerprint is refused with FAN_E_SHAPE; one that agrees in those but
+ *              differs in storage, normalisation or content with FAN_E_INVALID. The message is
+ *              recorded on data (fan_dataset_errmsg).
+ * @param alloc allocator of the new handles; NULL for malloc/free.
+ * @return FAN_OK; FAN_E_NULL (path, net; data when a batch iterator is to be loaded);
+ *         FAN_E_IO; FAN_E_FORMAT (bad magic, truncated or padded, flags that disagree with the
+ *         parts, a malformed part); FAN_E_VERSION; FAN_E_CHECKSUM (the file's or a part's);
+ *         FAN_E_LIMIT (a part above the limits, or a file plus iterator buffers above 4 GiB);
+ *         FAN_E_SHAPE and FAN_E_INVALID (data, above); FAN_E_NOMEM. On failure
+ *         every output is NULL and nothing leaks. Thread-safe for distinct outputs (data is only
+ *         read, except for the message of a mismatch).
+ */
+FAN_API FAN_NODISCARD fan_status fan_checkpoint_load(const char *path, fan_net **net,
+                                                     fan_optimizer **opt, fan_iter **it,
+                                                     const fan_dataset *data,
+                                                     const fan_allocator *alloc);
+/** As fan_checkpoint_load from len bytes at buf (only read). Statuses as there, minus FAN_E_IO. */
+FAN_API FAN_NODISCARD fan_status fan_checkpoint_load_mem(const void *buf, size_t len,
+                                                         fan_net **net, fan_optimizer **opt,
+                                                         fan_iter **it, const fan_dataset *data,
+                                                         const fan_allocator *alloc);
+/**
+ * As fan_checkpoint_load, with options (NULL: defaults): the allocator of the new handles (NULL:
+ * malloc/free), a buffer for the reason of a failure, which starts with the file's path ("a.ckpt:
+ * cannot open a.ckpt: No such file or directory", "run.ckpt: the dataset given has the
+ * checkpoint's sizes but other labels ..."), and the load budget: the file's length plus the
+ * buffers of the iterator it describes must not exceed max_load_bytes (FAN_E_LIMIT, before
+ * anything is allocated for them).
+ * @return as fan_checkpoint_load, plus FAN_E_INVALID or FAN_E_UNSUPPORTED for bad options (see fan_create_options).
+ */
+FAN_API FAN_NODISCARD fan_status fan_checkpoint_load_ex(const char *path, fan_net **net,
+                                                        fan_optimizer **opt, fan_iter **it,
+                                                        const fan_dataset *data,
+                                                        const fan_create_options *opts);
+/** As fan_checkpoint_load_ex from len bytes at buf (only read), minus FAN_E_IO. */
+FAN_API FAN_NODISCARD fan_status fan_checkpoint_load_mem_ex(const void *buf, size_t len,
+                                                            fan_net **net, fan_optimizer **opt,
+                                                            fan_iter **it,
+                                                            const fan_dataset *data,
+                                                            const fan_create_options *opts);
+/** @} */
+
+/* ------------------------------------------------------------------------------------------ */
 /** @name Diagnostics
  *  Diagnostics only read training state: running them between steps never changes the result
  *  of training. Spectral functions cost one SVD of the matrix (O(rows * cols * min(rows, cols)),
@@ -959,14 +1410,20 @@ FAN_API FAN_NODISCARD fan_status fan_net_evaluate(fan_net *net, const fan_datase
  *  @{ */
 
 /**
- * Alignment between forward and feedback weights of layer `layer` >= 1 (the paper's measure).
+ * Alignment between the forward and the feedback side of layer `layer` (the paper's measure).
  * Unit i is input unit i of the layer (a hidden neuron below it): its forward vector is column i
- * of W_l (its outgoing weights), its feedback vector column i of B_l. per_unit_deg (n = layer
- * inputs) receives acos(cosine similarity) in degrees (90 for a zero vector); may be NULL (n is
- * then ignored). *mean_deg is their mean; *matrix_deg the angle between vec(W_l) and vec(B_l).
- * Either scalar output may be NULL. Layer 0 is accepted too (its units are the net's inputs).
- * Cost O(outputs * inputs).
- * @return FAN_OK; FAN_E_NULL (net); FAN_E_INVALID (layer); FAN_E_SHAPE (n).
+ * of the forward matrix, its feedback vector column i of the feedback matrix. per_unit_deg
+ * (n = layer inputs) receives acos(cosine similarity) in degrees (90 for a zero vector); may be
+ * NULL (n is then ignored). *mean_deg is their mean; *matrix_deg the angle between the two whole
+ * matrices. Either scalar output may be NULL. Layer 0 is accepted too (its units are the inputs).
+ * What is compared, by rule: the feedback matrix is the one fan_net_get_feedback gives (for BP,
+ * which sends errors through W, the stored B that FA would use: a control); the forward matrix is
+ * W_l, except under DFA, where B_l maps the output error straight to layer l and is compared with
+ * the product of the forward weights from layer l to the output, W_{L-1} ... W_l, the alignment
+ * measure of direct feedback alignment (Nokland 2016; Refinetti et al., ICML 2021).
+ * Cost O(outputs * inputs), plus under DFA the products (O(outputs * sum of layer sizes^2)).
+ * @return FAN_OK; FAN_E_NULL (net); FAN_E_INVALID (layer); FAN_E_SHAPE (n); FAN_E_NOMEM (scratch
+ *         for DFA's product or a computed feedback matrix).
  */
 FAN_API FAN_NODISCARD fan_status fan_diag_alignment(const fan_net *net, size_t layer,
                                                     double *per_unit_deg, size_t n,
@@ -974,17 +1431,21 @@ FAN_API FAN_NODISCARD fan_status fan_diag_alignment(const fan_net *net, size_t l
 /**
  * Angle, per weight layer, between the error signal that the net's rule sends to the outputs of
  * that layer and the one backprop would send, on the batch (x, labels): deg_per_layer[l] for
- * l = 0 .. n_layers - 1 (n_layers = fan_net_num_layers). The output layer's entry is 0; all
- * entries are 0 for BP and for FA with B = W. Uses scratch memory, not the net's gradients.
- * Cost: one forward pass and two error passes over the batch, no SVD; scratch O(n * sum of layer
- * widths).
- * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n = 0); FAN_E_SHAPE; FAN_E_LABEL; FAN_E_NOMEM.
+ * l = 0 .. n_layers - 1 (n_layers = fan_net_num_layers). Both chains start from the same exact
+ * output error and each follows its own rule down (DFA: from the output error at every layer),
+ * as each rule's training would. The output layer's entry is 0; all entries are 0 for BP and for
+ * FA with B = W. brSF uses the current batch's magnitudes. Uses scratch memory, not the net's
+ * gradients. Cost: one forward pass and two error passes over the batch, no SVD; scratch
+ * O(n * sum of layer widths).
+ * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n = 0); FAN_E_SHAPE; FAN_E_LABEL; FAN_E_NONFINITE;
+ *         FAN_E_NOMEM.
  */
-FAN_API FAN_NODISCARD fan_status fan_diag_delta_alignment(fan_net *net, const float *x,
+FAN_API FAN_NODISCARD fan_status fan_diag_delta_alignment(const fan_net *net, const float *x,
                                                           const int32_t *labels, size_t n,
                                                           double *deg_per_layer, size_t n_layers);
 /**
- * Singular values of W_l, B_l or dW_l in descending order; n = min(rows, cols).
+ * Singular values of W_l, the feedback matrix (as fan_net_get_feedback gives it, in
+ * fan_net_feedback_shape's shape) or dW_l, in descending order; n = min(rows, cols).
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (layer, which); FAN_E_SHAPE; FAN_E_LAPACK; FAN_E_NOMEM.
  */
 FAN_API FAN_NODISCARD fan_status fan_diag_singular_values(const fan_net *net, size_t layer,
@@ -1004,7 +1465,8 @@ FAN_API FAN_NODISCARD fan_status fan_diag_stable_rank(const fan_net *net, size_t
                                                       fan_matrix which, double *srank);
 /**
  * Principal angles (degrees, ascending) between the spans of the top-k left singular vectors of
- * W_l and of B_l (subspaces of the layer's output space). deg has k entries (n must equal k,
+ * the forward and the feedback matrix of the layer, as fan_diag_alignment pairs them (W_l and
+ * B_l, or under DFA the forward product and B_l). deg has k entries (n must equal k,
  * else FAN_E_SHAPE); 1 <= k <= min(rows,
  * cols). Cost: two SVDs of the layer plus one k x k SVD.
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (k); FAN_E_SHAPE; FAN_E_LAPACK; FAN_E_NOMEM.
@@ -1021,7 +1483,7 @@ FAN_API FAN_NODISCARD fan_status fan_diag_principal_angles(const fan_net *net, s
  * with the number of samples.
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID; FAN_E_SHAPE (dataset dim); FAN_E_LAPACK; FAN_E_NOMEM.
  */
-FAN_API FAN_NODISCARD fan_status fan_diag_gram_dimensionality(fan_net *net, size_t hidden,
+FAN_API FAN_NODISCARD fan_status fan_diag_gram_dimensionality(const fan_net *net, size_t hidden,
                                                               const fan_dataset *ds,
                                                               size_t max_samples, double *erank);
 /**
@@ -1032,7 +1494,7 @@ FAN_API FAN_NODISCARD fan_status fan_diag_gram_dimensionality(fan_net *net, size
  * in the last bin. Cost: one forward pass, in chunks.
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n = 0); FAN_E_SHAPE; FAN_E_UNSUPPORTED (MSE); FAN_E_NOMEM.
  */
-FAN_API FAN_NODISCARD fan_status fan_diag_readout(fan_net *net, const float *x, size_t n,
+FAN_API FAN_NODISCARD fan_status fan_diag_readout(const fan_net *net, const float *x, size_t n,
                                                   double *mean_max_prob, double *mean_entropy,
                                                   double *hist, size_t n_bins);
 /**
@@ -1043,7 +1505,7 @@ FAN_API FAN_NODISCARD fan_status fan_diag_readout(fan_net *net, const float *x, 
  * (else FAN_E_SHAPE). One forward pass over the dataset, O(n_bins) memory.
  * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (n_bins = 0); FAN_E_SHAPE; FAN_E_UNSUPPORTED; FAN_E_NOMEM.
  */
-FAN_API FAN_NODISCARD fan_status fan_diag_calibration_error(fan_net *net, const fan_dataset *ds,
+FAN_API FAN_NODISCARD fan_status fan_diag_calibration_error(const fan_net *net, const fan_dataset *ds,
                                                             size_t n_bins, double *ece);
 
 /**

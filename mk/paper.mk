@@ -3,17 +3,19 @@
 #   make demo           (main Makefile) builds them too, then runs scripts/demo.sh
 #   make paper-results  runs every experiment with its defaults into out/paper/ (hours; one at a
 #                       time, so it can share a two-core machine)
+#   make rules-results  the learning-rules study (examples/paper/rules.c) into out/paper/rules/,
+#                       then its figure (about an hour on two cores; docs/rules.md)
 #   make figures        turns out/paper/*/ CSV into docs/figures/*.png with gnuplot
 #                       (PAPER_OUT=dir and FIG_DIR=dir choose other places)
 
-PAPER_PROGS := noise_alignment fast_learning order_effect generalization ood meta_loss
+PAPER_PROGS := noise_alignment fast_learning order_effect generalization ood meta_loss rules
 PAPER_BINS  := $(addprefix $(BUILD)/paper/,$(PAPER_PROGS))
 PAPER_KIT   := examples/paper/expkit.c examples/paper/expkit_data.c examples/paper/stats.c
 PAPER_HDRS  := examples/paper/expkit.h examples/paper/stats.h include/fanoise.h
 PAPER_OUT   ?= out/paper
 FIG_DIR     ?= docs/figures
 
-.PHONY: paper paper-check paper-results figures
+.PHONY: paper paper-check paper-results rules-results figures
 
 $(BUILD)/paper:
 	@mkdir -p $@
@@ -42,4 +44,8 @@ paper-results: $(PAPER_BINS)
 	./examples/paper/run_all.sh $(PAPER_OUT)
 
 figures:
+	./scripts/figures/make-figures.sh $(PAPER_OUT) $(FIG_DIR)
+
+rules-results: $(BUILD)/paper/rules
+	./examples/paper/run_all.sh $(PAPER_OUT) rules
 	./scripts/figures/make-figures.sh $(PAPER_OUT) $(FIG_DIR)

@@ -18,8 +18,8 @@
 SAN_CC       ?= clang
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= net_load idx cifar csv api load_path
-ALL_FUZZ_TARGETS := net_load idx cifar csv api load_path
+FUZZ_TARGETS ?= net_load idx cifar csv api checkpoint load_path
+ALL_FUZZ_TARGETS := net_load idx cifar csv api checkpoint load_path
 
 # OpenBLAS's own worker threads make no difference to what the sanitizers check in our code and
 # slow the instrumented runs on a shared two-core machine.
@@ -153,6 +153,7 @@ fuzz-replay: $(REPLAYS)
 # input per process.
 COV_DIR := $(BUILD)/fuzz-cov
 COV_GROUPS := net_load:src/io.c idx+cifar+csv:src/dataset_load.c+src/byte_source.c \
+              checkpoint:src/checkpoint.c+src/optimizer.c+src/iter.c \
               load_path:src/io.c+src/dataset_load.c+src/byte_source.c+src/fileio.c+src/options.c \
               api:$(subst $(eval) ,+,$(filter-out src/dataset_load.c src/dataset_transform.c \
                   src/byte_source.c src/fileio.c src/file_replace.c src/options.c,$(SRCS)))
@@ -208,7 +209,8 @@ ABIDW_FLAGS := --headers-dir include --drop-private-types --no-corpus-path --no-
 
 # Two comparisons. Against every released baseline (abi/libfanoise-X.Y.Z.abi of this major),
 # ignoring added symbols: nothing released may change or go (abidiff already filters harmless
-# changes such as appended enumerators). Against abi/libfanoise.abi, exactly: every addition is
+# changes such as appended enumerators; abi/appended.suppr names the other allowed kind, fields
+# appended to fan_progress). Against abi/libfanoise.abi, exactly: every addition is
 # deliberate and committed with the change that makes it.
 RELEASED_ABIS := $(sort $(wildcard abi/libfanoise-$(VERSION_MAJOR).*.abi))
 
@@ -216,7 +218,8 @@ abi-check: $(SHLIB)
 	@mkdir -p $(ABI_DIR)
 	@abidw $(ABIDW_FLAGS) --out-file $(ABI_DIR)/libfanoise.abi $(SHLIB)
 	@for base in $(RELEASED_ABIS); do \
-	    abidiff --no-show-locs --no-added-syms $$base $(ABI_DIR)/libfanoise.abi > $(ABI_DIR)/released.txt; \
+	    abidiff --no-show-locs --no-added-syms --suppressions abi/appended.suppr $$base \
+	        $(ABI_DIR)/libfanoise.abi > $(ABI_DIR)/released.txt; \
 	    rc=$$?; \
 	    if [ $$rc -ne 0 ]; then cat $(ABI_DIR)/released.txt; \
 	        echo "abi: INCOMPATIBLE with the released $$base (status $$rc): within a major version only additions are allowed (docs/abi.md)"; \
@@ -271,6 +274,23 @@ clang-check:
 	    || fail=$$((fail+1)); \
 	echo "clang-check: $$((n - fail)) passed, $$fail failed"; test $$fail -eq 0
 
-.PHONY: fuzz fuzz-merge fuzz-replay fuzz-coverage asan valgrind tsan abi-check abi-baseline clang-check
+# ---- FAN_NODISCARD -------------------------------------------------------------------------
 
-CHECK_TARGETS += fuzz-replay abi-check clang-check
+# Under C2x and C++17, with gcc and clang: `(void)call()` compiles under -Werror, and an ignored
+# status still fails it. The objects are built (not just parsed): gcc reports unused results
+# only when it generates code.
+NODISCARD_CHECK := tests/nodiscard_check.c
+nodiscard-check:
+	@for c in "$(CC) -std=c2x" "$(CLANG) -std=c2x" "g++ -x c++ -std=c++17" \
+	          "$(CLANGXX) -x c++ -std=c++17"; do \
+	    $$c -Wall -Wextra -Wpedantic -Werror -Iinclude -c $(NODISCARD_CHECK) -o /dev/null \
+	        || { echo "nodiscard-check: a cast to void did not silence $$c"; exit 1; }; \
+	    if $$c -Wall -Wextra -Werror -DFAN_PROBE_IGNORED -Iinclude -c $(NODISCARD_CHECK) \
+	        -o /dev/null 2>/dev/null; then \
+	        echo "nodiscard-check: an ignored status went unreported by $$c"; exit 1; fi; \
+	done; echo "nodiscard-check: (void) silences FAN_NODISCARD, an ignored status warns (C2x, C++17; gcc, clang)"
+
+.PHONY: fuzz fuzz-merge fuzz-replay fuzz-coverage asan valgrind tsan abi-check abi-baseline \
+        clang-check nodiscard-check
+
+CHECK_TARGETS += fuzz-replay abi-check clang-check nodiscard-check

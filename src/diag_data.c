@@ -29,18 +29,18 @@ static fan_status chunk_alloc(const fan_net *net, size_t rows, size_t x_dim, int
 {
     memset(ws, 0, sizeof *ws);
     size_t per_row = x_dim + (with_labels ? 1 : 0); /* int32_t and float have one size here */
-    for (size_t l = 1; l <= net->n_layers; l++) per_row += net->sizes[l];
+    for (size_t l = 1; l <= fan_net_num_layers(net); l++) per_row += fan__net_sizes(net)[l];
     size_t total;
-    FAN__FAIL_IF(net->err, !fan__mul_ok(per_row, rows, &total) || total > SIZE_MAX / sizeof(float),
+    FAN__FAIL_IF(fan__net_errbuf(net), !fan__mul_ok(per_row, rows, &total) || total > SIZE_MAX / sizeof(float),
                  FAN_E_NOMEM, "forward passes of %zu rows need more scratch than can be addressed",
                  rows);
-    float *p = fan__alloc(&net->alloc, total * sizeof(float));
-    FAN__FAIL_IF(net->err, p == NULL, FAN_E_NOMEM,
+    float *p = fan__alloc(fan__net_allocator(net), total * sizeof(float));
+    FAN__FAIL_IF(fan__net_errbuf(net), p == NULL, FAN_E_NOMEM,
                  "cannot allocate scratch for forward passes of %zu rows", rows);
     ws->block = p;
-    for (size_t l = 1; l <= net->n_layers; l++) {
+    for (size_t l = 1; l <= fan_net_num_layers(net); l++) {
         ws->hs[l] = p;
-        p += rows * net->sizes[l];
+        p += rows * fan__net_sizes(net)[l];
     }
     if (x_dim) {
         ws->x = p;
@@ -55,33 +55,33 @@ static fan_status chunk_alloc(const fan_net *net, size_t rows, size_t x_dim, int
 static fan_status check_dataset(const fan_net *net, const fan_dataset *ds, size_t max_samples,
                                 size_t *n)
 {
-    FAN__FAIL_IF(net->err, fan_dataset_dim(ds) != net->sizes[0], FAN_E_SHAPE,
+    FAN__FAIL_IF(fan__net_errbuf(net), fan_dataset_dim(ds) != fan__net_sizes(net)[0], FAN_E_SHAPE,
                  "the dataset has %zu values per sample; the net takes %zu inputs",
-                 fan_dataset_dim(ds), net->sizes[0]);
+                 fan_dataset_dim(ds), fan__net_sizes(net)[0]);
     const size_t size = fan_dataset_size(ds);
-    FAN__FAIL_IF(net->err, size == 0, FAN_E_INVALID, "the dataset is empty");
+    FAN__FAIL_IF(fan__net_errbuf(net), size == 0, FAN_E_INVALID, "the dataset is empty");
     *n = max_samples == 0 || max_samples > size ? size : max_samples;
     return FAN_OK;
 }
 
 /* ---- Gram-matrix dimensionality ----------------------------------------------------------- */
 
-fan_status fan_diag_gram_dimensionality(fan_net *net, size_t hidden, const fan_dataset *ds,
+fan_status fan_diag_gram_dimensionality(const fan_net *net, size_t hidden, const fan_dataset *ds,
                                         size_t max_samples, double *erank)
 {
     FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
-    FAN__FAIL_IF(net->err, ds == NULL || erank == NULL, FAN_E_NULL, "%s is NULL",
+    FAN__FAIL_IF(fan__net_errbuf(net), ds == NULL || erank == NULL, FAN_E_NULL, "%s is NULL",
                  ds == NULL ? "ds" : "erank");
-    FAN__FAIL_IF(net->err, hidden == 0 || hidden >= net->n_layers, FAN_E_INVALID,
-                 "hidden layer %zu does not exist (valid: 1 .. %zu)", hidden, net->n_layers - 1);
+    FAN__FAIL_IF(fan__net_errbuf(net), hidden == 0 || hidden >= fan_net_num_layers(net), FAN_E_INVALID,
+                 "hidden layer %zu does not exist (valid: 1 .. %zu)", hidden, fan_net_num_layers(net) - 1);
     size_t n;
     FAN__CHECK(check_dataset(net, ds, max_samples, &n));
-    const size_t w = net->sizes[hidden], dim = net->sizes[0];
+    const size_t w = fan__net_sizes(net)[hidden], dim = fan__net_sizes(net)[0];
     const size_t rows = n < DIAG_CHUNK ? n : DIAG_CHUNK;
 
     chunk_ws ws;
     FAN__CHECK(chunk_alloc(net, rows, dim, 0, &ws));
-    const fan_allocator *al = &net->alloc;
+    const fan_allocator *al = fan__net_allocator(net);
     double *gram = fan__calloc(al, w, w * sizeof(double)); /* w * w * 8 overflow -> NULL */
     double *ad = fan__calloc(al, rows, w * sizeof(double));
     double *sv = fan__calloc(al, w, sizeof(double));
@@ -115,8 +115,10 @@ fan_status fan_diag_gram_dimensionality(fan_net *net, size_t hidden, const fan_d
     fan__free(al, gram);
     fan__free(al, ws.block);
     if (st == FAN_E_NOMEM)
-        return fan__fail(net->err, st, "cannot allocate the %zu x %zu Gram matrix", w, w);
-    FAN__FAIL_IF(net->err, st != FAN_OK, st, "the SVD of the %zu x %zu Gram matrix did not "
+        return fan__fail(fan__net_errbuf(net), st, "cannot allocate the %zu x %zu Gram matrix", w, w);
+    FAN__FAIL_IF(fan__net_errbuf(net), st == FAN_E_NONFINITE, st, "the %zu x %zu Gram matrix "
+                 "holds NaN or infinity (activations overflowed)", w, w);
+    FAN__FAIL_IF(fan__net_errbuf(net), st != FAN_OK, st, "the SVD of the %zu x %zu Gram matrix did not "
                  "converge", w, w);
     return FAN_OK;
 }
@@ -142,21 +144,21 @@ static size_t argmax(const float *v, size_t c)
 
 static fan_status check_softmax(const fan_net *net)
 {
-    FAN__FAIL_IF(net->err, net->loss != FAN_LOSS_CROSS_ENTROPY, FAN_E_UNSUPPORTED,
+    FAN__FAIL_IF(fan__net_errbuf(net), fan_net_loss(net) != FAN_LOSS_CROSS_ENTROPY, FAN_E_UNSUPPORTED,
                  "readout probabilities need the cross-entropy (softmax) loss");
     return FAN_OK;
 }
 
-fan_status fan_diag_readout(fan_net *net, const float *x, size_t n, double *mean_max_prob,
+fan_status fan_diag_readout(const fan_net *net, const float *x, size_t n, double *mean_max_prob,
                             double *mean_entropy, double *hist, size_t n_bins)
 {
     FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
-    FAN__FAIL_IF(net->err, x == NULL, FAN_E_NULL, "x is NULL");
-    FAN__FAIL_IF(net->err, n == 0, FAN_E_INVALID, "batch of 0 rows");
-    FAN__FAIL_IF(net->err, hist != NULL && n_bins == 0, FAN_E_SHAPE,
+    FAN__FAIL_IF(fan__net_errbuf(net), x == NULL, FAN_E_NULL, "x is NULL");
+    FAN__FAIL_IF(fan__net_errbuf(net), n == 0, FAN_E_INVALID, "batch of 0 rows");
+    FAN__FAIL_IF(fan__net_errbuf(net), hist != NULL && n_bins == 0, FAN_E_SHAPE,
                  "hist has 0 bins; it needs at least 1");
     FAN__CHECK(check_softmax(net));
-    const size_t L = net->n_layers, c = net->sizes[L], dim = net->sizes[0];
+    const size_t L = fan_net_num_layers(net), c = fan__net_sizes(net)[L], dim = fan__net_sizes(net)[0];
     const size_t rows = n < DIAG_CHUNK ? n : DIAG_CHUNK;
     chunk_ws ws;
     FAN__CHECK(chunk_alloc(net, rows, 0, 0, &ws));
@@ -179,7 +181,7 @@ fan_status fan_diag_readout(fan_net *net, const float *x, size_t n, double *mean
             ent_sum += ent;
         }
     }
-    fan__free(&net->alloc, ws.block);
+    fan__free(fan__net_allocator(net), ws.block);
     if (hist) {
         const double total = (double)n * (double)c;
         for (size_t b = 0; b < n_bins; b++) hist[b] /= total;
@@ -189,17 +191,17 @@ fan_status fan_diag_readout(fan_net *net, const float *x, size_t n, double *mean
     return FAN_OK;
 }
 
-fan_status fan_diag_calibration_error(fan_net *net, const fan_dataset *ds, size_t n_bins,
+fan_status fan_diag_calibration_error(const fan_net *net, const fan_dataset *ds, size_t n_bins,
                                       double *ece)
 {
     FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
-    FAN__FAIL_IF(net->err, ds == NULL || ece == NULL, FAN_E_NULL, "%s is NULL",
+    FAN__FAIL_IF(fan__net_errbuf(net), ds == NULL || ece == NULL, FAN_E_NULL, "%s is NULL",
                  ds == NULL ? "ds" : "ece");
-    FAN__FAIL_IF(net->err, n_bins == 0, FAN_E_INVALID, "n_bins is 0");
+    FAN__FAIL_IF(fan__net_errbuf(net), n_bins == 0, FAN_E_INVALID, "n_bins is 0");
     size_t n;
     FAN__CHECK(check_dataset(net, ds, 0, &n));
-    const size_t L = net->n_layers, c = net->sizes[L], dim = net->sizes[0];
-    FAN__FAIL_IF(net->err, fan_dataset_classes(ds) != c, FAN_E_SHAPE,
+    const size_t L = fan_net_num_layers(net), c = fan__net_sizes(net)[L], dim = fan__net_sizes(net)[0];
+    FAN__FAIL_IF(fan__net_errbuf(net), fan_dataset_classes(ds) != c, FAN_E_SHAPE,
                  "the dataset has %zu classes; the net has %zu outputs", fan_dataset_classes(ds),
                  c);
     FAN__CHECK(check_softmax(net));
@@ -208,10 +210,10 @@ fan_status fan_diag_calibration_error(fan_net *net, const fan_dataset *ds, size_
     FAN__CHECK(chunk_alloc(net, rows, dim, 1, &ws));
     /* Per bin: summed confidence and number correct. (|b| / N) |acc_b - conf_b| equals
        |correct_b - sum conf_b| / N, so bin sizes are not needed. */
-    double *bins = fan__calloc(&net->alloc, n_bins, 2 * sizeof(double));
+    double *bins = fan__calloc(fan__net_allocator(net), n_bins, 2 * sizeof(double));
     if (bins == NULL) {
-        fan__free(&net->alloc, ws.block);
-        return fan__fail(net->err, FAN_E_NOMEM, "cannot allocate %zu calibration bins", n_bins);
+        fan__free(fan__net_allocator(net), ws.block);
+        return fan__fail(fan__net_errbuf(net), FAN_E_NOMEM, "cannot allocate %zu calibration bins", n_bins);
     }
     for (size_t r0 = 0; r0 < n; r0 += rows) {
         const size_t m = n - r0 < rows ? n - r0 : rows;
@@ -227,8 +229,8 @@ fan_status fan_diag_calibration_error(fan_net *net, const fan_dataset *ds, size_
     }
     double sum = 0.0;
     for (size_t b = 0; b < n_bins; b++) sum += fabs(bins[2 * b + 1] - bins[2 * b]);
-    fan__free(&net->alloc, bins);
-    fan__free(&net->alloc, ws.block);
+    fan__free(fan__net_allocator(net), bins);
+    fan__free(fan__net_allocator(net), ws.block);
     *ece = sum / (double)n;
     return FAN_OK;
 }

@@ -24,6 +24,7 @@ const char *fan_strerror(fan_status s)
     case FAN_E_UNSUPPORTED: return "unsupported combination of settings";
     case FAN_DONE: return "end of epoch";
     case FAN_STOPPED: return "stopped by the progress callback";
+    case FAN_EARLY_STOPPED: return "stopped early: validation loss stopped improving";
     }
     return "unknown status";
 }

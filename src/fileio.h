@@ -132,4 +132,14 @@ fan_status fan__replace_commit(fan__replace *r, char *err);
 /** Abandons the replacement: the target keeps its old content. Always releases r. */
 void fan__replace_abort(fan__replace *r);
 
+/* ---- the file side of saving and loading (io.c), with the file layer named ----------------- */
+
+/** fan__save_atomic (internal.h) through the file layer io (NULL: the system). */
+fan_status fan__save_atomic_io(const char *path, fan__emit_fn emit, const void *ctx,
+                               const fan_allocator *al, char *err, const fan__fileio *io);
+/** fan__read_file (internal.h) through the file layer io (NULL: the system). */
+fan_status fan__read_file_io(const char *path, uint64_t max_bytes, const fan_allocator *al,
+                             unsigned char **data, size_t *len, char *err,
+                             const fan__fileio *io);
+
 #endif /* FAN_FILEIO_H */

@@ -60,8 +60,23 @@ typedef struct fan__rng {
 } fan__rng;
 
 void fan__rng_seed(fan__rng *r, uint64_t seed);
-/** Seeds stream `stream` of `seed`: distinct streams of one seed are independent. */
-void fan__rng_seed_stream(fan__rng *r, uint64_t seed, uint64_t stream);
+/**
+ * What a random stream is for. Streams of different purposes never share a state, even when a
+ * user passes the same seed to a net and an iterator, so W_0's draws, the shuffle and the noise
+ * stay independent. Values are part of the reproducibility contract: never renumber.
+ */
+typedef enum fan__rng_purpose {
+    FAN__RNG_WEIGHTS = 1,     /* W_l; index l */
+    FAN__RNG_FEEDBACK = 2,    /* B_l; index l */
+    FAN__RNG_SHUFFLE = 3,     /* epoch permutations of a batch iterator */
+    FAN__RNG_NOISE_INPUT = 4, /* inputs of a noise iterator */
+    FAN__RNG_NOISE_LABEL = 5, /* labels of a noise iterator */
+    FAN__RNG_SUBSET = 6,      /* random subsets and splits of a dataset */
+    FAN__RNG_MAGNITUDE = 7,   /* brSF's per-batch feedback magnitudes */
+    FAN__RNG_MIRROR = 8       /* the inputs of fan_net_mirror */
+} fan__rng_purpose;
+/** Seeds stream (purpose, index) of `seed`: distinct pairs of one seed are independent. */
+void fan__rng_seed_stream(fan__rng *r, uint64_t seed, fan__rng_purpose purpose, uint64_t index);
 uint64_t fan__rng_next(fan__rng *r);
 /** Uniform double in [0, 1) with 53 random bits. */
 double fan__rng_uniform(fan__rng *r);
@@ -108,46 +123,82 @@ void fan__dgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, double a
 fan_status fan__svd(const fan_allocator *al, double *a, size_t rows, size_t cols, double *sv,
                     double *u);
 
-/* ---- the network (net.c) ----------------------------------------------------------------- */
+/* ---- the network (net*.c, rule*.c; its layout is private to them: net_impl.h) ------------ */
 
-struct fan_net {
-    fan_allocator alloc;
-    char *err; /* points at err_storage; see fan__fail */
-    char err_storage[FAN__ERRMSG_CAP];
+/* Reading the net from outside its own files. Pointers are borrowed from the net and valid
+   until the next call that reshapes it (loading, a rule change that changes B's shape). */
 
-    size_t n_layers;                      /* weight layers L */
-    size_t sizes[FAN_MAX_LAYERS + 1];     /* widths, sizes[0] = inputs */
-    fan_activation act[FAN_MAX_LAYERS];   /* activation of each weight layer's outputs */
+/** The net's message buffer: the one thing a failing call on a const net writes. */
+char *fan__net_errbuf(const fan_net *net);
+const fan_allocator *fan__net_allocator(const fan_net *net);
+/** Widths of the net: sizes[0] = inputs, sizes[L] = outputs (n_layers + 1 entries). */
+const size_t *fan__net_sizes(const fan_net *net);
+const float *fan__net_weights(const fan_net *net, size_t l);
+const float *fan__net_bias(const fan_net *net, size_t l);
+/** The stored B_l, fan__net_feedback_rows(net, l) x sizes[l]. */
+const float *fan__net_feedback(const fan_net *net, size_t l);
+size_t fan__net_feedback_rows(const fan_net *net, size_t l);
+/** dW_l of the last gradient computation. */
+const float *fan__net_gradient(const fan_net *net, size_t l);
+
+/** fan_net_create recording why it failed in err (may be NULL). */
+fan_status fan__net_create(fan_net **out, const size_t *sizes, size_t n_sizes,
+                           const fan_allocator *alloc, char *err);
+/** A deep copy of src (out and src not NULL) with another allocator, the failure told in err. */
+fan_status fan__net_clone(fan_net **out, const fan_net *src, const fan_allocator *alloc,
+                          char *err);
+
+/** Everything but the numbers: what a file stores before W, b and B. */
+typedef struct fan__net_desc {
+    size_t n_layers;
+    size_t sizes[FAN_MAX_LAYERS + 1];
+    fan_activation act[FAN_MAX_LAYERS];
     fan_rule rule;
     fan_loss loss;
     fan_init init_w, init_b;
     float leaky_slope;
     uint64_t weight_seed, feedback_seed;
+} fan__net_desc;
+void fan__net_describe(const fan_net *net, fan__net_desc *d);
+/**
+ * A net with the description's settings and all-zero W, b and B (B shaped for d->rule), for a
+ * loader to fill. Validates every field; records failures in err.
+ */
+fan_status fan__net_from_desc(fan_net **out, const fan__net_desc *d, const fan_allocator *alloc,
+                              char *err);
+/** Writable W_l / b_l / B_l, for a loader filling a new net. */
+float *fan__net_weights_mut(fan_net *net, size_t l);
+float *fan__net_bias_mut(fan_net *net, size_t l);
+float *fan__net_feedback_mut(fan_net *net, size_t l);
+/**
+ * The rule's own state that a file must keep beyond B (brSF: the magnitude stream), as bytes:
+ * size, then write into a buffer of that size, and read back into a net of the same rule (which
+ * also rebuilds what the state determines). read fails with FAN_E_FORMAT on a bad length.
+ */
+size_t fan__net_rule_state_size(const fan_net *net);
+void fan__net_rule_state_write(const fan_net *net, unsigned char *out);
+fan_status fan__net_rule_state_read(fan_net *net, const unsigned char *in, size_t len, char *err);
+/** What the net's rule is, for code that must not name rules: it sends backprop's errors
+    (BP); its hidden layers get the output error directly (DFA). */
+int fan__net_rule_is_backprop(const fan_net *net);
+int fan__net_rule_is_direct(const fan_net *net);
+/** 1 if every parameter, and the stored feedback, is finite. */
+int fan__net_all_finite(const fan_net *net);
 
-    /* Parameters in one block, per layer W_l (out x in) then b_l (out); gradients share the
-       layout so optimizers are loops over flat arrays. */
-    size_t n_params;
-    size_t w_off[FAN_MAX_LAYERS], b_off[FAN_MAX_LAYERS];
-    float *params;
-    float *grads;      /* the last good gradients */
-    float *grads_next; /* computed here first, swapped with grads only when finite */
-    int has_grads;
-
-    size_t n_feedback;              /* sum of out * in */
-    size_t fb_off[FAN_MAX_LAYERS];
-    float *feedback;                /* B_l with W_l's shape */
-
-    /* Forward/backward workspace for up to ws_rows rows; grown, never shrunk. */
-    size_t ws_rows;
-    float *ws;
-    float *h[FAN_MAX_LAYERS + 1];   /* h[l], l >= 1: activations after layer l - 1 (rows x sizes[l]) */
-    float *delta_a, *delta_b;       /* rows x max width */
-    float *onehot;                  /* rows x outputs, targets built from labels */
-};
-
-static inline float *fan__net_w(const fan_net *net, size_t l) { return net->params + net->w_off[l]; }
-static inline float *fan__net_b(const fan_net *net, size_t l) { return net->params + net->b_off[l]; }
-static inline float *fan__net_fb(const fan_net *net, size_t l) { return net->feedback + net->fb_off[l]; }
+/* The training step (train.c) on the net's flat arrays. */
+/** All W and b in one block of *n floats; gradients share the layout. */
+float *fan__net_params_mut(fan_net *net, size_t *n);
+const float *fan__net_grads(const fan_net *net, size_t *n);
+int fan__net_has_grads(const fan_net *net);
+/**
+ * After the optimizer changed the parameters: the rule's own update (KP moves B with W).
+ * params_before holds the parameters before the step; contraction is lr * weight decay. Returns
+ * 0 if the rule's state became non-finite, after restoring it (the caller then restores W).
+ */
+int fan__net_after_update(fan_net *net, const float *params_before, double contraction);
+/** Keeps a copy of what fan__net_after_update may change, for fan__net_restore_rule_state. */
+void fan__net_save_rule_state(fan_net *net);
+void fan__net_restore_rule_state(fan_net *net);
 
 /**
  * Forward pass of n rows of x into caller-provided buffers: hs[l] for l = 1..L holds n x
@@ -157,33 +208,54 @@ static inline float *fan__net_fb(const fan_net *net, size_t l) { return net->fee
 void fan__net_forward_into(const fan_net *net, const float *x, size_t n, float *const *hs,
                            int softmax);
 /**
- * Output error of the loss for a batch whose outputs (probabilities under cross-entropy) are in
- * y (n x outputs), writing dL/d(pre-activation) of the output layer into delta and returning the
- * mean loss (double). targets is n x outputs.
+ * Output error of the loss for a batch whose output activations are in y (n x outputs),
+ * writing dL/d(pre-activation) of the output layer into delta and returning the mean loss
+ * (double). targets is n x outputs.
  */
 double fan__net_output_delta(const fan_net *net, const float *y, const float *targets, size_t n,
                              float *delta);
 /**
- * Sends the error delta_out (n x sizes[l + 1], w.r.t. pre-activations of layer l's outputs)
- * down through layer l by `rule`: delta_in = (delta_out * M_l) .* phi'(h_l), with M_l = W_l for
- * BP and B_l for FA. h_l = hs[l] (l >= 1).
+ * Error signals of a rule: from the output error e (n x outputs) and the activations hs of a
+ * forward pass, writes into deltas[l] (n x sizes[l], l = 1..L-1) the error at the outputs of
+ * weight layer l - 1 as `rule`'s backward pass computes it (FAN_RULE_BP for backprop's).
+ * scratch holds the rule's computed feedback matrices (fan__net_rule_scratch_floats floats, may
+ * be NULL when that is 0). Reads the net only.
  */
-void fan__net_delta_down(const fan_net *net, fan_rule rule, size_t l, const float *delta_out,
-                         const float *h_l, size_t n, float *delta_in);
-/** Validates layer widths for a constructor or loader. */
-fan_status fan__net_validate_sizes(const size_t *sizes, size_t n_sizes, char *err);
-/** Allocates a net with default settings and all-zero W, b, B (no initialisation drawn). */
-fan_status fan__net_new(fan_net **out, const size_t *sizes, size_t n_sizes,
-                        const fan_allocator *alloc, char *err);
-/** 1 if every float of v[0..n) is finite. */
-int fan__all_finite(const float *v, size_t n);
+void fan__net_error_signals(const fan_net *net, fan_rule rule, const float *e,
+                            const float *const *hs, size_t n, float *const *deltas,
+                            float *scratch);
+size_t fan__net_rule_scratch_floats(const fan_net *net, fan_rule rule);
+/**
+ * The matrix rule's error pass multiplies by at layer l >= 1 (stored B, W, or computed into
+ * scratch of sizes[l + 1] * sizes[l] floats), with *rows rows and sizes[l] columns.
+ */
+const float *fan__net_feedback_matrix(const fan_net *net, fan_rule rule, size_t l,
+                                      float *scratch, size_t *rows);
+/**
+ * The product of the forward weights from weight layer l to the output, W_{L-1} ... W_l
+ * ((net outputs) x sizes[l]): DFA's B_l is compared with it. out and tmp each hold
+ * fan__net_product_floats(net) floats.
+ */
+void fan__net_weight_product(const fan_net *net, size_t l, float *out, float *tmp);
+size_t fan__net_product_floats(const fan_net *net);
+/** 1 for a rule value the library implements. */
+int fan__rule_known(fan_rule r);
 /** fan_net_compute_gradients / _targets, shared with the training step. */
 fan_status fan__net_gradients_labels(fan_net *net, const float *x, const int32_t *labels,
                                      size_t n, float *loss);
 fan_status fan__net_gradients_targets(fan_net *net, const float *x, const float *targets,
                                       size_t n, float *loss);
-/** Ensures the workspace holds n rows. */
-fan_status fan__net_reserve(fan_net *net, size_t n);
+/**
+ * Puts back what the last successful gradient computation replaced (the previous gradients, and
+ * for brSF the previous magnitudes), for a training step whose update then failed. Valid once,
+ * right after that computation.
+ */
+void fan__net_undo_gradients(fan_net *net);
+/** Loss and number of correct argmax predictions of m rows, in the net's workspace. */
+fan_status fan__net_eval_chunk(fan_net *net, const float *x, const int32_t *labels, size_t m,
+                               double *loss_sum, size_t *correct);
+/** 1 if every float of v[0..n) is finite. */
+int fan__all_finite(const float *v, size_t n);
 /** Writes n one-hot rows of width c for labels into targets; the caller has checked labels < c. */
 void fan__one_hot(const int32_t *labels, size_t n, size_t c, float *targets);
 /** Checks labels are in [0, outputs); records the message on net. */
@@ -192,7 +264,65 @@ fan_status fan__net_check_labels(const fan_net *net, const int32_t *labels, size
 /* ---- optimizer (optimizer.c) ------------------------------------------------------------- */
 
 /** Number of hyperparameters (FAN_OPT_* values are 0 .. FAN__OPT_COUNT - 1). */
-#define FAN__OPT_COUNT 8
+#define FAN__OPT_COUNT 14
+
+/* Optimizers only update (the step itself, with its checks, is in train.c). */
+char *fan__optimizer_errbuf(const fan_optimizer *opt);
+/** 1 if the optimizer's state was sized for a net of these widths. */
+int fan__optimizer_fits(const fan_optimizer *opt, const size_t *sizes, size_t n_layers,
+                        size_t n_params);
+/**
+ * Applies one update to p[0..n) from g with the optimizer's state and advances its step count.
+ * Returns 1 if every updated parameter and state value is finite. Never allocates.
+ */
+int fan__optimizer_update(fan_optimizer *opt, float *p, const float *g, size_t n);
+/**
+ * Scheduled lr * weight decay of the last update: how much a step of plain SGD shrank a parameter
+ * towards zero.
+ */
+double fan__optimizer_contraction(const fan_optimizer *opt);
+/** The learning rate the last update used (the schedule's value at its step). */
+double fan__optimizer_last_lr(const fan_optimizer *opt);
+/**
+ * Saves the state and p[0..n) (n = the state's size) so that fan__optimizer_rollback restores
+ * both exactly; returns the saved parameters, readable until the next save. Never allocates: the
+ * copy is made at creation.
+ */
+const float *fan__optimizer_save(fan_optimizer *opt, const float *p, size_t n);
+void fan__optimizer_rollback(fan_optimizer *opt, float *p, size_t n);
+/** fan_optimizer_load_mem with its message in err (may be NULL); buf is not NULL. */
+fan_status fan__optimizer_load(fan_optimizer **out, const void *buf, size_t len,
+                               const fan_allocator *alloc, char *err);
+
+/* ---- saving files (io.c) ------------------------------------------------------------------- */
+
+/** A file being written by fan__save_atomic (opaque; io.c). */
+typedef struct fan__writer fan__writer;
+/** Appends n bytes to the file; after a failed write later calls do nothing (the save fails). */
+void fan__writer_put(fan__writer *w, const void *p, size_t n);
+/** Produces the whole content of a file, in order, through fan__writer_put. */
+typedef void (*fan__emit_fn)(const void *ctx, fan__writer *w);
+/**
+ * Replaces the file at path atomically with the bytes emit(ctx, w) produces, by the protocol of
+ * file_replace.c: symbolic links followed to their target, whose permission bits are kept; the
+ * bytes go to the target's one temporary name (removed again by the next save if a crash leaves
+ * it), which is synced and renamed over the target, and the directory is synced. On any failure
+ * before the rename the target is left as it was, and err (may be NULL) says why. Every file the
+ * library writes (models, checkpoints) goes through here, and all of it through the file layer
+ * (fileio.h), so that the save path is one piece of code under the fault-injection tests.
+ * @return FAN_OK; FAN_E_NULL (path); FAN_E_IO; FAN_E_NOMEM.
+ */
+fan_status fan__save_atomic(const char *path, fan__emit_fn emit, const void *ctx,
+                            const fan_allocator *al, char *err);
+
+/**
+ * Reads the whole regular file at path into *data (len bytes from al; the caller frees it). A
+ * directory, FIFO or device fails with FAN_E_IO; a file larger than max_bytes (0: no bound but
+ * half the address space) fails with FAN_E_LIMIT before anything is allocated.
+ * @return FAN_OK; FAN_E_IO; FAN_E_LIMIT; FAN_E_NOMEM (message in err).
+ */
+fan_status fan__read_file(const char *path, uint64_t max_bytes, const fan_allocator *al,
+                          unsigned char **data, size_t *len, char *err);
 
 /* ---- datasets (dataset.c) ---------------------------------------------------------------- */
 
@@ -205,5 +335,18 @@ void fan__dataset_gather(const fan_dataset *ds, const size_t *idx, size_t first,
                          float *x, int32_t *labels);
 /** The dataset's allocator. */
 const fan_allocator *fan__dataset_allocator(const fan_dataset *ds);
+/** The dataset's message buffer (a failing call on a const dataset records its message). */
+char *fan__dataset_errbuf(const fan_dataset *ds);
+
+/** What identifies a dataset's batches: sizes, storage, normalisation and a content hash. */
+typedef struct fan__dataset_fp {
+    uint64_t count, dim, classes;
+    uint32_t storage; /* 0: uint8 samples, 1: float samples */
+    uint32_t norm;    /* fan_norm */
+    double mean, std; /* FAN_NORM_STANDARDIZE's; 0 and 1 otherwise */
+    uint64_t hash;    /* CRC-32 of the samples << 32 | CRC-32 of the labels (docs/file-format.md) */
+} fan__dataset_fp;
+/** Fills fp; reads every sample once (zlib's CRC-32, a few GB/s). */
+void fan__dataset_fingerprint(const fan_dataset *ds, fan__dataset_fp *fp);
 
 #endif /* FAN_INTERNAL_H */

@@ -11,8 +11,10 @@
 
 /* "FANOISE" and a 0x1a (Ctrl-Z) byte, which stops accidental text-mode reads, as PNG does. */
 static const unsigned char MAGIC[8] = {'F', 'A', 'N', 'O', 'I', 'S', 'E', 0x1a};
-#define FORMAT_VERSION 1u
-#define FIXED_HEADER 56u /* bytes before the layer table */
+#define FORMAT_VERSION 2u /* written; versions 1 and 2 are read */
+#define FIXED_HEADER 56u   /* bytes before the layer table */
+/* Largest rule state a file may declare (brSF keeps 32 bytes); checked before anything is read. */
+#define MAX_RULE_STATE 4096u
 
 /* ---- little-endian encoding ---------------------------------------------------------------- */
 
@@ -54,45 +56,25 @@ static float bits_f32(uint32_t u)
     return f;
 }
 
-/* ---- a sink: memory buffer or file, with a running CRC ------------------------------------ */
-
-/* Bytes gathered before each write(2) of a file sink: few system calls for the small header
-   fields, and a buffer small enough to take from any allocator. */
-#define SINK_FILE_BUFFER 65536u
+/* ---- a sink: memory buffer or a file being saved, with a running CRC ------------------------ */
 
 typedef struct sink {
-    unsigned char *buf; /* memory sink: the caller's buffer; file sink: the write buffer */
-    size_t cap, pos;    /* file sink: pos counts the bytes waiting in buf */
-    fan__file *f;       /* file sink, or NULL */
+    unsigned char *buf; /* memory sink, or NULL */
+    size_t cap, pos;
+    fan__writer *w; /* file sink (fan__save_atomic), or NULL */
     uLong crc;
-    fan_status st; /* file sink: the first write failure */
-    char *err;
 } sink;
-
-static void sink_flush(sink *s)
-{
-    if (s->f == NULL) return;
-    if (s->st == FAN_OK && s->pos > 0) s->st = fan__file_write(s->f, s->buf, s->pos, s->err);
-    s->pos = 0;
-}
 
 static void sink_write(sink *s, const unsigned char *p, size_t n)
 {
-    if (s->st != FAN_OK || n == 0) return;
+    if (n == 0) return;
     s->crc = crc32_z(s->crc, p, n);
-    if (s->f == NULL) {
-        if (s->buf != NULL) memcpy(s->buf + s->pos, p, n);
-        s->pos += n;
-        return;
+    if (s->w != NULL) {
+        fan__writer_put(s->w, p, n);
+    } else if (s->buf != NULL) {
+        memcpy(s->buf + s->pos, p, n);
     }
-    while (n > 0 && s->st == FAN_OK) {
-        if (s->pos == s->cap) sink_flush(s);
-        const size_t k = n < s->cap - s->pos ? n : s->cap - s->pos;
-        memcpy(s->buf + s->pos, p, k);
-        s->pos += k;
-        p += k;
-        n -= k;
-    }
+    s->pos += n;
 }
 
 static void sink_floats(sink *s, const float *v, size_t n)
@@ -107,43 +89,66 @@ static void sink_floats(sink *s, const float *v, size_t n)
     }
 }
 
+/* Bytes of the layer table: widths, activations, and (version 2) the feedback rows and the
+   rule state's length. */
+static size_t table_size(uint32_t version, size_t L)
+{
+    return 8 * (L + 1) + 4 * L + (version >= 2 ? 8 * L + 8 : 0);
+}
+
 static size_t encoded_size(const fan_net *net)
 {
-    const size_t L = net->n_layers;
-    return FIXED_HEADER + 8 * (L + 1) + 4 * L + 4 * (net->n_params + net->n_feedback) + 4;
+    const size_t L = fan_net_num_layers(net), *sizes = fan__net_sizes(net);
+    size_t floats = fan_net_num_params(net);
+    for (size_t l = 0; l < L; l++) floats += fan__net_feedback_rows(net, l) * sizes[l];
+    return FIXED_HEADER + table_size(FORMAT_VERSION, L) + fan__net_rule_state_size(net) +
+           4 * floats + 4;
 }
 
 static void encode(const fan_net *net, sink *s)
 {
-    const size_t L = net->n_layers;
+    fan__net_desc d;
+    fan__net_describe(net, &d);
+    const size_t L = d.n_layers;
     unsigned char h[FIXED_HEADER];
     memcpy(h, MAGIC, 8);
     put_u32(h + 8, FORMAT_VERSION);
-    put_u32(h + 12, 0); /* flags: none defined in version 1 */
+    put_u32(h + 12, 0); /* flags: none defined */
     put_u32(h + 16, (uint32_t)L);
-    put_u32(h + 20, (uint32_t)net->rule);
-    put_u32(h + 24, (uint32_t)net->loss);
-    put_u32(h + 28, (uint32_t)net->init_w);
-    put_u32(h + 32, (uint32_t)net->init_b);
-    put_u32(h + 36, f32_bits(net->leaky_slope));
-    put_u64(h + 40, net->weight_seed);
-    put_u64(h + 48, net->feedback_seed);
+    put_u32(h + 20, (uint32_t)d.rule);
+    put_u32(h + 24, (uint32_t)d.loss);
+    put_u32(h + 28, (uint32_t)d.init_w);
+    put_u32(h + 32, (uint32_t)d.init_b);
+    put_u32(h + 36, f32_bits(d.leaky_slope));
+    put_u64(h + 40, d.weight_seed);
+    put_u64(h + 48, d.feedback_seed);
     sink_write(s, h, sizeof h);
+    unsigned char b[8];
     for (size_t l = 0; l <= L; l++) {
-        unsigned char b[8];
-        put_u64(b, (uint64_t)net->sizes[l]);
+        put_u64(b, (uint64_t)d.sizes[l]);
         sink_write(s, b, 8);
     }
     for (size_t l = 0; l < L; l++) {
-        unsigned char b[4];
-        put_u32(b, (uint32_t)net->act[l]);
+        put_u32(b, (uint32_t)d.act[l]);
         sink_write(s, b, 4);
     }
     for (size_t l = 0; l < L; l++) {
-        const size_t wn = net->sizes[l] * net->sizes[l + 1];
-        sink_floats(s, fan__net_w(net, l), wn);
-        sink_floats(s, fan__net_b(net, l), net->sizes[l + 1]);
-        sink_floats(s, fan__net_fb(net, l), wn);
+        put_u64(b, (uint64_t)fan__net_feedback_rows(net, l));
+        sink_write(s, b, 8);
+    }
+    const size_t state = fan__net_rule_state_size(net);
+    put_u64(b, (uint64_t)state);
+    sink_write(s, b, 8);
+    if (state > 0) {
+        unsigned char st[MAX_RULE_STATE];
+        fan__net_rule_state_write(net, st);
+        sink_write(s, st, state);
+    }
+    for (size_t l = 0; l < L; l++) {
+        const size_t in = d.sizes[l], out = d.sizes[l + 1];
+        sink_floats(s, fan__net_weights(net, l), out * in);
+        sink_floats(s, fan__net_bias(net, l), out);
+        sink_floats(s, fan__net_feedback(net, l), fan__net_feedback_rows(net, l) * in);
     }
     unsigned char c[4];
     put_u32(c, (uint32_t)s->crc);
@@ -154,10 +159,7 @@ static void encode(const fan_net *net, sink *s)
    fan_net_set_weights and fan_net_set_feedback do): refuse to write them in the first place. */
 static fan_status check_finite(const fan_net *net)
 {
-    FAN__FAIL_IF(net->err,
-                 !fan__all_finite(net->params, net->n_params) ||
-                     !fan__all_finite(net->feedback, net->n_feedback),
-                 FAN_E_NONFINITE,
+    FAN__FAIL_IF(fan__net_errbuf(net), !fan__net_all_finite(net), FAN_E_NONFINITE,
                  "the net holds NaN or infinite weights, biases or feedback; a saved file "
                  "would not load");
     return FAN_OK;
@@ -166,40 +168,93 @@ static fan_status check_finite(const fan_net *net)
 fan_status fan_net_save_mem(const fan_net *net, void *buf, size_t cap, size_t *written)
 {
     FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
-    FAN__FAIL_IF(net->err, written == NULL, FAN_E_NULL, "written is NULL");
+    FAN__FAIL_IF(fan__net_errbuf(net), written == NULL, FAN_E_NULL, "written is NULL");
     const size_t need = encoded_size(net);
     *written = need;
     if (buf == NULL) return FAN_OK;
-    FAN__FAIL_IF(net->err, cap < need, FAN_E_SHAPE, "buffer of %zu bytes; the net needs %zu",
+    FAN__FAIL_IF(fan__net_errbuf(net), cap < need, FAN_E_SHAPE, "buffer of %zu bytes; the net needs %zu",
                  cap, need);
     FAN__CHECK(check_finite(net));
-    sink s = {buf, cap, 0, NULL, crc32(0L, Z_NULL, 0), FAN_OK, NULL};
+    sink s = {buf, cap, 0, NULL, crc32(0L, Z_NULL, 0)};
     encode(net, &s);
     return FAN_OK;
+}
+
+/* ---- atomic saves: the one path by which the library writes a file -------------------------- */
+
+/* Bytes gathered before each write(2): few system calls for the small header fields, and a
+   buffer small enough to take from any allocator. */
+#define WRITER_BUFFER 65536u
+
+struct fan__writer {
+    fan__file *f;
+    unsigned char *buf;
+    size_t n;      /* bytes waiting in buf */
+    fan_status st; /* the first failure; later writes do nothing */
+    char *err;
+};
+
+static void writer_flush(fan__writer *w)
+{
+    if (w->st == FAN_OK && w->n > 0) w->st = fan__file_write(w->f, w->buf, w->n, w->err);
+    w->n = 0;
+}
+
+void fan__writer_put(fan__writer *w, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    while (n > 0 && w->st == FAN_OK) {
+        if (w->n == WRITER_BUFFER) writer_flush(w);
+        const size_t k = n < WRITER_BUFFER - w->n ? n : WRITER_BUFFER - w->n;
+        memcpy(w->buf + w->n, b, k);
+        w->n += k;
+        b += k;
+        n -= k;
+    }
+}
+
+fan_status fan__save_atomic_io(const char *path, fan__emit_fn emit, const void *ctx,
+                               const fan_allocator *al, char *err, const fan__fileio *io)
+{
+    FAN__FAIL_IF(err, path == NULL, FAN_E_NULL, "path is NULL");
+    unsigned char *buf = fan__alloc(al, WRITER_BUFFER);
+    FAN__FAIL_IF(err, buf == NULL, FAN_E_NOMEM, "cannot allocate a write buffer");
+    /* Readers see the old file or the new one, never a mix; see file_replace.c. */
+    fan__replace r;
+    fan_status st = fan__replace_begin(&r, io, al, path, err);
+    if (st == FAN_OK) {
+        fan__writer w = {&r.file, buf, 0, FAN_OK, err};
+        emit(ctx, &w);
+        writer_flush(&w);
+        st = w.st;
+        if (st == FAN_OK)
+            st = fan__replace_commit(&r, err);
+        else
+            fan__replace_abort(&r);
+    }
+    fan__free(al, buf);
+    return st;
+}
+
+fan_status fan__save_atomic(const char *path, fan__emit_fn emit, const void *ctx,
+                            const fan_allocator *al, char *err)
+{
+    return fan__save_atomic_io(path, emit, ctx, al, err, NULL);
+}
+
+static void emit_net(const void *ctx, fan__writer *w)
+{
+    sink s = {NULL, 0, 0, w, crc32(0L, Z_NULL, 0)};
+    encode(ctx, &s);
 }
 
 fan_status fan__net_save_io(const fan_net *net, const char *path, const fan__fileio *io)
 {
     FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
-    FAN__FAIL_IF(net->err, path == NULL, FAN_E_NULL, "path is NULL");
+    FAN__FAIL_IF(fan__net_errbuf(net), path == NULL, FAN_E_NULL, "path is NULL");
     FAN__CHECK(check_finite(net));
-    unsigned char *wbuf = fan__alloc(&net->alloc, SINK_FILE_BUFFER);
-    FAN__FAIL_IF(net->err, wbuf == NULL, FAN_E_NOMEM, "cannot allocate a write buffer");
-    /* Readers see the old model or the new one, never a mix; see file_replace.c. */
-    fan__replace r;
-    fan_status st = fan__replace_begin(&r, io, &net->alloc, path, net->err);
-    if (st == FAN_OK) {
-        sink s = {wbuf, SINK_FILE_BUFFER, 0, &r.file, crc32(0L, Z_NULL, 0), FAN_OK, net->err};
-        encode(net, &s);
-        sink_flush(&s);
-        st = s.st;
-        if (st == FAN_OK)
-            st = fan__replace_commit(&r, net->err);
-        else
-            fan__replace_abort(&r);
-    }
-    fan__free(&net->alloc, wbuf);
-    return st;
+    return fan__save_atomic_io(path, emit_net, net, fan__net_allocator(net),
+                               fan__net_errbuf(net), io);
 }
 
 fan_status fan_net_save(const fan_net *net, const char *path)
@@ -222,8 +277,8 @@ static fan_status decode(fan_net **out, const unsigned char *p, size_t len,
     FAN__FAIL_IF(err, memcmp(p, MAGIC, sizeof MAGIC) != 0, FAN_E_FORMAT,
                  "not a libfanoise model (bad magic)");
     const uint32_t version = get_u32(p + 8);
-    FAN__FAIL_IF(err, version != FORMAT_VERSION, FAN_E_VERSION,
-                 "format version %u; this library reads version %u", (unsigned)version,
+    FAN__FAIL_IF(err, version < 1 || version > FORMAT_VERSION, FAN_E_VERSION,
+                 "format version %u; this library reads versions 1 to %u", (unsigned)version,
                  FORMAT_VERSION);
     FAN__FAIL_IF(err, get_u32(p + 12) != 0, FAN_E_FORMAT, "unknown header flags 0x%x",
                  (unsigned)get_u32(p + 12));
@@ -231,27 +286,47 @@ static fan_status decode(fan_net **out, const unsigned char *p, size_t len,
     FAN__FAIL_IF(err, L < 1 || L > FAN_MAX_LAYERS, FAN_E_FORMAT,
                  "layer count %u is outside [1, %d]", (unsigned)L, FAN_MAX_LAYERS);
     /* The layer table must fit before the sizes are read. */
-    const size_t table = (size_t)8 * (L + 1) + (size_t)4 * L;
+    const size_t table = table_size(version, L);
     FAN__FAIL_IF(err, len - 4 - FIXED_HEADER < table, FAN_E_FORMAT,
                  "file truncated inside the layer table");
-    size_t sizes[FAN_MAX_LAYERS + 1];
+    fan__net_desc d;
+    memset(&d, 0, sizeof d);
+    d.n_layers = L;
     for (uint32_t l = 0; l <= L; l++) {
         const uint64_t s = get_u64(p + FIXED_HEADER + 8 * l);
         FAN__FAIL_IF(err, s == 0 || s > FAN_MAX_WIDTH, FAN_E_LIMIT,
                      "layer width %llu is outside [1, FAN_MAX_WIDTH]", (unsigned long long)s);
-        sizes[l] = (size_t)s;
+        d.sizes[l] = (size_t)s;
+    }
+    const unsigned char *acts = p + FIXED_HEADER + 8 * (L + 1);
+    const unsigned char *rows_at = acts + 4 * L;
+    size_t fb_rows[FAN_MAX_LAYERS], state = 0;
+    for (uint32_t l = 0; l < L; l++) {
+        /* Version 1 stored B with W's shape. */
+        const uint64_t r = version >= 2 ? get_u64(rows_at + 8 * l) : d.sizes[l + 1];
+        FAN__FAIL_IF(err, r == 0 || r > FAN_MAX_WIDTH, FAN_E_LIMIT,
+                     "feedback rows %llu of layer %u are outside [1, FAN_MAX_WIDTH]",
+                     (unsigned long long)r, (unsigned)l);
+        fb_rows[l] = (size_t)r;
+    }
+    if (version >= 2) {
+        const uint64_t sl = get_u64(rows_at + 8 * L);
+        FAN__FAIL_IF(err, sl > MAX_RULE_STATE, FAN_E_FORMAT,
+                     "rule state of %llu bytes exceeds %u", (unsigned long long)sl,
+                     MAX_RULE_STATE);
+        state = (size_t)sl;
     }
     /* Expected size, computed with the bounds above (each matrix <= FAN_MAX_MATRIX, <= 64 of
-       them): no overflow on 64-bit size_t, and checked anyway. */
+       each kind): no overflow on 64-bit size_t, and checked anyway. */
     size_t body = 0;
     for (uint32_t l = 0; l < L; l++) {
-        size_t wn;
-        FAN__FAIL_IF(err, !fan__mul_ok(sizes[l], sizes[l + 1], &wn) || wn > FAN_MAX_MATRIX,
-                     FAN_E_LIMIT, "layer %u: %zu x %zu exceeds FAN_MAX_MATRIX", (unsigned)l,
-                     sizes[l + 1], sizes[l]);
-        body += 4 * (2 * wn + sizes[l + 1]);
+        size_t wn, bn;
+        FAN__FAIL_IF(err, !fan__mul_ok(d.sizes[l], d.sizes[l + 1], &wn) || wn > FAN_MAX_MATRIX ||
+                              !fan__mul_ok(d.sizes[l], fb_rows[l], &bn) || bn > FAN_MAX_MATRIX,
+                     FAN_E_LIMIT, "layer %u: a matrix exceeds FAN_MAX_MATRIX", (unsigned)l);
+        body += 4 * (wn + d.sizes[l + 1] + bn);
     }
-    const size_t need = FIXED_HEADER + table + body + 4;
+    const size_t need = FIXED_HEADER + table + state + body + 4;
     FAN__FAIL_IF(err, len != need, FAN_E_FORMAT,
                  "file has %zu bytes; its header describes %zu", len, need);
     const uint32_t crc_stored = get_u32(p + len - 4);
@@ -260,60 +335,103 @@ static fan_status decode(fan_net **out, const unsigned char *p, size_t len,
                  "CRC-32 mismatch (stored %08x, computed %08x): the file is corrupt",
                  (unsigned)crc_stored, (unsigned)crc_actual);
 
-    /* The bytes are now trusted to be what was written; still validate the enumerations. */
-    const uint32_t rule = get_u32(p + 20), loss = get_u32(p + 24), iw = get_u32(p + 28),
-                   ib = get_u32(p + 32);
-    const float slope = bits_f32(get_u32(p + 36));
-    FAN__FAIL_IF(err, rule > FAN_RULE_FA || loss > FAN_LOSS_MSE || iw > FAN_INIT_LECUN_NORMAL ||
-                          ib > FAN_INIT_LECUN_NORMAL || !(slope >= 0.0f && slope <= 1.0f),
-                 FAN_E_FORMAT, "unknown rule, loss, initialiser or slope in the header");
-    const unsigned char *acts = p + FIXED_HEADER + 8 * (L + 1);
-    for (uint32_t l = 0; l < L; l++)
-        FAN__FAIL_IF(err, get_u32(acts + 4 * l) > FAN_ACT_SIGMOID, FAN_E_FORMAT,
-                     "unknown activation %u for layer %u", (unsigned)get_u32(acts + 4 * l),
-                     (unsigned)l);
-
+    /* The bytes are now trusted to be what was written; the net validates the enumerations. */
+    d.rule = (fan_rule)get_u32(p + 20);
+    d.loss = (fan_loss)get_u32(p + 24);
+    d.init_w = (fan_init)get_u32(p + 28);
+    d.init_b = (fan_init)get_u32(p + 32);
+    d.leaky_slope = bits_f32(get_u32(p + 36));
+    d.weight_seed = get_u64(p + 40);
+    d.feedback_seed = get_u64(p + 48);
+    for (uint32_t l = 0; l < L; l++) d.act[l] = (fan_activation)get_u32(acts + 4 * l);
+    FAN__FAIL_IF(err, version == 1 && d.rule != FAN_RULE_BP && d.rule != FAN_RULE_FA,
+                 FAN_E_FORMAT, "a version 1 file can only hold a BP or FA net (rule %u)",
+                 (unsigned)get_u32(p + 20));
     fan_net *net = NULL;
-    FAN__CHECK(fan__net_new(&net, sizes, (size_t)L + 1, alloc, err));
-    net->rule = (fan_rule)rule;
-    net->loss = (fan_loss)loss;
-    net->init_w = (fan_init)iw;
-    net->init_b = (fan_init)ib;
-    net->leaky_slope = slope;
-    net->weight_seed = get_u64(p + 40);
-    net->feedback_seed = get_u64(p + 48);
-    for (uint32_t l = 0; l < L; l++) net->act[l] = (fan_activation)get_u32(acts + 4 * l);
-    const unsigned char *q = acts + 4 * L;
-    for (uint32_t l = 0; l < L; l++) {
-        const size_t wn = sizes[l] * sizes[l + 1];
-        read_floats(fan__net_w(net, l), q, wn);
-        q += 4 * wn;
-        read_floats(fan__net_b(net, l), q, sizes[l + 1]);
-        q += 4 * sizes[l + 1];
-        read_floats(fan__net_fb(net, l), q, wn);
-        q += 4 * wn;
+    FAN__CHECK(fan__net_from_desc(&net, &d, alloc, err));
+    fan_status st = FAN_OK;
+    for (uint32_t l = 0; l < L && st == FAN_OK; l++)
+        if (fan__net_feedback_rows(net, l) != fb_rows[l])
+            st = fan__fail(err, FAN_E_FORMAT, "layer %u: rule %s needs %zu feedback rows, the "
+                           "file has %zu", (unsigned)l, fan_rule_name(d.rule),
+                           fan__net_feedback_rows(net, l), fb_rows[l]);
+    const unsigned char *q = p + FIXED_HEADER + table;
+    if (st == FAN_OK) st = fan__net_rule_state_read(net, q, state, err);
+    q += state;
+    for (uint32_t l = 0; l < L && st == FAN_OK; l++) {
+        const size_t in = d.sizes[l], o = d.sizes[l + 1], bn = fb_rows[l] * in;
+        read_floats(fan__net_weights_mut(net, l), q, o * in);
+        q += 4 * o * in;
+        read_floats(fan__net_bias_mut(net, l), q, o);
+        q += 4 * o;
+        read_floats(fan__net_feedback_mut(net, l), q, bn);
+        q += 4 * bn;
     }
     /* A file with a good CRC can still carry NaN or infinity (written by another tool, or
        corrupted before the CRC was computed); fan_net_set_weights refuses those, so does load. */
-    if (!fan__all_finite(net->params, net->n_params) ||
-        !fan__all_finite(net->feedback, net->n_feedback)) {
+    if (st == FAN_OK && !fan__net_all_finite(net))
+        st = fan__fail(err, FAN_E_FORMAT, "non-finite weight, bias or feedback value");
+    if (st != FAN_OK) {
         fan_net_free(net);
-        return fan__fail(err, FAN_E_FORMAT, "non-finite weight, bias or feedback value");
+        return st;
     }
     *out = net;
     return FAN_OK;
 }
 
+fan_status fan__read_file_io(const char *path, uint64_t max_bytes, const fan_allocator *al,
+                             unsigned char **data, size_t *len, char *err,
+                             const fan__fileio *io)
+{
+    *data = NULL;
+    *len = 0;
+    fan__file f;
+    uint64_t size = 0;
+    FAN__CHECK(fan__file_open_regular(&f, io, path, &size, err));
+    fan_status st = FAN_OK;
+    if (size > SIZE_MAX / 2 || (max_bytes != 0 && size > max_bytes)) {
+        st = fan__fail(err, FAN_E_LIMIT, "%s has %llu bytes, more than this load accepts (%llu)",
+                       path, (unsigned long long)size,
+                       (unsigned long long)(max_bytes != 0 ? max_bytes : SIZE_MAX / 2));
+    } else {
+        *len = (size_t)size;
+        *data = fan__alloc(al, *len);
+        if (*data == NULL)
+            st = fan__fail(err, FAN_E_NOMEM, "cannot allocate %zu bytes for %s", *len, path);
+    }
+    size_t got = 0;
+    if (st == FAN_OK) st = fan__file_read(&f, *data, *len, &got, err);
+    if (st == FAN_OK && got != *len)
+        st = fan__fail(err, FAN_E_IO, "%s shrank while it was read", path);
+    const fan_status c = fan__file_close(&f, st == FAN_OK ? err : NULL);
+    if (st == FAN_OK) st = c;
+    if (st != FAN_OK) {
+        fan__free(al, *data);
+        *data = NULL;
+        *len = 0;
+    }
+    return st;
+}
+
+fan_status fan__read_file(const char *path, uint64_t max_bytes, const fan_allocator *al,
+                          unsigned char **data, size_t *len, char *err)
+{
+    return fan__read_file_io(path, max_bytes, al, data, len, err, NULL);
+}
+
 /* ---- loading from a path ------------------------------------------------------------------ */
 
-/* Header bytes up to the end of the layer table of a file with the most layers. */
-#define HEADER_MAX (FIXED_HEADER + 8u * (FAN_MAX_LAYERS + 1u) + 4u * FAN_MAX_LAYERS)
+/* Header bytes up to the end of the layer table of a file with the most layers, plus the
+   CRC's 4 bytes that the smallest-file check counts. */
+#define HEADER_MAX (FIXED_HEADER + 8u * (FAN_MAX_LAYERS + 1u) + 4u * FAN_MAX_LAYERS + \
+                    8u * FAN_MAX_LAYERS + 8u + 4u)
 
 /*
  * The file size that a header declares, from its first n bytes (n is the file size or
  * HEADER_MAX, whichever is smaller), so that a file is judged before its body is read. Checks
- * what decode() checks first, in the same order and with the same statuses; decode() still
- * validates the whole file afterwards.
+ * what decode() checks before the length, in the same order and with the same statuses;
+ * decode() still validates the whole file afterwards. (Kept apart from decode() while the
+ * format was being changed; the two could share one header parser.)
  */
 static fan_status declared_size(const unsigned char *p, size_t n, uint64_t *need, char *err)
 {
@@ -322,27 +440,45 @@ static fan_status declared_size(const unsigned char *p, size_t n, uint64_t *need
     FAN__FAIL_IF(err, memcmp(p, MAGIC, sizeof MAGIC) != 0, FAN_E_FORMAT,
                  "not a libfanoise model (bad magic)");
     const uint32_t version = get_u32(p + 8);
-    FAN__FAIL_IF(err, version != FORMAT_VERSION, FAN_E_VERSION,
-                 "format version %u; this library reads version %u", (unsigned)version,
+    FAN__FAIL_IF(err, version < 1 || version > FORMAT_VERSION, FAN_E_VERSION,
+                 "format version %u; this library reads versions 1 to %u", (unsigned)version,
                  FORMAT_VERSION);
+    FAN__FAIL_IF(err, get_u32(p + 12) != 0, FAN_E_FORMAT, "unknown header flags 0x%x",
+                 (unsigned)get_u32(p + 12));
     const uint32_t L = get_u32(p + 16);
     FAN__FAIL_IF(err, L < 1 || L > FAN_MAX_LAYERS, FAN_E_FORMAT,
                  "layer count %u is outside [1, %d]", (unsigned)L, FAN_MAX_LAYERS);
-    const size_t table = (size_t)8 * (L + 1) + (size_t)4 * L;
+    const size_t table = table_size(version, L);
     FAN__FAIL_IF(err, n - 4 - FIXED_HEADER < table, FAN_E_FORMAT,
                  "file truncated inside the layer table");
-    uint64_t total = FIXED_HEADER + table + 4, prev = 0;
+    uint64_t sizes[FAN_MAX_LAYERS + 1];
     for (uint32_t l = 0; l <= L; l++) {
-        const uint64_t w = get_u64(p + FIXED_HEADER + 8 * l);
-        FAN__FAIL_IF(err, w == 0 || w > FAN_MAX_WIDTH, FAN_E_LIMIT,
-                     "layer width %llu is outside [1, FAN_MAX_WIDTH]", (unsigned long long)w);
-        if (l > 0) {
-            FAN__FAIL_IF(err, prev * w > FAN_MAX_MATRIX, FAN_E_LIMIT,
-                         "layer %u: %llu x %llu exceeds FAN_MAX_MATRIX", (unsigned)(l - 1),
-                         (unsigned long long)w, (unsigned long long)prev);
-            total += 4 * (2 * prev * w + w); /* W, b, B; at most 64 x 2 GiB: no overflow */
-        }
-        prev = w;
+        sizes[l] = get_u64(p + FIXED_HEADER + 8 * l);
+        FAN__FAIL_IF(err, sizes[l] == 0 || sizes[l] > FAN_MAX_WIDTH, FAN_E_LIMIT,
+                     "layer width %llu is outside [1, FAN_MAX_WIDTH]",
+                     (unsigned long long)sizes[l]);
+    }
+    const unsigned char *rows_at = p + FIXED_HEADER + 8 * (L + 1) + 4 * L;
+    uint64_t rows[FAN_MAX_LAYERS], state = 0;
+    for (uint32_t l = 0; l < L; l++) {
+        rows[l] = version >= 2 ? get_u64(rows_at + 8 * l) : sizes[l + 1];
+        FAN__FAIL_IF(err, rows[l] == 0 || rows[l] > FAN_MAX_WIDTH, FAN_E_LIMIT,
+                     "feedback rows %llu of layer %u are outside [1, FAN_MAX_WIDTH]",
+                     (unsigned long long)rows[l], (unsigned)l);
+    }
+    if (version >= 2) {
+        state = get_u64(rows_at + 8 * L);
+        FAN__FAIL_IF(err, state > MAX_RULE_STATE, FAN_E_FORMAT,
+                     "rule state of %llu bytes exceeds %u", (unsigned long long)state,
+                     MAX_RULE_STATE);
+    }
+    /* Each factor is at most 2^24 and each product at most FAN_MAX_MATRIX: no overflow. */
+    uint64_t total = FIXED_HEADER + table + state + 4;
+    for (uint32_t l = 0; l < L; l++) {
+        const uint64_t wn = sizes[l] * sizes[l + 1], bn = sizes[l] * rows[l];
+        FAN__FAIL_IF(err, wn > FAN_MAX_MATRIX || bn > FAN_MAX_MATRIX, FAN_E_LIMIT,
+                     "layer %u: a matrix exceeds FAN_MAX_MATRIX", (unsigned)l);
+        total += 4 * (wn + sizes[l + 1] + bn);
     }
     *need = total;
     return FAN_OK;

@@ -1,33 +1,118 @@
 /*
- * net.c - the network handle: layers, settings, initialisation, the forward pass and the learning
- * rules' backward pass (BP: errors through W; FA: errors through the fixed feedback B).
+ * net.c - the network handle: construction, settings, the rule and the storage it needs,
+ * initialisation, shape queries and copies of its matrices. The forward and backward passes are
+ * in net_pass.c, the rules in rule_*.c.
  */
-#include "internal.h"
+#include "net_impl.h"
 
 #include <math.h>
 #include <string.h>
 
 /* ---- construction ------------------------------------------------------------------------- */
 
-/* Lays out parameter, gradient and feedback offsets; fails on overflow or a bound. */
+/* Lays out parameter and gradient offsets; fails on overflow or a bound. */
 static fan_status layout(fan_net *net, char *err)
 {
-    size_t off = 0, fb = 0;
+    size_t off = 0;
     for (size_t l = 0; l < net->n_layers; l++) {
         size_t in = net->sizes[l], out = net->sizes[l + 1], wn;
         FAN__FAIL_IF(err, !fan__mul_ok(out, in, &wn) || wn > FAN_MAX_MATRIX, FAN_E_LIMIT,
                      "layer %zu: %zu x %zu weights exceed FAN_MAX_MATRIX", l, out, in);
-        FAN__FAIL_IF(err, off > SIZE_MAX / 8 - wn - out || fb > SIZE_MAX / 8 - wn, FAN_E_LIMIT,
+        FAN__FAIL_IF(err, off > SIZE_MAX / 8 - wn - out, FAN_E_LIMIT,
                      "total parameter count overflows");
         net->w_off[l] = off;
         net->b_off[l] = off + wn;
         off += wn + out;
-        net->fb_off[l] = fb;
-        fb += wn;
     }
     net->n_params = off;
-    net->n_feedback = fb;
     return FAN_OK;
+}
+
+size_t fan__rule_feedback_rows(const fan__rule_ops *rule, const size_t *sizes, size_t n_layers,
+                               size_t l)
+{
+    return rule->direct ? sizes[n_layers] : sizes[l + 1];
+}
+
+/* The rule's resources, allocated together so that a rule change either gets all of them or
+   changes nothing. */
+typedef struct rule_blocks {
+    float *feedback, *rule_ws, *magnitudes, *fb_backup;
+    fan__normal_tables *tables;
+    size_t fb_rows[FAN_MAX_LAYERS], fb_off[FAN_MAX_LAYERS], n_feedback;
+    size_t mag_off[FAN_MAX_LAYERS];
+} rule_blocks;
+
+static void blocks_free(const fan_allocator *al, rule_blocks *b)
+{
+    fan__free(al, b->feedback);
+    fan__free(al, b->rule_ws);
+    fan__free(al, b->magnitudes);
+    fan__free(al, b->fb_backup);
+    fan__free(al, b->tables);
+}
+
+static fan_status blocks_alloc(const fan_net *net, const fan__rule_ops *rule, rule_blocks *b,
+                               char *err)
+{
+    memset(b, 0, sizeof *b);
+    const size_t L = net->n_layers;
+    size_t fb = 0, hidden_w = 0, max_hidden_w = 0;
+    for (size_t l = 0; l < L; l++) {
+        /* rows <= FAN_MAX_WIDTH and cols <= FAN_MAX_WIDTH, and with DFA rows <= outputs, so
+           each B_l is within the bounds layout() checked for some W of this net... except a
+           DFA B_l of a net whose outputs exceed a hidden layer's: check it too. */
+        const size_t rows = fan__rule_feedback_rows(rule, net->sizes, L, l);
+        size_t bn;
+        FAN__FAIL_IF(err, !fan__mul_ok(rows, net->sizes[l], &bn) || bn > FAN_MAX_MATRIX,
+                     FAN_E_LIMIT, "layer %zu: a %zu x %zu feedback matrix exceeds FAN_MAX_MATRIX",
+                     l, rows, net->sizes[l]);
+        b->fb_rows[l] = rows;
+        b->fb_off[l] = fb;
+        fb += bn;
+        if (l >= 1) {
+            b->mag_off[l] = hidden_w;
+            hidden_w += fan__net_wn(net, l);
+            if (fan__net_wn(net, l) > max_hidden_w) max_hidden_w = fan__net_wn(net, l);
+        }
+    }
+    b->n_feedback = fb;
+    const fan_allocator *al = &net->alloc;
+    int ok = (b->feedback = fan__calloc(al, fb, sizeof(float))) != NULL;
+    if (ok && rule->computed) ok = (b->rule_ws = fan__calloc(al, max_hidden_w, sizeof(float))) != NULL;
+    if (ok && rule->magnitudes)
+        ok = (b->magnitudes = fan__calloc(al, hidden_w, sizeof(float))) != NULL &&
+             (b->tables = fan__alloc(al, sizeof *b->tables)) != NULL;
+    if (ok && rule->moves_b) ok = (b->fb_backup = fan__calloc(al, fb, sizeof(float))) != NULL;
+    if (!ok) {
+        blocks_free(al, b);
+        return fan__fail(err, FAN_E_NOMEM, "cannot allocate the feedback matrices of rule %s",
+                         fan_rule_name(rule->id));
+    }
+    if (b->tables) fan__normal_tables_init(b->tables);
+    return FAN_OK;
+}
+
+/* Moves the blocks into the net (freeing the old ones) and makes `rule` the net's rule. */
+static void blocks_install(fan_net *net, const fan__rule_ops *rule, rule_blocks *b)
+{
+    rule_blocks old = {0};
+    old.feedback = net->feedback;
+    old.rule_ws = net->rule_ws;
+    old.magnitudes = net->magnitudes;
+    old.fb_backup = net->fb_backup;
+    old.tables = net->tables;
+    blocks_free(&net->alloc, &old);
+    net->feedback = b->feedback;
+    net->rule_ws = b->rule_ws;
+    net->magnitudes = b->magnitudes;
+    net->fb_backup = b->fb_backup;
+    net->tables = b->tables;
+    net->n_feedback = b->n_feedback;
+    memcpy(net->fb_rows, b->fb_rows, sizeof net->fb_rows);
+    memcpy(net->fb_off, b->fb_off, sizeof net->fb_off);
+    memcpy(net->mag_off, b->mag_off, sizeof net->mag_off);
+    net->rule = rule;
 }
 
 /* Allocates the handle and its parameter blocks; settings are defaults, values zero. */
@@ -37,14 +122,15 @@ static fan_status net_alloc(fan_net **out, const size_t *sizes, size_t n_sizes,
     fan_allocator al;
     fan__alloc_init(&al, alloc);
     fan_net *net = fan__calloc(&al, 1, sizeof *net);
-    FAN__FAIL_IF(err, net == NULL, FAN_E_NOMEM, "cannot allocate the network handle");
+    FAN__FAIL_IF(err, net == NULL, FAN_E_NOMEM,
+                 "cannot allocate the handle of a net of %zu weight layers", n_sizes - 1);
     net->alloc = al;
     net->err = net->err_storage;
     net->n_layers = n_sizes - 1;
     memcpy(net->sizes, sizes, n_sizes * sizeof *sizes);
     for (size_t l = 0; l < net->n_layers; l++)
         net->act[l] = l + 1 < net->n_layers ? FAN_ACT_RELU : FAN_ACT_LINEAR;
-    net->rule = FAN_RULE_FA;
+    net->rule = &fan__rule_fa;
     net->loss = FAN_LOSS_CROSS_ENTROPY;
     net->init_w = FAN_INIT_HE_NORMAL;
     net->init_b = FAN_INIT_HE_NORMAL;
@@ -54,20 +140,21 @@ static fan_status net_alloc(fan_net **out, const size_t *sizes, size_t n_sizes,
         net->params = fan__calloc(&al, net->n_params, sizeof(float));
         net->grads = fan__calloc(&al, net->n_params, sizeof(float));
         net->grads_next = fan__calloc(&al, net->n_params, sizeof(float));
-        net->feedback = fan__calloc(&al, net->n_feedback, sizeof(float));
-        if (!net->params || !net->grads || !net->grads_next || !net->feedback)
-            st = fan__fail(err, FAN_E_NOMEM, "cannot allocate %zu parameters",
-                           net->n_params * 3 + net->n_feedback);
+        if (!net->params || !net->grads || !net->grads_next)
+            st = fan__fail(err, FAN_E_NOMEM, "cannot allocate %zu parameters", net->n_params * 3);
     }
+    rule_blocks b;
+    if (st == FAN_OK) st = blocks_alloc(net, net->rule, &b, err);
     if (st != FAN_OK) {
         fan_net_free(net);
         return st;
     }
+    blocks_install(net, net->rule, &b);
     *out = net;
     return FAN_OK;
 }
 
-fan_status fan__net_validate_sizes(const size_t *sizes, size_t n_sizes, char *err)
+static fan_status validate_sizes(const size_t *sizes, size_t n_sizes, char *err)
 {
     FAN__FAIL_IF(err, sizes == NULL, FAN_E_NULL, "sizes is NULL");
     FAN__FAIL_IF(err, n_sizes < 2 || n_sizes > FAN_MAX_LAYERS + 1, FAN_E_INVALID,
@@ -80,22 +167,14 @@ fan_status fan__net_validate_sizes(const size_t *sizes, size_t n_sizes, char *er
     return FAN_OK;
 }
 
-fan_status fan__net_new(fan_net **out, const size_t *sizes, size_t n_sizes,
-                        const fan_allocator *alloc, char *err)
+fan_status fan__net_create(fan_net **out, const size_t *sizes, size_t n_sizes,
+                           const fan_allocator *alloc, char *err)
 {
     FAN__FAIL_IF(err, out == NULL, FAN_E_NULL, "out is NULL");
     *out = NULL;
-    FAN__CHECK(fan__net_validate_sizes(sizes, n_sizes, err));
-    return net_alloc(out, sizes, n_sizes, alloc, err);
-}
-
-fan_status fan_net_create(fan_net **out, const size_t *sizes, size_t n_sizes,
-                          const fan_allocator *alloc)
-{
-    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
-    *out = NULL;
+    FAN__CHECK(validate_sizes(sizes, n_sizes, err));
     fan_net *net = NULL;
-    FAN__CHECK(fan__net_new(&net, sizes, n_sizes, alloc, NULL));
+    FAN__CHECK(net_alloc(&net, sizes, n_sizes, alloc, err));
     fan_status st = fan_net_init(net, 0, 1);
     if (st != FAN_OK) {
         fan_net_free(net);
@@ -105,12 +184,24 @@ fan_status fan_net_create(fan_net **out, const size_t *sizes, size_t n_sizes,
     return FAN_OK;
 }
 
+fan_status fan_net_create(fan_net **out, const size_t *sizes, size_t n_sizes,
+                          const fan_allocator *alloc)
+{
+    return fan__net_create(out, sizes, n_sizes, alloc, NULL);
+}
+
 void fan_net_free(fan_net *net)
 {
     if (net == NULL) return;
     const fan_allocator al = net->alloc;
+    rule_blocks b = {0};
+    b.feedback = net->feedback;
+    b.rule_ws = net->rule_ws;
+    b.magnitudes = net->magnitudes;
+    b.fb_backup = net->fb_backup;
+    b.tables = net->tables;
+    blocks_free(&al, &b);
     fan__free(&al, net->ws);
-    fan__free(&al, net->feedback);
     fan__free(&al, net->grads_next);
     fan__free(&al, net->grads);
     fan__free(&al, net->params);
@@ -127,25 +218,41 @@ fan_status fan_net_clone(fan_net **out, const fan_net *src)
     FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
     *out = NULL;
     FAN__FAIL_IF(NULL, src == NULL, FAN_E_NULL, "src is NULL");
+    return fan__net_clone(out, src, &src->alloc, src->err);
+}
+
+fan_status fan__net_clone(fan_net **out, const fan_net *src, const fan_allocator *alloc,
+                          char *err)
+{
+    *out = NULL;
     fan_net *net = NULL;
-    FAN__CHECK(net_alloc(&net, src->sizes, src->n_layers + 1, &src->alloc, src->err));
-    /* Copy every setting, then restore what belongs to the new handle. */
-    float *params = net->params, *grads = net->grads, *grads_next = net->grads_next,
-          *feedback = net->feedback;
-    memcpy(net, src, sizeof *net);
-    net->err = net->err_storage;
-    net->err[0] = '\0';
-    net->params = params;
-    net->grads = grads;
-    net->grads_next = grads_next;
-    net->feedback = feedback;
-    net->ws = NULL;
-    net->ws_rows = 0;
-    memset(net->h, 0, sizeof net->h);
-    net->delta_a = net->delta_b = net->onehot = NULL;
+    FAN__CHECK(net_alloc(&net, src->sizes, src->n_layers + 1, alloc, err));
+    rule_blocks b;
+    fan_status st = blocks_alloc(net, src->rule, &b, err);
+    if (st != FAN_OK) {
+        fan_net_free(net);
+        return st;
+    }
+    blocks_install(net, src->rule, &b);
+    /* Copy every setting and value; the pointers and the workspace stay the clone's own. */
+    memcpy(net->act, src->act, sizeof net->act);
+    net->loss = src->loss;
+    net->init_w = src->init_w;
+    net->init_b = src->init_b;
+    net->leaky_slope = src->leaky_slope;
+    net->weight_seed = src->weight_seed;
+    net->feedback_seed = src->feedback_seed;
+    net->has_grads = src->has_grads;
     memcpy(net->params, src->params, src->n_params * sizeof(float));
     memcpy(net->grads, src->grads, src->n_params * sizeof(float));
     memcpy(net->feedback, src->feedback, src->n_feedback * sizeof(float));
+    if (src->magnitudes) {
+        size_t hidden_w = 0;
+        for (size_t l = 1; l < src->n_layers; l++) hidden_w += fan__net_wn(src, l);
+        memcpy(net->magnitudes, src->magnitudes, hidden_w * sizeof(float));
+    }
+    net->magnitude_rng = src->magnitude_rng;
+    net->magnitude_rng_last = src->magnitude_rng_last;
     *out = net;
     return FAN_OK;
 }
@@ -155,13 +262,29 @@ fan_status fan_net_clone(fan_net **out, const fan_net *src)
 fan_status fan_net_set_rule(fan_net *net, fan_rule rule)
 {
     FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
-    FAN__FAIL_IF(net->err, rule != FAN_RULE_BP && rule != FAN_RULE_FA, FAN_E_INVALID,
-                 "unknown rule %d", (int)rule);
-    net->rule = rule;
+    const fan__rule_ops *ops = fan__rule_lookup(rule);
+    FAN__FAIL_IF(net->err, ops == NULL, FAN_E_INVALID, "unknown rule %d", (int)rule);
+    if (ops == net->rule) return FAN_OK;
+    rule_blocks b;
+    FAN__CHECK(blocks_alloc(net, ops, &b, net->err));
+    /* B_l whose shape the new rule keeps carries over (so FA -> KP -> FA keeps the same B);
+       one whose shape changes is drawn anew from the feedback seed, as fan_net_init would. */
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const size_t n = b.fb_rows[l] * net->sizes[l];
+        if (b.fb_rows[l] == net->fb_rows[l]) {
+            memcpy(b.feedback + b.fb_off[l], fan__net_fb(net, l), n * sizeof(float));
+        } else {
+            fan__rng r;
+            fan__rng_seed_stream(&r, net->feedback_seed, FAN__RNG_FEEDBACK, l);
+            fan__net_draw(b.feedback + b.fb_off[l], b.fb_rows[l], net->sizes[l], net->init_b, &r);
+        }
+    }
+    blocks_install(net, ops, &b);
+    if (ops->reset_state) ops->reset_state(net);
     return FAN_OK;
 }
 
-fan_rule fan_net_rule(const fan_net *net) { return net == NULL ? FAN_RULE_FA : net->rule; }
+fan_rule fan_net_rule(const fan_net *net) { return net == NULL ? FAN_RULE_FA : net->rule->id; }
 
 static int activation_ok(fan_activation a)
 {
@@ -220,16 +343,19 @@ fan_status fan_net_get(const fan_net *net, fan_net_param p, double *value)
     return FAN_OK;
 }
 
+static int init_ok(fan_init init)
+{
+    return init == FAN_INIT_HE_NORMAL || init == FAN_INIT_XAVIER_UNIFORM ||
+           init == FAN_INIT_LECUN_NORMAL;
+}
+
 fan_status fan_net_set_initializer(fan_net *net, fan_matrix which, fan_init init)
 {
     FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
     FAN__FAIL_IF(net->err, which != FAN_MATRIX_WEIGHTS && which != FAN_MATRIX_FEEDBACK,
                  FAN_E_INVALID, "initialisers apply to weights or feedback, not matrix %d",
                  (int)which);
-    FAN__FAIL_IF(net->err,
-                 init != FAN_INIT_HE_NORMAL && init != FAN_INIT_XAVIER_UNIFORM &&
-                     init != FAN_INIT_LECUN_NORMAL,
-                 FAN_E_INVALID, "unknown initialiser %d", (int)init);
+    FAN__FAIL_IF(net->err, !init_ok(init), FAN_E_INVALID, "unknown initialiser %d", (int)init);
     if (which == FAN_MATRIX_WEIGHTS)
         net->init_w = init;
     else
@@ -237,15 +363,25 @@ fan_status fan_net_set_initializer(fan_net *net, fan_matrix which, fan_init init
     return FAN_OK;
 }
 
-static void draw(float *m, size_t out, size_t in, fan_init init, fan__rng *r)
+double fan__init_std(fan_init init, size_t rows, size_t cols)
 {
-    const size_t len = out * in;
+    switch (init) {
+    case FAN_INIT_XAVIER_UNIFORM: return sqrt(2.0 / (double)(rows + cols)); /* a / sqrt(3) */
+    case FAN_INIT_LECUN_NORMAL: return sqrt(1.0 / (double)cols);
+    case FAN_INIT_HE_NORMAL: break;
+    }
+    return sqrt(2.0 / (double)cols);
+}
+
+void fan__net_draw(float *m, size_t rows, size_t cols, fan_init init, fan__rng *r)
+{
+    const size_t len = rows * cols;
     if (init == FAN_INIT_XAVIER_UNIFORM) {
-        const double a = sqrt(6.0 / (double)(in + out));
+        const double a = sqrt(6.0 / (double)(cols + rows));
         for (size_t i = 0; i < len; i++) m[i] = (float)(a * (2.0 * fan__rng_uniform(r) - 1.0));
         return;
     }
-    const double sd = sqrt((init == FAN_INIT_HE_NORMAL ? 2.0 : 1.0) / (double)in);
+    const double sd = fan__init_std(init, rows, cols);
     for (size_t i = 0; i < len; i++) m[i] = (float)(sd * fan__rng_normal(r));
 }
 
@@ -258,14 +394,15 @@ fan_status fan_net_init(fan_net *net, uint64_t weight_seed, uint64_t feedback_se
         /* One stream per layer and matrix: W_l depends only on weight_seed, l and the layer's
            shape, never on the rule, the feedback seed or the other layers. */
         fan__rng r;
-        fan__rng_seed_stream(&r, weight_seed, 2 * (uint64_t)l);
-        draw(fan__net_w(net, l), net->sizes[l + 1], net->sizes[l], net->init_w, &r);
-        fan__rng_seed_stream(&r, feedback_seed, 2 * (uint64_t)l + 1);
-        draw(fan__net_fb(net, l), net->sizes[l + 1], net->sizes[l], net->init_b, &r);
+        fan__rng_seed_stream(&r, weight_seed, FAN__RNG_WEIGHTS, l);
+        fan__net_draw(fan__net_w(net, l), net->sizes[l + 1], net->sizes[l], net->init_w, &r);
+        fan__rng_seed_stream(&r, feedback_seed, FAN__RNG_FEEDBACK, l);
+        fan__net_draw(fan__net_fb(net, l), net->fb_rows[l], net->sizes[l], net->init_b, &r);
     }
     net->weight_seed = weight_seed;
     net->feedback_seed = feedback_seed;
     net->has_grads = 0;
+    if (net->rule->reset_state) net->rule->reset_state(net);
     return FAN_OK;
 }
 
@@ -312,7 +449,6 @@ int fan__all_finite(const float *v, size_t n)
     return bad == 0;
 }
 
-/* Validates a (layer, buffer, length) triple; buf NULL is allowed when optional. */
 static fan_status check_layer(const fan_net *net, size_t layer)
 {
     FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
@@ -381,13 +517,24 @@ fan_status fan_net_set_gradients(fan_net *net, size_t layer, const float *dw, si
     return FAN_OK;
 }
 
+fan_status fan_net_feedback_shape(const fan_net *net, size_t layer, size_t *rows, size_t *cols)
+{
+    FAN__CHECK(check_layer(net, layer));
+    if (rows) *rows = net->fb_rows[layer];
+    if (cols) *cols = net->sizes[layer];
+    return FAN_OK;
+}
+
 fan_status fan_net_get_feedback(const fan_net *net, size_t layer, float *B, size_t len)
 {
     FAN__CHECK(check_layer(net, layer));
     FAN__FAIL_IF(net->err, B == NULL, FAN_E_NULL, "B is NULL");
-    const size_t wn = net->sizes[layer + 1] * net->sizes[layer];
-    FAN__CHECK(check_len(net, "B", len, wn));
-    memcpy(B, fan__net_fb(net, layer), wn * sizeof *B);
+    size_t rows = 0;
+    FAN__CHECK(check_len(net, "B", len, net->fb_rows[layer] * net->sizes[layer]));
+    /* The matrix the error pass would multiply by now: for the sign-concordant rules it is
+       computed from W, and brSF's layer 0 (never used by an error pass) shows frSF's. */
+    const float *m = fan__net_feedback_matrix(net, net->rule->id, layer, B, &rows);
+    if (m != B) memcpy(B, m, len * sizeof *B);
     return FAN_OK;
 }
 
@@ -395,332 +542,140 @@ fan_status fan_net_set_feedback(fan_net *net, size_t layer, const float *B, size
 {
     FAN__CHECK(check_layer(net, layer));
     FAN__FAIL_IF(net->err, B == NULL, FAN_E_NULL, "B is NULL");
-    const size_t wn = net->sizes[layer + 1] * net->sizes[layer];
-    FAN__CHECK(check_len(net, "B", len, wn));
-    FAN__FAIL_IF(net->err, !fan__all_finite(B, wn), FAN_E_NONFINITE,
+    /* uSF and brSF compute their feedback from W and never read a stored B. */
+    FAN__FAIL_IF(net->err, net->rule->computed && !net->rule->reads_stored_b, FAN_E_UNSUPPORTED,
+                 "rule %s draws its feedback from W; it has no B to set",
+                 fan_rule_name(net->rule->id));
+    const size_t bn = net->fb_rows[layer] * net->sizes[layer];
+    FAN__CHECK(check_len(net, "B", len, bn));
+    FAN__FAIL_IF(net->err, !fan__all_finite(B, bn), FAN_E_NONFINITE,
                  "layer %zu: B contains NaN or infinity", layer);
-    memcpy(fan__net_fb(net, layer), B, wn * sizeof *B);
+    memcpy(fan__net_fb(net, layer), B, bn * sizeof *B);
     return FAN_OK;
 }
 
-/* ---- forward ------------------------------------------------------------------------------ */
+/* ---- accessors for the rest of the library (internal.h) ------------------------------------ */
 
-/* Adds the bias and applies the activation to n rows of width w, in one pass. */
-static void bias_activate(float *z, const float *bias, size_t n, size_t w, fan_activation act,
-                          float slope)
+char *fan__net_errbuf(const fan_net *net) { return net->err; }
+const fan_allocator *fan__net_allocator(const fan_net *net) { return &net->alloc; }
+const size_t *fan__net_sizes(const fan_net *net) { return net->sizes; }
+const float *fan__net_weights(const fan_net *net, size_t l) { return fan__net_w(net, l); }
+const float *fan__net_bias(const fan_net *net, size_t l) { return fan__net_b(net, l); }
+const float *fan__net_feedback(const fan_net *net, size_t l) { return fan__net_fb(net, l); }
+size_t fan__net_feedback_rows(const fan_net *net, size_t l) { return net->fb_rows[l]; }
+const float *fan__net_gradient(const fan_net *net, size_t l)
 {
-    for (size_t r = 0; r < n; r++) {
-        float *row = z + r * w;
-        switch (act) {
-        case FAN_ACT_RELU:
-            for (size_t j = 0; j < w; j++) {
-                float v = row[j] + bias[j];
-                row[j] = v > 0.0f ? v : 0.0f;
-            }
-            break;
-        case FAN_ACT_LEAKY_RELU:
-            for (size_t j = 0; j < w; j++) {
-                float v = row[j] + bias[j];
-                row[j] = v > 0.0f ? v : slope * v;
-            }
-            break;
-        case FAN_ACT_TANH:
-            for (size_t j = 0; j < w; j++) row[j] = tanhf(row[j] + bias[j]);
-            break;
-        case FAN_ACT_SIGMOID:
-            for (size_t j = 0; j < w; j++) row[j] = 1.0f / (1.0f + expf(-(row[j] + bias[j])));
-            break;
-        case FAN_ACT_LINEAR:
-        default:
-            for (size_t j = 0; j < w; j++) row[j] += bias[j];
-            break;
+    return net->grads + net->w_off[l];
+}
+float *fan__net_weights_mut(fan_net *net, size_t l) { return fan__net_w(net, l); }
+float *fan__net_bias_mut(fan_net *net, size_t l) { return fan__net_b(net, l); }
+float *fan__net_feedback_mut(fan_net *net, size_t l) { return fan__net_fb(net, l); }
+
+float *fan__net_params_mut(fan_net *net, size_t *n)
+{
+    *n = net->n_params;
+    return net->params;
+}
+
+const float *fan__net_grads(const fan_net *net, size_t *n)
+{
+    *n = net->n_params;
+    return net->grads;
+}
+
+int fan__net_has_grads(const fan_net *net) { return net->has_grads; }
+
+int fan__net_rule_is_backprop(const fan_net *net) { return net->rule->backprop; }
+int fan__net_rule_is_direct(const fan_net *net) { return net->rule->direct; }
+
+int fan__net_all_finite(const fan_net *net)
+{
+    return fan__all_finite(net->params, net->n_params) &&
+           fan__all_finite(net->feedback, net->n_feedback);
+}
+
+void fan__net_describe(const fan_net *net, fan__net_desc *d)
+{
+    memset(d, 0, sizeof *d);
+    d->n_layers = net->n_layers;
+    memcpy(d->sizes, net->sizes, sizeof d->sizes);
+    memcpy(d->act, net->act, sizeof d->act);
+    d->rule = net->rule->id;
+    d->loss = net->loss;
+    d->init_w = net->init_w;
+    d->init_b = net->init_b;
+    d->leaky_slope = net->leaky_slope;
+    d->weight_seed = net->weight_seed;
+    d->feedback_seed = net->feedback_seed;
+}
+
+fan_status fan__net_from_desc(fan_net **out, const fan__net_desc *d, const fan_allocator *alloc,
+                              char *err)
+{
+    *out = NULL;
+    FAN__CHECK(validate_sizes(d->sizes, d->n_layers + 1, err));
+    const fan__rule_ops *ops = fan__rule_lookup(d->rule);
+    FAN__FAIL_IF(err, ops == NULL, FAN_E_FORMAT, "unknown rule %d", (int)d->rule);
+    FAN__FAIL_IF(err, d->loss != FAN_LOSS_CROSS_ENTROPY && d->loss != FAN_LOSS_MSE, FAN_E_FORMAT,
+                 "unknown loss %d", (int)d->loss);
+    FAN__FAIL_IF(err, !init_ok(d->init_w) || !init_ok(d->init_b), FAN_E_FORMAT,
+                 "unknown initialiser");
+    FAN__FAIL_IF(err, !(d->leaky_slope >= 0.0f && d->leaky_slope <= 1.0f), FAN_E_FORMAT,
+                 "leaky slope outside [0, 1]");
+    for (size_t l = 0; l < d->n_layers; l++)
+        FAN__FAIL_IF(err, !activation_ok(d->act[l]), FAN_E_FORMAT,
+                     "unknown activation %d for layer %zu", (int)d->act[l], l);
+    fan_net *net = NULL;
+    FAN__CHECK(net_alloc(&net, d->sizes, d->n_layers + 1, alloc, err));
+    if (ops != net->rule) {
+        rule_blocks b;
+        fan_status st = blocks_alloc(net, ops, &b, err);
+        if (st != FAN_OK) {
+            fan_net_free(net);
+            return st;
         }
+        blocks_install(net, ops, &b);
     }
-}
-
-/* In-place softmax of n rows of width w, stable by the row maximum. */
-static void softmax_rows(float *z, size_t n, size_t w)
-{
-    for (size_t r = 0; r < n; r++) {
-        float *row = z + r * w, mx = row[0];
-        for (size_t j = 1; j < w; j++) mx = row[j] > mx ? row[j] : mx;
-        float sum = 0.0f;
-        for (size_t j = 0; j < w; j++) {
-            row[j] = expf(row[j] - mx);
-            sum += row[j];
-        }
-        const float inv = 1.0f / sum;
-        for (size_t j = 0; j < w; j++) row[j] *= inv;
-    }
-}
-
-void fan__net_forward_into(const fan_net *net, const float *x, size_t n, float *const *hs,
-                           int softmax)
-{
-    const float *in = x;
-    for (size_t l = 0; l < net->n_layers; l++) {
-        const size_t ni = net->sizes[l], no = net->sizes[l + 1];
-        /* z = h W^T: (n x ni) times (ni x no), W stored no x ni. */
-        fan__sgemm(0, 1, n, no, ni, 1.0f, in, ni, fan__net_w(net, l), ni, 0.0f, hs[l + 1], no);
-        bias_activate(hs[l + 1], fan__net_b(net, l), n, no, net->act[l], net->leaky_slope);
-        in = hs[l + 1];
-    }
-    if (softmax && net->loss == FAN_LOSS_CROSS_ENTROPY)
-        softmax_rows(hs[net->n_layers], n, net->sizes[net->n_layers]);
-}
-
-/* ---- the loss and the learning rules ------------------------------------------------------ */
-
-/* phi'(o) expressed through h = phi(o), multiplied into d (n x w) in place. */
-static void mul_derivative(float *d, const float *h, size_t count, fan_activation act,
-                           float slope)
-{
-    switch (act) {
-    case FAN_ACT_RELU:
-        for (size_t i = 0; i < count; i++) d[i] = h[i] > 0.0f ? d[i] : 0.0f;
-        break;
-    case FAN_ACT_LEAKY_RELU:
-        for (size_t i = 0; i < count; i++) d[i] = h[i] > 0.0f ? d[i] : d[i] * slope;
-        break;
-    case FAN_ACT_TANH:
-        for (size_t i = 0; i < count; i++) d[i] *= 1.0f - h[i] * h[i];
-        break;
-    case FAN_ACT_SIGMOID:
-        for (size_t i = 0; i < count; i++) d[i] *= h[i] * (1.0f - h[i]);
-        break;
-    case FAN_ACT_LINEAR:
-    default:
-        break;
-    }
-}
-
-double fan__net_output_delta(const fan_net *net, const float *y, const float *targets, size_t n,
-                             float *delta)
-{
-    const size_t c = net->sizes[net->n_layers];
-    double total = 0.0;
-    if (net->loss == FAN_LOSS_CROSS_ENTROPY) {
-        /* y holds the output activations z; the loss of a row is sum_j t_j (lse(z) - z_j), and
-           its gradient p_j * sum(t) - t_j, computed from z without forming log p. */
-        const float scale = 1.0f / (float)n;
-        for (size_t r = 0; r < n; r++) {
-            const float *z = y + r * c, *t = targets + r * c;
-            float *d = delta + r * c, mx = z[0];
-            for (size_t j = 1; j < c; j++) mx = z[j] > mx ? z[j] : mx;
-            float sum = 0.0f, tsum = 0.0f;
-            double tz = 0.0;
-            for (size_t j = 0; j < c; j++) {
-                d[j] = expf(z[j] - mx);
-                sum += d[j];
-                tsum += t[j];
-                tz += (double)t[j] * (double)(z[j] - mx);
-            }
-            total += (double)tsum * log((double)sum) - tz;
-            const float inv = 1.0f / sum;
-            for (size_t j = 0; j < c; j++) d[j] = (d[j] * inv * tsum - t[j]) * scale;
-        }
-        total /= (double)n;
-    } else {
-        const float scale = 2.0f / ((float)n * (float)c);
-        for (size_t i = 0; i < n * c; i++) {
-            const float e = y[i] - targets[i];
-            total += (double)e * (double)e;
-            delta[i] = e * scale;
-        }
-        total /= (double)n * (double)c;
-    }
-    /* The output activation sits between the pre-activation and the loss. */
-    mul_derivative(delta, y, n * c, net->act[net->n_layers - 1], net->leaky_slope);
-    return total;
-}
-
-void fan__net_delta_down(const fan_net *net, fan_rule rule, size_t l, const float *delta_out,
-                         const float *h_l, size_t n, float *delta_in)
-{
-    const size_t ni = net->sizes[l], no = net->sizes[l + 1];
-    const float *m = rule == FAN_RULE_BP ? fan__net_w(net, l) : fan__net_fb(net, l);
-    /* delta_in = delta_out (n x no) times M (no x ni): B has W's shape, so FA and BP differ only
-       in which matrix is read here. */
-    fan__sgemm(0, 0, n, ni, no, 1.0f, delta_out, no, m, ni, 0.0f, delta_in, ni);
-    mul_derivative(delta_in, h_l, n * ni, net->act[l - 1], net->leaky_slope);
-}
-
-/* ---- workspace ---------------------------------------------------------------------------- */
-
-fan_status fan__net_reserve(fan_net *net, size_t n)
-{
-    if (n <= net->ws_rows) return FAN_OK;
-    const size_t L = net->n_layers;
-    size_t maxw = 0, per_row = 0;
-    for (size_t l = 1; l <= L; l++) {
-        maxw = net->sizes[l] > maxw ? net->sizes[l] : maxw;
-        per_row += net->sizes[l];
-    }
-    per_row += 2 * maxw + net->sizes[L]; /* two delta buffers and the targets */
-    size_t total;
-    FAN__FAIL_IF(net->err, !fan__mul_ok(per_row, n, &total) || total > SIZE_MAX / sizeof(float),
-                 FAN_E_LIMIT, "a batch of %zu rows needs too much workspace", n);
-    float *ws = fan__alloc(&net->alloc, total * sizeof(float));
-    FAN__FAIL_IF(net->err, ws == NULL, FAN_E_NOMEM, "cannot allocate workspace for %zu rows", n);
-    fan__free(&net->alloc, net->ws);
-    net->ws = ws;
-    net->ws_rows = n;
-    float *p = ws;
-    net->h[0] = NULL;
-    for (size_t l = 1; l <= L; l++) {
-        net->h[l] = p;
-        p += n * net->sizes[l];
-    }
-    net->delta_a = p;
-    p += n * maxw;
-    net->delta_b = p;
-    p += n * maxw;
-    net->onehot = p;
+    memcpy(net->act, d->act, sizeof net->act);
+    net->loss = d->loss;
+    net->init_w = d->init_w;
+    net->init_b = d->init_b;
+    net->leaky_slope = d->leaky_slope;
+    net->weight_seed = d->weight_seed;
+    net->feedback_seed = d->feedback_seed;
+    if (ops->reset_state) ops->reset_state(net);
+    *out = net;
     return FAN_OK;
 }
 
-fan_status fan__net_check_labels(const fan_net *net, const int32_t *labels, size_t n)
+size_t fan__net_rule_state_size(const fan_net *net) { return net->rule->state_size; }
+
+void fan__net_rule_state_write(const fan_net *net, unsigned char *out)
 {
-    const int64_t c = (int64_t)net->sizes[net->n_layers];
-    for (size_t i = 0; i < n; i++)
-        FAN__FAIL_IF(net->err, labels[i] < 0 || (int64_t)labels[i] >= c, FAN_E_LABEL,
-                     "labels[%zu] = %d is outside [0, %lld)", i, (int)labels[i], (long long)c);
+    if (net->rule->state_write) net->rule->state_write(net, out);
+}
+
+fan_status fan__net_rule_state_read(fan_net *net, const unsigned char *in, size_t len, char *err)
+{
+    FAN__FAIL_IF(err, len != net->rule->state_size, FAN_E_FORMAT,
+                 "rule %s keeps %zu bytes of state; the file has %zu",
+                 fan_rule_name(net->rule->id), net->rule->state_size, len);
+    if (net->rule->state_read) net->rule->state_read(net, in);
     return FAN_OK;
 }
 
-/* ---- public forward and gradients --------------------------------------------------------- */
-
-static fan_status check_batch(const fan_net *net, const float *x, size_t n)
+int fan__net_after_update(fan_net *net, const float *params_before, double contraction)
 {
-    FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
-    FAN__FAIL_IF(net->err, x == NULL, FAN_E_NULL, "x is NULL");
-    FAN__FAIL_IF(net->err, n == 0, FAN_E_INVALID, "batch of 0 rows");
-    return FAN_OK;
+    return net->rule->after_update == NULL ||
+           net->rule->after_update(net, params_before, contraction);
 }
 
-fan_status fan_net_forward(fan_net *net, const float *x, size_t n, float *probs, size_t probs_len)
+void fan__net_save_rule_state(fan_net *net)
 {
-    FAN__CHECK(check_batch(net, x, n));
-    FAN__FAIL_IF(net->err, probs == NULL, FAN_E_NULL, "probs is NULL");
-    const size_t c = net->sizes[net->n_layers];
-    FAN__FAIL_IF(net->err, probs_len / c < n || probs_len != n * c, FAN_E_SHAPE,
-                 "probs has length %zu; %zu rows need %zu", probs_len, n, n * c);
-    FAN__CHECK(fan__net_reserve(net, n));
-    fan__net_forward_into(net, x, n, net->h, 1);
-    memcpy(probs, net->h[net->n_layers], n * c * sizeof *probs);
-    return FAN_OK;
+    if (net->fb_backup) memcpy(net->fb_backup, net->feedback, net->n_feedback * sizeof(float));
 }
 
-void fan__one_hot(const int32_t *labels, size_t n, size_t c, float *targets)
+void fan__net_restore_rule_state(fan_net *net)
 {
-    memset(targets, 0, n * c * sizeof *targets);
-    for (size_t i = 0; i < n; i++) targets[i * c + (size_t)labels[i]] = 1.0f;
-}
-
-/* Fills the workspace's target rows with one-hot vectors of labels. */
-static void one_hot(fan_net *net, const int32_t *labels, size_t n)
-{
-    fan__one_hot(labels, n, net->sizes[net->n_layers], net->onehot);
-}
-
-/* Explains a non-finite loss: bad input data, or divergence. */
-static fan_status nonfinite(const fan_net *net, const float *x, size_t n)
-{
-    FAN__FAIL_IF(net->err, !fan__all_finite(x, n * net->sizes[0]), FAN_E_NONFINITE,
-                 "input x contains NaN or infinity");
-    return fan__fail(net->err, FAN_E_NUMERIC, "non-finite loss or gradient: training diverged "
-                                              "(lower the learning rate); no update applied");
-}
-
-/* Forward and backward by the net's rule into grads_next; swaps it in when all is finite. */
-static fan_status gradients(fan_net *net, const float *x, const float *targets, size_t n,
-                            float *loss)
-{
-    const size_t L = net->n_layers;
-    fan__net_forward_into(net, x, n, net->h, 0);
-    float *d = net->delta_a, *d_next = net->delta_b;
-    const double lv = fan__net_output_delta(net, net->h[L], targets, n, d);
-    if (!isfinite(lv)) return nonfinite(net, x, n);
-    for (size_t l = L; l-- > 0;) {
-        const size_t ni = net->sizes[l], no = net->sizes[l + 1];
-        const float *h_l = l == 0 ? x : net->h[l];
-        float *dw = net->grads_next + net->w_off[l], *db = net->grads_next + net->b_off[l];
-        /* dW_l = delta^T (no x n) times h_l (n x ni); delta already carries the 1/n. */
-        fan__sgemm(1, 0, no, ni, n, 1.0f, d, no, h_l, ni, 0.0f, dw, ni);
-        memset(db, 0, no * sizeof *db);
-        for (size_t r = 0; r < n; r++)
-            for (size_t j = 0; j < no; j++) db[j] += d[r * no + j];
-        if (l > 0) {
-            fan__net_delta_down(net, net->rule, l, d, h_l, n, d_next);
-            float *t = d;
-            d = d_next;
-            d_next = t;
-        }
-    }
-    if (!fan__all_finite(net->grads_next, net->n_params)) return nonfinite(net, x, n);
-    float *t = net->grads;
-    net->grads = net->grads_next;
-    net->grads_next = t;
-    net->has_grads = 1;
-    if (loss) *loss = (float)lv;
-    return FAN_OK;
-}
-
-fan_status fan__net_gradients_labels(fan_net *net, const float *x, const int32_t *labels,
-                                     size_t n, float *loss)
-{
-    FAN__CHECK(check_batch(net, x, n));
-    FAN__FAIL_IF(net->err, labels == NULL, FAN_E_NULL, "labels is NULL");
-    FAN__CHECK(fan__net_check_labels(net, labels, n));
-    FAN__CHECK(fan__net_reserve(net, n));
-    one_hot(net, labels, n);
-    return gradients(net, x, net->onehot, n, loss);
-}
-
-fan_status fan__net_gradients_targets(fan_net *net, const float *x, const float *targets,
-                                      size_t n, float *loss)
-{
-    FAN__CHECK(check_batch(net, x, n));
-    FAN__FAIL_IF(net->err, targets == NULL, FAN_E_NULL, "targets is NULL");
-    const size_t c = net->sizes[net->n_layers];
-    FAN__FAIL_IF(net->err, !fan__all_finite(targets, n * c), FAN_E_NONFINITE,
-                 "targets contain NaN or infinity");
-    FAN__CHECK(fan__net_reserve(net, n));
-    return gradients(net, x, targets, n, loss);
-}
-
-fan_status fan_net_compute_gradients(fan_net *net, const float *x, const int32_t *labels,
-                                     size_t n, float *loss)
-{
-    return fan__net_gradients_labels(net, x, labels, n, loss);
-}
-
-fan_status fan_net_compute_gradients_targets(fan_net *net, const float *x, const float *targets,
-                                             size_t n, float *loss)
-{
-    return fan__net_gradients_targets(net, x, targets, n, loss);
-}
-
-fan_status fan_net_loss_value(fan_net *net, const float *x, const int32_t *labels, size_t n,
-                              double *loss)
-{
-    FAN__CHECK(check_batch(net, x, n));
-    FAN__FAIL_IF(net->err, labels == NULL || loss == NULL, FAN_E_NULL,
-                 labels == NULL ? "labels is NULL" : "loss is NULL");
-    FAN__CHECK(fan__net_check_labels(net, labels, n));
-    FAN__FAIL_IF(net->err, !fan__all_finite(x, n * net->sizes[0]), FAN_E_NONFINITE,
-                 "input x contains NaN or infinity");
-    FAN__CHECK(fan__net_reserve(net, n));
-    one_hot(net, labels, n);
-    fan__net_forward_into(net, x, n, net->h, 0);
-    *loss = fan__net_output_delta(net, net->h[net->n_layers], net->onehot, n, net->delta_a);
-    return FAN_OK;
-}
-
-fan_status fan_net_feedback_shape(const fan_net *net, size_t layer, size_t *rows, size_t *cols)
-{
-    FAN__CHECK(check_layer(net, layer));
-    if (rows) *rows = net->sizes[layer + 1];
-    if (cols) *cols = net->sizes[layer];
-    return FAN_OK;
+    if (net->fb_backup) memcpy(net->feedback, net->fb_backup, net->n_feedback * sizeof(float));
 }

@@ -11,7 +11,7 @@
 
 /** The resolved options of one call, plus its working message buffer. */
 typedef struct fan__opts {
-    const fan_allocator *user_alloc; /* as given: NULL means malloc/free */
+    const fan_allocator *user_alloc; /* as given: NULL means the call's default */
     fan_allocator alloc;             /* resolved, for scratch memory of the call */
     char *errmsg;
     size_t errmsg_cap;
@@ -54,5 +54,13 @@ fan_status fan__dataset_load_cifar_opts(fan_dataset **out, const char *const *pa
                                         size_t n_paths, size_t n_label_bytes, fan__opts *o);
 fan_status fan__dataset_load_csv_opts(fan_dataset **out, const char *path, size_t label_column,
                                       int skip_header, fan__opts *o);
+
+/** fan_checkpoint_save through the file layer io (NULL: the system). */
+fan_status fan__checkpoint_save_io(const char *path, const fan_net *net,
+                                   const fan_optimizer *opt, const fan_iter *it,
+                                   const fan__fileio *io);
+/** fan_checkpoint_load_ex's work (path not NULL), reading through o->io. */
+fan_status fan__checkpoint_load_opts(const char *path, fan_net **net, fan_optimizer **opt,
+                                     fan_iter **it, const fan_dataset *data, fan__opts *o);
 
 #endif /* FAN_OPTIONS_H */

@@ -21,12 +21,14 @@ void fan__rng_seed(fan__rng *r, uint64_t seed)
     for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
 }
 
-void fan__rng_seed_stream(fan__rng *r, uint64_t seed, uint64_t stream)
+void fan__rng_seed_stream(fan__rng *r, uint64_t seed, fan__rng_purpose purpose, uint64_t index)
 {
-    /* Mixing the stream number through splitmix64 before combining keeps streams 0, 1, 2, ...
-       of one seed far apart in splitmix64's sequence. */
-    uint64_t x = stream;
-    fan__rng_seed(r, seed ^ splitmix64(&x));
+    /* The (purpose, index) pair goes through splitmix64 twice before it meets the seed, so that
+       neighbouring pairs of one seed, and the same pair of neighbouring seeds, land far apart in
+       splitmix64's sequence. */
+    uint64_t x = (uint64_t)purpose;
+    uint64_t y = splitmix64(&x) ^ index;
+    fan__rng_seed(r, seed ^ splitmix64(&y));
 }
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }

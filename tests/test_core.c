@@ -79,9 +79,9 @@ static void test_rng_streams_are_reproducible_and_distinct(void **state)
 {
     (void)state;
     fan__rng a, b, c;
-    fan__rng_seed_stream(&a, 7, 0);
-    fan__rng_seed_stream(&b, 7, 0);
-    fan__rng_seed_stream(&c, 7, 1);
+    fan__rng_seed_stream(&a, 7, FAN__RNG_WEIGHTS, 0);
+    fan__rng_seed_stream(&b, 7, FAN__RNG_WEIGHTS, 0);
+    fan__rng_seed_stream(&c, 7, FAN__RNG_WEIGHTS, 1);
     int same_ab = 1, same_ac = 0;
     for (int i = 0; i < 100; i++) {
         uint64_t x = fan__rng_next(&a), y = fan__rng_next(&b), z = fan__rng_next(&c);
@@ -90,6 +90,31 @@ static void test_rng_streams_are_reproducible_and_distinct(void **state)
     }
     assert_true(same_ab);
     assert_int_equal(same_ac, 0);
+}
+
+static void test_rng_purposes_never_share_a_state_for_one_seed(void **state)
+{
+    (void)state;
+    /* A user passing seed 5 to a net and to an iterator: W_0, B_0, the shuffle, the noise and
+       the rest must all start from different states. */
+    const fan__rng_purpose all[] = {FAN__RNG_WEIGHTS,     FAN__RNG_FEEDBACK,    FAN__RNG_SHUFFLE,
+                                    FAN__RNG_NOISE_INPUT, FAN__RNG_NOISE_LABEL, FAN__RNG_SUBSET,
+                                    FAN__RNG_MAGNITUDE,   FAN__RNG_MIRROR};
+    const size_t n = sizeof all / sizeof all[0];
+    uint64_t first[8 * 3];
+    for (size_t p = 0; p < n; p++)
+        for (uint64_t idx = 0; idx < 3; idx++) {
+            fan__rng r;
+            fan__rng_seed_stream(&r, 5, all[p], idx);
+            first[p * 3 + idx] = fan__rng_next(&r);
+        }
+    for (size_t i = 0; i < n * 3; i++)
+        for (size_t j = 0; j < i; j++) assert_true(first[i] != first[j]);
+    /* Nor does (purpose, index) of one seed meet the same pair of the next seed. */
+    fan__rng a, b;
+    fan__rng_seed_stream(&a, 5, FAN__RNG_WEIGHTS, 0);
+    fan__rng_seed_stream(&b, 6, FAN__RNG_WEIGHTS, 0);
+    assert_true(fan__rng_next(&a) != fan__rng_next(&b));
 }
 
 static void test_below_is_uniform(void **state)
@@ -191,6 +216,7 @@ int main(void)
         cmocka_unit_test(test_versions_agree_everywhere),
         cmocka_unit_test(test_enum_names_are_distinct_and_unknown_for_bad_values),
         cmocka_unit_test(test_rng_streams_are_reproducible_and_distinct),
+        cmocka_unit_test(test_rng_purposes_never_share_a_state_for_one_seed),
         cmocka_unit_test(test_below_is_uniform),
         cmocka_unit_test(test_ziggurat_normals_have_normal_moments_and_tails),
         cmocka_unit_test(test_uniform_fill_stays_in_range_with_right_moments),

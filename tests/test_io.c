@@ -75,7 +75,8 @@ static void test_memory_round_trip_is_exact(void **state)
     size_t len;
     unsigned char *buf = to_mem(net, &len);
     /* 56 header + 8 * 4 sizes + 4 * 3 activations + floats + CRC */
-    assert_int_equal(len, 56 + 32 + 12 + 4 * (2 * (30 + 20 + 12) + 5 + 4 + 3) + 4);
+    /* Version 2: header, widths, activations, feedback rows, rule-state length, W b B, CRC. */
+    assert_int_equal(len, 56 + 32 + 12 + 24 + 8 + 4 * (2 * (30 + 20 + 12) + 5 + 4 + 3) + 4);
     tu_counter c = {0};
     fan_allocator al = tu_allocator(&c);
     TU_OK(fan_net_load_mem(&back, buf, len, &al));
@@ -156,7 +157,9 @@ static void test_header_problems_get_specific_statuses(void **state)
     assert_true(strstr(msg, "magic") != NULL);
 
     memcpy(copy, buf, len);
-    copy[8] = 2;
+    copy[8] = 3;
+    assert_int_equal(fan_net_load_mem(&back, copy, len, NULL), FAN_E_VERSION);
+    copy[8] = 0;
     assert_int_equal(fan_net_load_mem(&back, copy, len, NULL), FAN_E_VERSION);
 
     memcpy(copy, buf, len);
@@ -190,7 +193,7 @@ static void test_header_problems_get_specific_statuses(void **state)
 
     /* A NaN weight under a correct CRC: refused like fan_net_set_weights refuses it. */
     memcpy(copy, buf, len);
-    const size_t first_weight = 56 + 32 + 12;
+    const size_t first_weight = 56 + 32 + 12 + 24 + 8;
     copy[first_weight + 2] = 0xc0;
     copy[first_weight + 3] = 0x7f;
     fix_crc(copy, len);

@@ -190,7 +190,8 @@ static void test_setters_validate_and_leave_net_unchanged(void **state)
     (void)state;
     const size_t sizes[] = {3, 4, 2};
     fan_net *net = make_net(sizes, 3);
-    assert_int_equal(fan_net_set_rule(net, (fan_rule)7), FAN_E_INVALID);
+    assert_int_equal(fan_net_set_rule(net, (fan_rule)8), FAN_E_INVALID);
+    assert_int_equal(fan_net_set_rule(net, (fan_rule)-1), FAN_E_INVALID);
     assert_int_equal(fan_net_rule(net), FAN_RULE_FA);
     assert_true(strstr(fan_net_errmsg(net), "rule") != NULL);
     assert_int_equal(fan_net_set_activation(net, 2, FAN_ACT_TANH), FAN_E_INVALID);

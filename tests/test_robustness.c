@@ -384,7 +384,7 @@ static void test_enumeration_values_out_of_range_are_invalid(void **state)
 {
     (void)state;
     snapshot();
-    EXPECT_MSG(FAN_E_INVALID, fan_net_set_rule(F.net, (fan_rule)2), NET_MSG, "rule");
+    EXPECT_MSG(FAN_E_INVALID, fan_net_set_rule(F.net, (fan_rule)8), NET_MSG, "rule");
     EXPECT(FAN_E_INVALID, fan_net_set_rule(F.net, (fan_rule)-1));
     EXPECT(FAN_E_INVALID, fan_net_set_activation(F.net, 0, (fan_activation)5));
     EXPECT(FAN_E_INVALID, fan_net_set_loss(F.net, (fan_loss)2));
@@ -396,9 +396,10 @@ static void test_enumeration_values_out_of_range_are_invalid(void **state)
     fan_optimizer *o = SENTINEL;
     EXPECT(FAN_E_INVALID, fan_optimizer_create(&o, (fan_optimizer_kind)4, F.net, &F.al));
     assert_null(o);
-    EXPECT(FAN_E_INVALID, fan_optimizer_set(F.opt, (fan_optimizer_param)8, 0.1));
-    EXPECT(FAN_E_INVALID, fan_optimizer_get(F.opt, (fan_optimizer_param)8, &v));
-    EXPECT(FAN_E_INVALID, fan_optimizer_param_bounds((fan_optimizer_param)8, &v, &v, &v));
+    /* 14: the first value after FAN_OPT_WARMUP_STEPS. */
+    EXPECT(FAN_E_INVALID, fan_optimizer_set(F.opt, (fan_optimizer_param)14, 0.1));
+    EXPECT(FAN_E_INVALID, fan_optimizer_get(F.opt, (fan_optimizer_param)14, &v));
+    EXPECT(FAN_E_INVALID, fan_optimizer_param_bounds((fan_optimizer_param)14, &v, &v, &v));
     EXPECT(FAN_E_INVALID, fan_iter_set(F.it, (fan_iter_param)6, 0));
     EXPECT(FAN_E_INVALID, fan_iter_set(F.noise, FAN_ITER_NOISE_KIND, 2));
     EXPECT(FAN_E_INVALID, fan_iter_set(F.noise, FAN_ITER_LABEL_MODE, 2));

@@ -248,7 +248,7 @@ static void test_save_refuses_nets_with_nonfinite_parameters_and_writes_nothing(
        the test writes one directly, as a bug elsewhere could. */
     const float poison[] = {NAN, INFINITY, -INFINITY};
     for (size_t i = 0; i < 3; i++) {
-        fan__net_w(bad, 1)[2] = poison[i];
+        fan__net_weights_mut(bad, 1)[2] = poison[i];
         assert_int_equal(fan_net_save(bad, path), FAN_E_NONFINITE);
         assert_true(strstr(fan_net_errmsg(bad), "would not load") != NULL);
         assert_true(loads_as(path, good));
@@ -261,13 +261,13 @@ static void test_save_refuses_nets_with_nonfinite_parameters_and_writes_nothing(
         free(buf);
         free(zero);
     }
-    fan__net_w(bad, 1)[2] = 0.5f;
-    fan__net_fb(bad, 0)[0] = NAN;
+    fan__net_weights_mut(bad, 1)[2] = 0.5f;
+    fan__net_feedback_mut(bad, 0)[0] = NAN;
     assert_int_equal(fan_net_save(bad, path), FAN_E_NONFINITE);
-    fan__net_fb(bad, 0)[0] = 0.5f;
-    fan__net_b(bad, 0)[1] = INFINITY;
+    fan__net_feedback_mut(bad, 0)[0] = 0.5f;
+    fan__net_bias_mut(bad, 0)[1] = INFINITY;
     assert_int_equal(fan_net_save(bad, path), FAN_E_NONFINITE);
-    fan__net_b(bad, 0)[1] = 0.0f;
+    fan__net_bias_mut(bad, 0)[1] = 0.0f;
     TU_OK_NET(bad, fan_net_save(bad, path));
     assert_true(loads_as(path, bad));
     fan_net_free(good);

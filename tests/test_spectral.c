@@ -546,7 +546,7 @@ static void test_spectral_diagnostics_of_nonfinite_nets_fail_with_nonfinite(void
     capture_begin(&c);
     const float poison[] = {NAN, INFINITY, -INFINITY};
     for (size_t p = 0; p < 3; p++) {
-        fan__net_w(net, 1)[3] = poison[p];
+        fan__net_weights_mut(net, 1)[3] = poison[p];
         double sv[4], deg[2];
         st[k++] = fan_diag_singular_values(net, 1, FAN_MATRIX_WEIGHTS, sv, 4);
         st[k++] = fan_diag_effective_rank(net, 1, FAN_MATRIX_WEIGHTS, &v);
@@ -554,7 +554,7 @@ static void test_spectral_diagnostics_of_nonfinite_nets_fail_with_nonfinite(void
         st[k++] = fan_diag_stable_rank(net, 1, FAN_MATRIX_WEIGHTS, &v);
         st[k++] = fan_diag_principal_angles(net, 1, 2, deg, 2);
     }
-    fan__net_w(net, 1)[3] = 0.0f;
+    fan__net_weights_mut(net, 1)[3] = 0.0f;
     /* Finite weights and inputs whose products overflow: the Gram matrix holds NaN. */
     float w[30], x[12];
     for (size_t i = 0; i < 30; i++) w[i] = 3e38f;

@@ -641,6 +641,104 @@ static void test_training_allocates_nothing_after_warm_up(void **state)
     assert_int_equal(c.live_blocks, 0);
 }
 
+/* Copies every W, b and B of a net into one malloc'd buffer (for before/after comparisons). */
+static unsigned char *net_state(const fan_net *net, size_t *len)
+{
+    TU_OK(fan_net_save_mem(net, NULL, 0, len));
+    unsigned char *buf = malloc(*len);
+    size_t written;
+    TU_OK(fan_net_save_mem(net, buf, *len, &written));
+    return buf;
+}
+
+/* The audit's cases: an update that overflows must fail and leave net and optimizer exactly as
+   they were, never return FAN_OK with infinite weights. */
+static void test_an_update_that_overflows_fails_and_changes_nothing(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {4, 3, 2};
+    float huge[2 * 4], zeros[2 * 4] = {0};
+    for (int i = 0; i < 8; i++) huge[i] = 1e33f;
+    const int32_t y[2] = {0, 1};
+    const struct {
+        fan_optimizer_kind kind;
+        double lr, wd;
+        const float *x;
+    } cases[] = {
+        {FAN_OPTIMIZER_SGD, 1e6, 0, huge},      /* SGD lr 1e6 on inputs of 1e33 */
+        {FAN_OPTIMIZER_SGD, 1e6, 1e6, zeros},   /* weight decay 1e6 on zero inputs */
+        {FAN_OPTIMIZER_ADAMW, 1e6, 1e6, zeros},
+    };
+    size_t checked_gradients = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        for (int rule = FAN_RULE_BP; rule <= FAN_RULE_WM; rule++) {
+            fan_net *net = make_net(sizes, 3, (fan_rule)rule, 3, NULL);
+            fan_optimizer *opt = make_opt(net, cases[c].kind, cases[c].lr, NULL);
+            TU_OK(fan_optimizer_set(opt, FAN_OPT_WEIGHT_DECAY, cases[c].wd));
+            /* Gradients of an ordinary batch, which the failing steps must leave in place. */
+            const float calm[8] = {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f, 0.7f, -0.8f};
+            float g0[12], g1[12];
+            TU_OK(fan_net_compute_gradients(net, calm, y, 2, NULL));
+            TU_OK(fan_net_get_gradients(net, 0, g0, 12, NULL, 0));
+            size_t before_len, after_len;
+            unsigned char *before = net_state(net, &before_len);
+            fan_status st = FAN_OK;
+            for (int step = 0; step < 5 && st == FAN_OK; step++)
+                st = fan_net_train_batch(net, opt, cases[c].x, y, 2, NULL);
+            assert_int_equal(st, FAN_E_NUMERIC);
+            assert_non_null(strstr(fan_optimizer_errmsg(opt), "non-finite"));
+            /* Whatever steps succeeded before, the net still holds only finite values and
+               saves to a file that loads. */
+            unsigned char *after = net_state(net, &after_len);
+            fan_net *back = NULL;
+            TU_OK(fan_net_load_mem(&back, after, after_len, NULL));
+            fan_net_free(back);
+            if (fan_optimizer_steps(opt) == 0) {
+                assert_int_equal(before_len, after_len);
+                assert_memory_equal(before, after, before_len);
+            }
+            /* The failed step is undone exactly: the same call fails the same way again, and
+               the step count did not move. */
+            const uint64_t steps = fan_optimizer_steps(opt);
+            /* After successful steps the weights may be too large for even the calm batch;
+               the gradients are then those of the last good computation. */
+            if (fan_net_compute_gradients(net, calm, y, 2, NULL) == FAN_OK) checked_gradients++;
+            TU_OK(fan_net_get_gradients(net, 0, g0, 12, NULL, 0));
+            free(before);
+            before = net_state(net, &before_len);
+            assert_int_equal(fan_net_train_batch(net, opt, cases[c].x, y, 2, NULL), FAN_E_NUMERIC);
+            assert_int_equal(fan_optimizer_steps(opt), steps);
+            TU_OK(fan_net_get_gradients(net, 0, g1, 12, NULL, 0));
+            assert_memory_equal(g0, g1, sizeof g0);
+            free(after);
+            after = net_state(net, &after_len);
+            assert_int_equal(before_len, after_len); /* brSF's draw included */
+            assert_memory_equal(before, after, before_len);
+            free(before);
+            free(after);
+            fan_optimizer_free(opt);
+            fan_net_free(net);
+        }
+    }
+    assert_true(checked_gradients >= 8);
+}
+
+static void test_forward_refuses_non_finite_input(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {4, 3, 2};
+    fan_net *net = make_net(sizes, 3, FAN_RULE_FA, 3, NULL);
+    float x[4] = {0.5f, NAN, 0.1f, 0.2f}, p[2];
+    /* ReLU would map the NaN to 0 and give confident outputs. */
+    assert_int_equal(fan_net_forward(net, x, 1, p, 2), FAN_E_NONFINITE);
+    assert_non_null(strstr(fan_net_errmsg(net), "NaN"));
+    x[1] = INFINITY;
+    assert_int_equal(fan_net_forward(net, x, 1, p, 2), FAN_E_NONFINITE);
+    x[1] = 0.3f;
+    TU_OK(fan_net_forward(net, x, 1, p, 2));
+    fan_net_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -659,6 +757,8 @@ int main(void)
         cmocka_unit_test(test_evaluate_survives_every_allocation_failure),
         cmocka_unit_test(test_same_seeds_give_bit_identical_weights),
         cmocka_unit_test(test_training_allocates_nothing_after_warm_up),
+        cmocka_unit_test(test_an_update_that_overflows_fails_and_changes_nothing),
+        cmocka_unit_test(test_forward_refuses_non_finite_input),
     };
     return cmocka_run_group_tests_name("train", tests, NULL, NULL);
 }

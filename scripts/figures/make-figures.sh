@@ -19,7 +19,8 @@ for spec in fig1_noise_alignment:noise_alignment:bands.csv \
             fig2fg_order_effect:order_effect:phase_bars.csv \
             fig4_generalization:generalization:bands.csv \
             fig5_ood:ood:bars.csv \
-            fig6_meta_loss:meta_loss:bands.csv; do
+            fig6_meta_loss:meta_loss:bands.csv \
+            fig_rules:rules:summary.csv; do
     fig=${spec%%:*}; rest=${spec#*:}; prog=${rest%%:*}; probe=${rest#*:}
     if [ -f "$IN/$prog/$probe" ]; then
         gnuplot -e "scriptdir='$HERE'; indir='$IN/$prog'; outfile='$OUT/$fig.png'" "$HERE/$fig.gp"

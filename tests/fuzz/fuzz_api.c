@@ -121,12 +121,18 @@ static float *grads_copy(const fan_net *net)
 static void op_settings(world *w, uint8_t which)
 {
     static const char *const names[] = {"set_rule", "set_activation", "set_loss", "net_set",
-                                        "set_initializer"};
-    const char *what = names[which % 5];
+                                        "set_initializer", "mirror"};
+    const char *what = names[which % 6];
     fan_status s;
     snapshot(w);
-    switch (which % 5) {
-    case 0: s = fan_net_set_rule(w->net, (fan_rule)(fz_u8(&w->r) % 3)); break;
+    switch (which % 6) {
+    case 0: s = fan_net_set_rule(w->net, (fan_rule)(fz_u8(&w->r) % 9)); break;
+    case 5: {
+        const size_t steps = fz_u8(&w->r) % 4, batch = fz_u8(&w->r) % 9;
+        const double lr = pick_double(w), wd = pick_double(w);
+        s = fan_net_mirror(w->net, steps, batch, lr, wd, fz_u8(&w->r));
+        break;
+    }
     case 1: s = fan_net_set_activation(w->net, pick_layer(w), (fan_activation)(fz_u8(&w->r) % 6)); break;
     case 2: s = fan_net_set_loss(w->net, (fan_loss)(fz_u8(&w->r) % 3)); break;
     case 3: s = fan_net_set(w->net, (fan_net_param)(fz_u8(&w->r) % 2), pick_double(w)); break;
@@ -217,7 +223,8 @@ static void op_optimizer(world *w, uint8_t which)
         break;
     case 1: {
         if (w->opt == NULL) break;
-        const fan_optimizer_param p = (fan_optimizer_param)(fz_u8(&w->r) % 9);
+        /* Every known parameter (schedules are 8 to 13) and one unknown. */
+        const fan_optimizer_param p = (fan_optimizer_param)(fz_u8(&w->r) % 15);
         double before = 0.0, after = 0.0;
         const fan_status g = fan_optimizer_get(w->opt, p, &before);
         s = fan_optimizer_set(w->opt, p, pick_double(w));

@@ -215,14 +215,19 @@ static void run(const job *j)
         FZ_ASSERT((s == FAN_OK) == (ms == FAN_OK));
         if (s == FAN_OK && j->loader == L_NET) {
             size_t la = 0, lb = 0;
-            FZ_ASSERT(fan_net_save_mem(net, NULL, 0, &la) == FAN_OK && la == j->na);
+            FZ_ASSERT(fan_net_save_mem(net, NULL, 0, &la) == FAN_OK);
             FZ_ASSERT(fan_net_save_mem(mnet, NULL, 0, &lb) == FAN_OK && lb == la);
-            FZ_ASSERT(j->budget == 0 || la <= j->budget);
+            FZ_ASSERT(j->budget == 0 || j->na <= j->budget);
             uint8_t *ba = malloc(la), *bb = malloc(lb);
             FZ_ASSERT(ba != NULL && bb != NULL);
             FZ_ASSERT(fan_net_save_mem(net, ba, la, &la) == FAN_OK);
             FZ_ASSERT(fan_net_save_mem(mnet, bb, lb, &lb) == FAN_OK);
-            FZ_ASSERT(memcmp(ba, bb, la) == 0 && memcmp(ba, j->a, la) == 0);
+            FZ_ASSERT(memcmp(ba, bb, la) == 0);
+            /* A file of the current format version saves back to exactly its bytes (an older
+               version is upgraded on save; fuzz_net_load checks the upgrade). */
+            if (j->na >= 12 && j->a[8] == ba[8] && j->a[9] == ba[9] && j->a[10] == ba[10] &&
+                j->a[11] == ba[11])
+                FZ_ASSERT(la == j->na && memcmp(ba, j->a, la) == 0);
             free(ba);
             free(bb);
         } else if (s == FAN_OK) {

@@ -16,12 +16,25 @@ static void check_loaded(fan_net *net, const uint8_t *data, size_t size)
 {
     size_t need = 0;
     FZ_ASSERT(fan_net_save_mem(net, NULL, 0, &need) == FAN_OK);
-    FZ_ASSERT(need == size);
     uint8_t *back = malloc(need);
     FZ_ASSERT(back != NULL);
     size_t written = 0;
     FZ_ASSERT(fan_net_save_mem(net, back, need, &written) == FAN_OK && written == need);
-    FZ_ASSERT(memcmp(back, data, size) == 0);
+    if (data[8] == 2) {
+        /* A current-version file saves back to exactly its bytes. */
+        FZ_ASSERT(need == size);
+        FZ_ASSERT(memcmp(back, data, size) == 0);
+    } else {
+        /* An older version is upgraded on save: the upgrade loads and saves back unchanged. */
+        fan_net *again = NULL;
+        FZ_ASSERT(fan_net_load_mem(&again, back, need, NULL) == FAN_OK);
+        uint8_t *twice = malloc(need);
+        FZ_ASSERT(twice != NULL);
+        FZ_ASSERT(fan_net_save_mem(again, twice, need, &written) == FAN_OK && written == need);
+        FZ_ASSERT(memcmp(back, twice, need) == 0);
+        free(twice);
+        fan_net_free(again);
+    }
     free(back);
 
     const size_t L = fan_net_num_layers(net);
@@ -30,11 +43,16 @@ static void check_loaded(fan_net *net, const uint8_t *data, size_t size)
         FZ_ASSERT(fan_net_layer_outputs(net, l) == fan_net_layer_inputs(net, l + 1));
     for (size_t l = 0; l < L; l++) {
         const size_t o = fan_net_layer_outputs(net, l), wn = o * fan_net_layer_inputs(net, l);
-        float *w = malloc(wn * sizeof *w), *b = malloc(o * sizeof *b), *fb = malloc(wn * sizeof *fb);
+        size_t rows = 0, cols = 0;
+        FZ_ASSERT(fan_net_feedback_shape(net, l, &rows, &cols) == FAN_OK);
+        FZ_ASSERT(cols == fan_net_layer_inputs(net, l));
+        const size_t bn = rows * cols;
+        float *w = malloc(wn * sizeof *w), *b = malloc(o * sizeof *b), *fb = malloc(bn * sizeof *fb);
         FZ_ASSERT(w != NULL && b != NULL && fb != NULL);
         FZ_ASSERT(fan_net_get_weights(net, l, w, wn, b, o) == FAN_OK);
-        FZ_ASSERT(fan_net_get_feedback(net, l, fb, wn) == FAN_OK);
-        for (size_t i = 0; i < wn; i++) FZ_ASSERT(isfinite(w[i]) && isfinite(fb[i]));
+        FZ_ASSERT(fan_net_get_feedback(net, l, fb, bn) == FAN_OK);
+        for (size_t i = 0; i < wn; i++) FZ_ASSERT(isfinite(w[i]));
+        for (size_t i = 0; i < bn; i++) FZ_ASSERT(isfinite(fb[i]));
         for (size_t i = 0; i < o; i++) FZ_ASSERT(isfinite(b[i]));
         free(w);
         free(b);
@@ -44,7 +62,11 @@ static void check_loaded(fan_net *net, const uint8_t *data, size_t size)
         const size_t in = fan_net_input_size(net), out = fan_net_output_size(net);
         float *x = calloc(in, sizeof *x), *p = malloc(out * sizeof *p);
         FZ_ASSERT(x != NULL && p != NULL);
-        FZ_ASSERT(fan_net_forward(net, x, 1, p, out) == FAN_OK);
+        /* Finite but huge weights may overflow the outputs: that is reported, never returned
+           as FAN_OK with infinities. */
+        const fan_status fs = fan_net_forward(net, x, 1, p, out);
+        FZ_ASSERT(fs == FAN_OK || fs == FAN_E_NUMERIC);
+        for (size_t i = 0; fs == FAN_OK && i < out; i++) FZ_ASSERT(isfinite(p[i]));
         free(x);
         free(p);
     }

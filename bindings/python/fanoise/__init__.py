@@ -16,9 +16,12 @@ then the system. Arrays are numpy arrays when numpy is importable, else array.ar
 """
 from ._buffers import numpy_enabled, use_numpy
 from ._lib import lib as _library
+from .checkpoint import (checkpoint_from_bytes, checkpoint_to_bytes, load_checkpoint,
+                         save_checkpoint)
 from .constants import (CSV_LAST_COLUMN, DEFAULT_MAX_LOAD_BYTES, MAX_CLASSES, MAX_LAYERS,
-                        MAX_MATRIX, MAX_SAMPLES, MAX_WIDTH, Activation, Init, IterParam, LabelMode, Loss, Matrix,
-                        NetParam, NoiseKind, Norm, OptimizerKind, OptimizerParam, Rule, Status)
+                        MAX_MATRIX, MAX_SAMPLES, MAX_WIDTH, Activation, Init, IterParam,
+                        LabelMode, Loss, Matrix, NetParam, NoiseKind, Norm, OptimizerKind,
+                        OptimizerParam, Rule, Schedule, Status)
 from .data import Batch, Dataset, Iter
 from .diag import (Alignment, Readout, Spectrum, alignment, calibration_error, delta_alignment,
                    effective_rank, gram_dimensionality, matrix_angle, matrix_effective_rank,
@@ -48,7 +51,7 @@ __all__ = [
     "Net", "Optimizer", "Dataset", "Iter", "Batch", "Progress", "FanoiseError",
     "FanoiseValueError", "FanoiseTypeError", "strerror",
     "Status", "Rule", "Activation", "Loss", "Init", "Matrix", "NetParam", "OptimizerKind",
-    "OptimizerParam", "Norm", "IterParam", "NoiseKind", "LabelMode",
+    "OptimizerParam", "Schedule", "Norm", "IterParam", "NoiseKind", "LabelMode",
     "MAX_LAYERS", "MAX_WIDTH", "MAX_MATRIX", "MAX_SAMPLES", "MAX_CLASSES", "CSV_LAST_COLUMN",
     "DEFAULT_MAX_LOAD_BYTES",
     "Alignment", "Readout", "Spectrum", "alignment", "delta_alignment", "singular_values",
@@ -56,5 +59,6 @@ __all__ = [
     "gram_dimensionality", "readout", "calibration_error", "matrix_singular_values",
     "matrix_effective_rank", "matrix_participation_ratio", "matrix_stable_rank", "matrix_angle",
     "spectrum_summary", "numpy_enabled", "use_numpy", "version_string", "version_number",
-    "LIBRARY_PATH", "__version__",
+    "LIBRARY_PATH", "__version__", "save_checkpoint", "load_checkpoint", "checkpoint_to_bytes",
+    "checkpoint_from_bytes",
 ]

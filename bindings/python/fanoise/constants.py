@@ -27,6 +27,7 @@ class Status(IntEnum):
     E_UNSUPPORTED = 15
     DONE = 100
     STOPPED = 101
+    EARLY_STOPPED = 102
 
 
 class Rule(IntEnum):
@@ -85,6 +86,19 @@ class OptimizerParam(IntEnum):
     BETA2 = 5
     EPSILON = 6
     ALPHA = 7
+    SCHEDULE = 8
+    STEP_SIZE = 9
+    GAMMA = 10
+    T_MAX = 11
+    LR_MIN = 12
+    WARMUP_STEPS = 13
+
+
+class Schedule(IntEnum):
+    CONSTANT = 0
+    STEP = 1
+    EXPONENTIAL = 2
+    COSINE = 3
 
 
 class Norm(IntEnum):
@@ -123,6 +137,7 @@ C_ENUMS = {
     "fan_net_param": (NetParam, "FAN_NET_"),
     "fan_optimizer_kind": (OptimizerKind, "FAN_OPTIMIZER_"),
     "fan_optimizer_param": (OptimizerParam, "FAN_OPT_"),
+    "fan_schedule": (Schedule, "FAN_SCHEDULE_"),
     "fan_norm": (Norm, "FAN_NORM_"),
     "fan_iter_param": (IterParam, "FAN_ITER_"),
     "fan_noise_kind": (NoiseKind, "FAN_NOISE_"),

@@ -248,6 +248,15 @@ class Dataset(Handle):
             self._check(lib.fan_dataset_split(byref(tr), byref(va), p, n_val, seed))
         return Dataset(_ptr=tr), Dataset(_ptr=va)
 
+    def split_stratified(self, n_val, seed):
+        """(train, val): n_val samples for validation drawn per class in proportion to the
+        class sizes; both parts keep source order."""
+        tr, va = DS(), DS()
+        n_val, seed = B.size_arg(n_val, "n_val"), B.u64_arg(seed, "seed")
+        with using(self) as (p,):
+            self._check(lib.fan_dataset_split_stratified(byref(tr), byref(va), p, n_val, seed))
+        return Dataset(_ptr=tr), Dataset(_ptr=va)
+
     def translate(self, dx, dy):
         return self._derive(lib.fan_dataset_translate, B.float_arg(dx, "dx"),
                             B.float_arg(dy, "dy"))
@@ -344,6 +353,28 @@ class Iter(Handle):
         v = c_double()
         self._checked(lib.fan_iter_get, B.enum_arg(param, "param"), byref(v))
         return v.value
+
+    @property
+    def state(self):
+        """Where the iterator is (fan_iter_get_state), as bytes for set_state()."""
+        with self._lock:  # one lock across both calls: the state cannot change in between
+            need = c_size_t()
+            self._checked(lib.fan_iter_get_state, None, 0, byref(need))
+            buf = ctypes.create_string_buffer(need.value)
+            written = c_size_t()
+            self._checked(lib.fan_iter_get_state, buf, need.value, byref(written))
+        return buf.raw[:written.value]
+
+    def set_state(self, data):
+        """Continues from a state of an iterator of the same kind and sizes."""
+        ptr, n, keep = B.bytes_in(data)
+        self._checked(lib.fan_iter_set_state, ptr, n)
+        del keep
+
+    @property
+    def epoch(self):
+        """Epochs finished since creation or reset (restored by set_state)."""
+        return self._call(lib.fan_iter_epoch)
 
     def next_batch(self):
         """The next Batch, or None at the end of an epoch (the next call starts a new one)."""

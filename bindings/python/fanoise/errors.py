@@ -38,12 +38,12 @@ class FanoiseTypeError(FanoiseError, TypeError):
 
 
 def check(st, errmsg_fn=None, handle=None, what=None):
-    """Raises FanoiseError unless st is OK (or DONE / STOPPED, which are not errors).
+    """Raises FanoiseError unless st is OK (or DONE / STOPPED / EARLY_STOPPED: not errors).
 
     The message is the handle's fan_*_errmsg text when there is a handle; constructors that fail
     have none, so their message is the call's name and the status text.
     """
-    if st in (Status.OK, Status.DONE, Status.STOPPED):
+    if st in (Status.OK, Status.DONE, Status.STOPPED, Status.EARLY_STOPPED):
         return Status(st)
     msg = ""
     if errmsg_fn is not None and handle is not None:

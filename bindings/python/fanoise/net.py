@@ -1,4 +1,4 @@
-"""Net: a multilayer network trained by backprop or feedback alignment."""
+"""Net: a multilayer network trained by backprop, feedback alignment or another rule."""
 import ctypes
 import os
 from collections import namedtuple
@@ -6,12 +6,13 @@ from ctypes import byref, c_double, c_float, c_size_t, c_uint64
 
 from . import _buffers as B
 from ._handle import Handle, using
-from ._lib import NET, PROGRESS_FN, create_options, lib
+from ._lib import NET, PROGRESS_FN, create_options, fan_train_options, lib
 from .constants import Activation, Loss, NetParam, Rule, Status
 from .errors import FanoiseError, FanoiseValueError, check
 
 Progress = namedtuple("Progress", "step total_steps epoch batch_in_epoch samples loss "
-                                  "epoch_loss end_of_epoch")
+                                  "epoch_loss end_of_epoch lr val_loss val_accuracy "
+                                  "best_val_loss best_epoch validated")
 Progress.__doc__ = "What a training loop reports after every step (fan_progress)."
 
 # fan_net_load_v2's message buffer; the library's own per-handle buffers are of this order.
@@ -30,7 +31,9 @@ class _Callback:
         c = p.contents
         try:
             stop = self.fn(Progress(c.step, c.total_steps, c.epoch, c.batch_in_epoch, c.samples,
-                                    c.loss, c.epoch_loss, bool(c.end_of_epoch)))
+                                    c.loss, c.epoch_loss, bool(c.end_of_epoch), c.lr,
+                                    c.val_loss, c.val_accuracy, c.best_val_loss, c.best_epoch,
+                                    bool(c.validated)))
             return 1 if stop else 0
         except BaseException as e:  # noqa: B902 - must not unwind through C frames
             self.error = e
@@ -198,17 +201,33 @@ class Net(Handle):
     def set_gradients(self, layer, dw=None, db=None):
         self._set_pair(lib.fan_net_set_gradients, layer, dw, db, ("dw", "db"))
 
+    def feedback_shape(self, layer):
+        """(rows, cols) of B_l under the net's rule: W_l's shape, or (outputs, inputs) for DFA."""
+        layer = B.size_arg(layer, "layer")
+        self._layer_shape(layer)
+        rows, cols = c_size_t(), c_size_t()
+        self._checked(lib.fan_net_feedback_shape, layer, byref(rows), byref(cols))
+        return rows.value, cols.value
+
     def feedback(self, layer):
-        """B_l, stored with W_l's shape."""
-        rows, cols = self._layer_shape(layer)
-        p, n, out = B.floats_out((rows, cols))
-        self._checked(lib.fan_net_get_feedback, layer, p, n)
+        """The feedback matrix of layer `layer` as the rule's error pass uses it now."""
+        with self._lock:
+            rows, cols = self.feedback_shape(layer)
+            p, n, out = B.floats_out((rows, cols))
+            self._checked(lib.fan_net_get_feedback, layer, p, n)
         return out
 
     def set_feedback(self, layer, fb):
-        rows, cols = self._layer_shape(layer)
+        """Replaces the stored B_l (shape: feedback_shape(layer))."""
+        rows, cols = self.feedback_shape(layer)
         buf = B.floats_in(fb, "B", rows * cols, (rows, cols))
         self._checked(lib.fan_net_set_feedback, layer, buf.ptr, buf.size)
+
+    def mirror(self, steps, batch, lr, weight_decay=0.0, seed=0):
+        """Weight mirroring (Akrout et al. 2019): trains every stored B_l toward W_l."""
+        self._checked(lib.fan_net_mirror, B.size_arg(steps, "steps"), B.size_arg(batch, "batch"),
+                      B.float_arg(lr, "lr"), B.float_arg(weight_decay, "weight_decay"),
+                      B.u64_arg(seed, "seed"))
 
     # ---- computation -------------------------------------------------------------------------
     def _rows(self, x):
@@ -276,10 +295,27 @@ class Net(Handle):
         cb.reraise()
         return check(st, (lambda _h: msg), np_)
 
-    def train(self, opt, it, epochs, callback=None):
+    def train(self, opt, it, epochs, callback=None, *, validation=None, patience=0,
+              restore_best=False, min_delta=0.0):
         """Trains for `epochs` epochs of a batch iterator. callback(Progress) is called after
-        every step; a true return stops the loop. Returns Status.OK or Status.STOPPED."""
-        return self._loop(lib.fan_train, opt, it, epochs, callback, "epochs")
+        every step; a true return stops the loop. With a validation Dataset (fan_train_v2) it
+        is evaluated after every epoch (Progress.val_loss, .val_accuracy), training stops after
+        `patience` epochs without improvement (0: never) and restore_best puts the best epoch's
+        weights back. Returns Status.OK, Status.STOPPED or Status.EARLY_STOPPED."""
+        if validation is None and not patience and not restore_best and not min_delta:
+            return self._loop(lib.fan_train, opt, it, epochs, callback, "epochs")
+        epochs = B.size_arg(epochs, "epochs")
+        cb = _Callback(callback)
+        handles = (self, opt, it) + ((validation,) if validation is not None else ())
+        with using(*handles, pin=True) as ptrs:
+            o = fan_train_options(ctypes.sizeof(fan_train_options),
+                                  ptrs[3] if validation is not None else None,
+                                  B.size_arg(patience, "patience"), 1 if restore_best else 0,
+                                  B.float_arg(min_delta, "min_delta"))
+            st = lib.fan_train_v2(ptrs[0], ptrs[1], ptrs[2], epochs, byref(o), cb.cfn, None)
+            msg = lib.fan_net_errmsg(ptrs[0])
+        cb.reraise()
+        return check(st, (lambda _h: msg), ptrs[0])
 
     def train_steps(self, opt, it, steps, callback=None):
         """Trains for exactly `steps` batches from any iterator."""

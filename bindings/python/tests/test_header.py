@@ -19,7 +19,7 @@ ENUMS = {name: dict((m, int(v)) for m, v in re.findall(r"\b(FAN_\w+)\s*=\s*(\d+)
 
 DEFINES = dict(re.findall(r"^#define\s+(FAN\w*)[ \t]+(.+?)\s*$", TEXT, re.M))
 # Attribute macros are not constants.
-DEFINES = {k: v for k, v in DEFINES.items() if "__attribute__" not in v}
+DEFINES = {k: v for k, v in DEFINES.items() if "__attribute__" not in v and "[[" not in v}
 
 DECLS = re.findall(r"FAN_API\s+(?:FAN_NODISCARD\s+)?([^;(]*?)\b(fan_\w+)\s*\(([^)]*)\)\s*;",
                    TEXT, re.S)
@@ -27,6 +27,7 @@ DECLS = re.findall(r"FAN_API\s+(?:FAN_NODISCARD\s+)?([^;(]*?)\b(fan_\w+)\s*\(([^
 OPAQUE = {"fan_net": _lib.fan_net, "fan_optimizer": _lib.fan_optimizer,
           "fan_dataset": _lib.fan_dataset, "fan_iter": _lib.fan_iter,
           "fan_allocator": _lib.fan_allocator, "fan_progress": _lib.fan_progress,
+          "fan_train_options": _lib.fan_train_options,
           "fan_create_options": _lib.fan_create_options}
 SCALARS = {"size_t": c_size_t, "double": c_double, "float": c_float, "uint64_t": c_uint64,
            "int": c_int, "unsigned": c_uint, "int32_t": c_int32, "uint8_t": c_uint8,

@@ -242,5 +242,49 @@ class TestPersistence(unittest.TestCase):
         self.assertEqual(cm.exception.status, fn.Status.E_IO)
 
 
+class TestRules(unittest.TestCase):
+    """Every rule of the header is reachable, named like the C library, and trains."""
+
+    def test_rule_enum_matches_the_library_names(self):
+        names = {r: lib.fan_rule_name(int(r)).decode() for r in fn.Rule}
+        self.assertEqual(names, {fn.Rule.BP: "bp", fn.Rule.FA: "fa", fn.Rule.DFA: "dfa",
+                                 fn.Rule.USF: "usf", fn.Rule.BRSF: "brsf", fn.Rule.FRSF: "frsf",
+                                 fn.Rule.KP: "kp", fn.Rule.WM: "wm"})
+        self.assertEqual(lib.fan_rule_name(8), b"unknown")
+
+    def test_every_rule_trains_and_round_trips(self):
+        sizes = [4, 6, 5, 3]
+        for rule in fn.Rule:
+            with self.subTest(rule=rule.name), fn.Net(sizes, rule=rule) as net, \
+                    fn.Optimizer(net, fn.OptimizerKind.SGD, lr=0.05) as opt:
+                self.assertEqual(net.rule, rule)
+                loss0 = net.loss_value(X, LABELS)
+                for _ in range(30):
+                    net.train_batch(opt, X, LABELS)
+                self.assertLess(net.loss_value(X, LABELS), loss0)
+                with fn.Net.from_bytes(net.to_bytes()) as back:
+                    self.assertEqual(back.rule, rule)
+                    self.assertEqual(back.to_bytes(), net.to_bytes())
+
+    def test_dfa_feedback_has_the_output_rows(self):
+        with fn.Net([4, 6, 5, 3], rule=fn.Rule.DFA) as net:
+            self.assertEqual(net.feedback_shape(0), (3, 4))
+            self.assertEqual(net.feedback_shape(1), (3, 6))
+            self.assertEqual(net.feedback_shape(2), (3, 5))
+            fb = as_list(net.feedback(1))
+            self.assertEqual(len(fb), 3 * 6)
+            net.rule = fn.Rule.FA
+            self.assertEqual(net.feedback_shape(1), (5, 6))
+
+    def test_mirror_aligns_feedback_and_refuses_rules_without_b(self):
+        with fn.Net([6, 5, 3], rule=fn.Rule.WM) as net:
+            net.mirror(300, 32, 0.05, 0.5, seed=3)
+            self.assertLess(fn.alignment(net, 1).mean, 20.0)
+            net.rule = fn.Rule.USF
+            with self.assertRaises(fn.FanoiseError) as cm:
+                net.mirror(10, 8, 0.1)
+            self.assertEqual(cm.exception.status, fn.Status.E_UNSUPPORTED)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,442 @@
+/*
+ * net_pass.c - the forward pass, the loss and its output error, and the backward pass shared by
+ * every learning rule: errors go down through the matrix the rule provides (rules.c), gradients
+ * of the mean loss go into the net.
+ */
+#include "net_impl.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- forward ------------------------------------------------------------------------------ */
+
+/* Adds the bias and applies the activation to n rows of width w, in one pass. */
+static void bias_activate(float *z, const float *bias, size_t n, size_t w, fan_activation act,
+                          float slope)
+{
+    for (size_t r = 0; r < n; r++) {
+        float *row = z + r * w;
+        switch (act) {
+        case FAN_ACT_RELU:
+            for (size_t j = 0; j < w; j++) {
+                float v = row[j] + bias[j];
+                row[j] = v > 0.0f ? v : 0.0f;
+            }
+            break;
+        case FAN_ACT_LEAKY_RELU:
+            for (size_t j = 0; j < w; j++) {
+                float v = row[j] + bias[j];
+                row[j] = v > 0.0f ? v : slope * v;
+            }
+            break;
+        case FAN_ACT_TANH:
+            for (size_t j = 0; j < w; j++) row[j] = tanhf(row[j] + bias[j]);
+            break;
+        case FAN_ACT_SIGMOID:
+            for (size_t j = 0; j < w; j++) row[j] = 1.0f / (1.0f + expf(-(row[j] + bias[j])));
+            break;
+        case FAN_ACT_LINEAR:
+        default:
+            for (size_t j = 0; j < w; j++) row[j] += bias[j];
+            break;
+        }
+    }
+}
+
+/* In-place softmax of n rows of width w, stable by the row maximum. */
+static void softmax_rows(float *z, size_t n, size_t w)
+{
+    for (size_t r = 0; r < n; r++) {
+        float *row = z + r * w, mx = row[0];
+        for (size_t j = 1; j < w; j++) mx = row[j] > mx ? row[j] : mx;
+        float sum = 0.0f;
+        for (size_t j = 0; j < w; j++) {
+            row[j] = expf(row[j] - mx);
+            sum += row[j];
+        }
+        const float inv = 1.0f / sum;
+        for (size_t j = 0; j < w; j++) row[j] *= inv;
+    }
+}
+
+void fan__net_forward_into(const fan_net *net, const float *x, size_t n, float *const *hs,
+                           int softmax)
+{
+    const float *in = x;
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const size_t ni = net->sizes[l], no = net->sizes[l + 1];
+        /* z = h W^T: (n x ni) times (ni x no), W stored no x ni. */
+        fan__sgemm(0, 1, n, no, ni, 1.0f, in, ni, fan__net_w(net, l), ni, 0.0f, hs[l + 1], no);
+        bias_activate(hs[l + 1], fan__net_b(net, l), n, no, net->act[l], net->leaky_slope);
+        in = hs[l + 1];
+    }
+    if (softmax && net->loss == FAN_LOSS_CROSS_ENTROPY)
+        softmax_rows(hs[net->n_layers], n, net->sizes[net->n_layers]);
+}
+
+/* ---- the loss and the learning rules ------------------------------------------------------ */
+
+/* phi'(o) expressed through h = phi(o), multiplied into d (n x w) in place. */
+static void mul_derivative(float *d, const float *h, size_t count, fan_activation act,
+                           float slope)
+{
+    switch (act) {
+    case FAN_ACT_RELU:
+        for (size_t i = 0; i < count; i++) d[i] = h[i] > 0.0f ? d[i] : 0.0f;
+        break;
+    case FAN_ACT_LEAKY_RELU:
+        for (size_t i = 0; i < count; i++) d[i] = h[i] > 0.0f ? d[i] : d[i] * slope;
+        break;
+    case FAN_ACT_TANH:
+        for (size_t i = 0; i < count; i++) d[i] *= 1.0f - h[i] * h[i];
+        break;
+    case FAN_ACT_SIGMOID:
+        for (size_t i = 0; i < count; i++) d[i] *= h[i] * (1.0f - h[i]);
+        break;
+    case FAN_ACT_LINEAR:
+    default:
+        break;
+    }
+}
+
+double fan__net_output_delta(const fan_net *net, const float *y, const float *targets, size_t n,
+                             float *delta)
+{
+    const size_t c = net->sizes[net->n_layers];
+    double total = 0.0;
+    if (net->loss == FAN_LOSS_CROSS_ENTROPY) {
+        /* y holds the output activations z; the loss of a row is sum_j t_j (lse(z) - z_j), and
+           its gradient p_j * sum(t) - t_j, computed from z without forming log p. */
+        const float scale = 1.0f / (float)n;
+        for (size_t r = 0; r < n; r++) {
+            const float *z = y + r * c, *t = targets + r * c;
+            float *d = delta + r * c, mx = z[0];
+            for (size_t j = 1; j < c; j++) mx = z[j] > mx ? z[j] : mx;
+            float sum = 0.0f, tsum = 0.0f;
+            double tz = 0.0;
+            for (size_t j = 0; j < c; j++) {
+                d[j] = expf(z[j] - mx);
+                sum += d[j];
+                tsum += t[j];
+                tz += (double)t[j] * (double)(z[j] - mx);
+            }
+            total += (double)tsum * log((double)sum) - tz;
+            const float inv = 1.0f / sum;
+            for (size_t j = 0; j < c; j++) d[j] = (d[j] * inv * tsum - t[j]) * scale;
+        }
+        total /= (double)n;
+    } else {
+        const float scale = 2.0f / ((float)n * (float)c);
+        for (size_t i = 0; i < n * c; i++) {
+            const float e = y[i] - targets[i];
+            total += (double)e * (double)e;
+            delta[i] = e * scale;
+        }
+        total /= (double)n * (double)c;
+    }
+    /* The output activation sits between the pre-activation and the loss. */
+    mul_derivative(delta, y, n * c, net->act[net->n_layers - 1], net->leaky_slope);
+    return total;
+}
+
+/* ---- the backward pass, shared by every rule ------------------------------------------------ */
+
+const float *fan__net_feedback_matrix(const fan_net *net, fan_rule rule, size_t l,
+                                      float *scratch, size_t *rows)
+{
+    /* Only the net's own rule and BP can be asked: the stored B has the net's rule's shapes. */
+    const fan__rule_ops *ops = fan__rule_lookup(rule);
+    *rows = fan__rule_feedback_rows(ops, net->sizes, net->n_layers, l);
+    return ops->feedback(net, l, scratch);
+}
+
+size_t fan__net_rule_scratch_floats(const fan_net *net, fan_rule rule)
+{
+    if (!fan__rule_lookup(rule)->computed) return 0;
+    size_t most = 0;
+    for (size_t l = 0; l < net->n_layers; l++)
+        if (fan__net_wn(net, l) > most) most = fan__net_wn(net, l);
+    return most;
+}
+
+/* Sends the error down through weight layer l >= 1: delta_in (n x sizes[l]) = (src * M_l) .*
+   phi'(h_l), where src (n x rows of M_l) is the error of layer l's outputs, or the net's output
+   error for a direct rule. */
+static void delta_down(const fan_net *net, const fan__rule_ops *ops, size_t l, const float *src,
+                       const float *h_l, size_t n, float *scratch, float *delta_in)
+{
+    const size_t ni = net->sizes[l];
+    const size_t rows = fan__rule_feedback_rows(ops, net->sizes, net->n_layers, l);
+    const float *m = ops->feedback(net, l, scratch);
+    fan__sgemm(0, 0, n, ni, rows, 1.0f, src, rows, m, ni, 0.0f, delta_in, ni);
+    mul_derivative(delta_in, h_l, n * ni, net->act[l - 1], net->leaky_slope);
+}
+
+void fan__net_error_signals(const fan_net *net, fan_rule rule, const float *e,
+                            const float *const *hs, size_t n, float *const *deltas,
+                            float *scratch)
+{
+    const fan__rule_ops *ops = fan__rule_lookup(rule);
+    const float *d = e;
+    for (size_t l = net->n_layers - 1; l >= 1; l--) {
+        delta_down(net, ops, l, ops->direct ? e : d, hs[l], n, scratch, deltas[l]);
+        d = deltas[l];
+    }
+}
+
+/* ---- workspace ---------------------------------------------------------------------------- */
+
+static fan_status reserve(fan_net *net, size_t n)
+{
+    if (n <= net->ws_rows) return FAN_OK;
+    const size_t L = net->n_layers;
+    size_t maxw = 0, per_row = 0;
+    for (size_t l = 1; l <= L; l++) {
+        maxw = net->sizes[l] > maxw ? net->sizes[l] : maxw;
+        per_row += net->sizes[l];
+    }
+    per_row += 2 * maxw + 2 * net->sizes[L]; /* two delta buffers, the targets, the output error */
+    size_t total;
+    FAN__FAIL_IF(net->err, !fan__mul_ok(per_row, n, &total) || total > SIZE_MAX / sizeof(float),
+                 FAN_E_LIMIT, "a batch of %zu rows needs too much workspace", n);
+    float *ws = fan__alloc(&net->alloc, total * sizeof(float));
+    FAN__FAIL_IF(net->err, ws == NULL, FAN_E_NOMEM, "cannot allocate workspace for %zu rows", n);
+    fan__free(&net->alloc, net->ws);
+    net->ws = ws;
+    net->ws_rows = n;
+    float *p = ws;
+    net->h[0] = NULL;
+    for (size_t l = 1; l <= L; l++) {
+        net->h[l] = p;
+        p += n * net->sizes[l];
+    }
+    net->delta_a = p;
+    p += n * maxw;
+    net->delta_b = p;
+    p += n * maxw;
+    net->onehot = p;
+    p += n * net->sizes[L];
+    net->out_err = p;
+    return FAN_OK;
+}
+
+fan_status fan__net_check_labels(const fan_net *net, const int32_t *labels, size_t n)
+{
+    const int64_t c = (int64_t)net->sizes[net->n_layers];
+    for (size_t i = 0; i < n; i++)
+        FAN__FAIL_IF(net->err, labels[i] < 0 || (int64_t)labels[i] >= c, FAN_E_LABEL,
+                     "labels[%zu] = %d is outside [0, %lld)", i, (int)labels[i], (long long)c);
+    return FAN_OK;
+}
+
+/* ---- public forward and gradients --------------------------------------------------------- */
+
+static fan_status check_batch(const fan_net *net, const float *x, size_t n)
+{
+    FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
+    FAN__FAIL_IF(net->err, x == NULL, FAN_E_NULL, "x is NULL");
+    FAN__FAIL_IF(net->err, n == 0, FAN_E_INVALID, "batch of 0 rows");
+    return FAN_OK;
+}
+
+fan_status fan_net_forward(fan_net *net, const float *x, size_t n, float *probs, size_t probs_len)
+{
+    FAN__CHECK(check_batch(net, x, n));
+    FAN__FAIL_IF(net->err, probs == NULL, FAN_E_NULL, "probs is NULL");
+    const size_t c = net->sizes[net->n_layers];
+    FAN__FAIL_IF(net->err, probs_len / c < n || probs_len != n * c, FAN_E_SHAPE,
+                 "probs has length %zu; %zu rows need %zu", probs_len, n, n * c);
+    /* ReLU maps NaN to 0, so a NaN input would otherwise give confident outputs. */
+    FAN__FAIL_IF(net->err, !fan__all_finite(x, n * net->sizes[0]), FAN_E_NONFINITE,
+                 "input x contains NaN or infinity");
+    FAN__CHECK(reserve(net, n));
+    fan__net_forward_into(net, x, n, net->h, 1);
+    FAN__FAIL_IF(net->err, !fan__all_finite(net->h[net->n_layers], n * c), FAN_E_NUMERIC,
+                 "the outputs overflowed to infinity or NaN");
+    memcpy(probs, net->h[net->n_layers], n * c * sizeof *probs);
+    return FAN_OK;
+}
+
+void fan__one_hot(const int32_t *labels, size_t n, size_t c, float *targets)
+{
+    memset(targets, 0, n * c * sizeof *targets);
+    for (size_t i = 0; i < n; i++) targets[i * c + (size_t)labels[i]] = 1.0f;
+}
+
+/* Explains a non-finite loss: bad input data, or divergence. */
+static fan_status nonfinite(const fan_net *net, const float *x, size_t n)
+{
+    FAN__FAIL_IF(net->err, !fan__all_finite(x, n * net->sizes[0]), FAN_E_NONFINITE,
+                 "input x contains NaN or infinity");
+    return fan__fail(net->err, FAN_E_NUMERIC, "non-finite loss or gradient: training diverged "
+                                              "(lower the learning rate); no update applied");
+}
+
+/* Forward and backward by the net's rule into grads_next; swaps it in when all is finite. */
+static fan_status gradients(fan_net *net, const float *x, const float *targets, size_t n,
+                            float *loss)
+{
+    const size_t L = net->n_layers;
+    const fan__rule_ops *ops = net->rule;
+    fan__net_forward_into(net, x, n, net->h, 0);
+    float *e = net->out_err;
+    const double lv = fan__net_output_delta(net, net->h[L], targets, n, e);
+    if (!isfinite(lv)) return nonfinite(net, x, n);
+    /* A rule with per-batch feedback draws it now; a failed step puts the previous draw back. */
+    fan__rng before = net->magnitude_rng_last;
+    if (ops->before_backward) ops->before_backward(net);
+    const float *d = e;
+    for (size_t l = L; l-- > 0;) {
+        const size_t ni = net->sizes[l], no = net->sizes[l + 1];
+        const float *h_l = l == 0 ? x : net->h[l];
+        float *dw = net->grads_next + net->w_off[l], *db = net->grads_next + net->b_off[l];
+        /* dW_l = delta^T (no x n) times h_l (n x ni); delta already carries the 1/n. */
+        fan__sgemm(1, 0, no, ni, n, 1.0f, d, no, h_l, ni, 0.0f, dw, ni);
+        memset(db, 0, no * sizeof *db);
+        for (size_t r = 0; r < n; r++)
+            for (size_t j = 0; j < no; j++) db[j] += d[r * no + j];
+        if (l > 0) {
+            float *next = d == net->delta_a ? net->delta_b : net->delta_a;
+            delta_down(net, ops, l, ops->direct ? e : d, h_l, n, net->rule_ws, next);
+            d = next;
+        }
+    }
+    if (!fan__all_finite(net->grads_next, net->n_params)) {
+        if (ops->before_backward) {
+            net->magnitude_rng = before;
+            ops->before_backward(net);
+        }
+        return nonfinite(net, x, n);
+    }
+    float *t = net->grads;
+    net->grads = net->grads_next;
+    net->grads_next = t;
+    net->prev_has_grads = net->has_grads;
+    net->prev_magnitude_rng_last = before;
+    net->has_grads = 1;
+    if (loss) *loss = (float)lv;
+    return FAN_OK;
+}
+
+void fan__net_undo_gradients(fan_net *net)
+{
+    float *t = net->grads;
+    net->grads = net->grads_next;
+    net->grads_next = t;
+    net->has_grads = net->prev_has_grads;
+    if (net->rule->before_backward) {
+        /* Drawing again from the state before the previous draw gives back the previous
+           magnitudes and leaves the stream where it was before this computation. */
+        net->magnitude_rng = net->prev_magnitude_rng_last;
+        net->rule->before_backward(net);
+    }
+}
+
+fan_status fan__net_gradients_labels(fan_net *net, const float *x, const int32_t *labels,
+                                     size_t n, float *loss)
+{
+    FAN__CHECK(check_batch(net, x, n));
+    FAN__FAIL_IF(net->err, labels == NULL, FAN_E_NULL, "labels is NULL");
+    FAN__CHECK(fan__net_check_labels(net, labels, n));
+    FAN__CHECK(reserve(net, n));
+    fan__one_hot(labels, n, net->sizes[net->n_layers], net->onehot);
+    return gradients(net, x, net->onehot, n, loss);
+}
+
+fan_status fan__net_gradients_targets(fan_net *net, const float *x, const float *targets,
+                                      size_t n, float *loss)
+{
+    FAN__CHECK(check_batch(net, x, n));
+    FAN__FAIL_IF(net->err, targets == NULL, FAN_E_NULL, "targets is NULL");
+    const size_t c = net->sizes[net->n_layers];
+    FAN__FAIL_IF(net->err, !fan__all_finite(targets, n * c), FAN_E_NONFINITE,
+                 "targets contain NaN or infinity");
+    FAN__CHECK(reserve(net, n));
+    return gradients(net, x, targets, n, loss);
+}
+
+fan_status fan_net_compute_gradients(fan_net *net, const float *x, const int32_t *labels,
+                                     size_t n, float *loss)
+{
+    return fan__net_gradients_labels(net, x, labels, n, loss);
+}
+
+fan_status fan_net_compute_gradients_targets(fan_net *net, const float *x, const float *targets,
+                                             size_t n, float *loss)
+{
+    return fan__net_gradients_targets(net, x, targets, n, loss);
+}
+
+fan_status fan_net_loss_value(fan_net *net, const float *x, const int32_t *labels, size_t n,
+                              double *loss)
+{
+    FAN__CHECK(check_batch(net, x, n));
+    FAN__FAIL_IF(net->err, labels == NULL || loss == NULL, FAN_E_NULL,
+                 labels == NULL ? "labels is NULL" : "loss is NULL");
+    FAN__CHECK(fan__net_check_labels(net, labels, n));
+    FAN__FAIL_IF(net->err, !fan__all_finite(x, n * net->sizes[0]), FAN_E_NONFINITE,
+                 "input x contains NaN or infinity");
+    FAN__CHECK(reserve(net, n));
+    fan__one_hot(labels, n, net->sizes[net->n_layers], net->onehot);
+    fan__net_forward_into(net, x, n, net->h, 0);
+    *loss = fan__net_output_delta(net, net->h[net->n_layers], net->onehot, n, net->delta_a);
+    return FAN_OK;
+}
+
+/* ---- evaluation --------------------------------------------------------------------------- */
+
+static size_t argmax(const float *v, size_t n)
+{
+    size_t best = 0;
+    for (size_t j = 1; j < n; j++)
+        if (v[j] > v[best]) best = j;
+    return best;
+}
+
+fan_status fan__net_eval_chunk(fan_net *net, const float *x, const int32_t *labels, size_t m,
+                               double *loss_sum, size_t *correct)
+{
+    const size_t L = net->n_layers, c = net->sizes[L];
+    /* The dataset guarantees labels below its class count, which equals c; checking again keeps
+       a bad dataset from writing outside the target rows. */
+    FAN__CHECK(fan__net_check_labels(net, labels, m));
+    FAN__CHECK(reserve(net, m));
+    fan__net_forward_into(net, x, m, net->h, 0);
+    const float *out = net->h[L];
+    fan__one_hot(labels, m, c, net->onehot);
+    /* The loss routine of training gives the exact loss from the output activations; the error
+       it also writes goes to scratch space and is discarded. */
+    *loss_sum += fan__net_output_delta(net, out, net->onehot, m, net->delta_a) * (double)m;
+    for (size_t i = 0; i < m; i++) *correct += argmax(out + i * c, c) == (size_t)labels[i];
+    return FAN_OK;
+}
+
+/* ---- products of forward weights ----------------------------------------------------------- */
+
+size_t fan__net_product_floats(const fan_net *net)
+{
+    size_t most = 0;
+    for (size_t l = 0; l < net->n_layers; l++) {
+        const size_t n = net->sizes[net->n_layers] * net->sizes[l];
+        most = n > most ? n : most;
+    }
+    return most;
+}
+
+void fan__net_weight_product(const fan_net *net, size_t l, float *out, float *tmp)
+{
+    const size_t L = net->n_layers, c = net->sizes[L];
+    /* P = W_{L-1}; then P = P * W_k for k = L-2 down to l, ping-ponging so that the last
+       product lands in out. */
+    size_t steps = L - 1 - l;
+    float *cur = steps % 2 == 0 ? out : tmp, *other = steps % 2 == 0 ? tmp : out;
+    memcpy(cur, fan__net_w(net, L - 1), c * net->sizes[L - 1] * sizeof(float));
+    for (size_t k = L - 1; k-- > l;) {
+        /* (c x sizes[k+1]) times W_k (sizes[k+1] x sizes[k]). */
+        fan__sgemm(0, 0, c, net->sizes[k], net->sizes[k + 1], 1.0f, cur, net->sizes[k + 1],
+                   fan__net_w(net, k), net->sizes[k], 0.0f, other, net->sizes[k]);
+        float *t = cur;
+        cur = other;
+        other = t;
+    }
+}

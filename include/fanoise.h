@@ -772,7 +772,8 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_load_idx_mem(fan_dataset **out, con
  * prove that it holds exactly what its header declares, before the dataset is allocated: a small
  * stream claiming a huge count fails with FAN_E_FORMAT having allocated nothing for it.
  * @param out         receives the dataset, or NULL on failure.
- * @param images_path the images file; labels_path the labels file.
+ * @param images_path the images file.
+ * @param labels_path the labels file.
  * @param opts        options (NULL: defaults): allocator (copied into the dataset), message
  *                    buffer, load budget.
  * @return as fan_dataset_load_idx; FAN_E_LIMIT also above the budget; FAN_E_INVALID /

@@ -4,9 +4,16 @@ input; wrong shapes, non-integer labels and sizes, negative sizes and hostile va
 ValueError or TypeError naming the argument (or FanoiseError from the library), never anything
 else, never a crash."""
 import math
+import os
+import tempfile
 import unittest
 
 from support import fanoise as fn, numpy as np
+
+# Hypothesis caches data (its unicode tables) in ./.hypothesis unless told otherwise: keep the
+# source tree clean.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY",
+                      os.path.join(tempfile.gettempdir(), "fanoise-hypothesis"))
 
 try:
     from hypothesis import HealthCheck, given, settings

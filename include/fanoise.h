@@ -535,6 +535,41 @@ FAN_API FAN_NODISCARD fan_status fan_net_set_gradients(fan_net *net, size_t laye
                                                        size_t db_len);
 
 /**
+ * Borrowed view of every trainable parameter in one contiguous block of *len floats
+ * (*len = fan_net_num_params): W_0 (row-major, outputs x inputs), b_0, W_1, b_1, ... in layer
+ * order. Writing through the view changes the net directly (a data-parallel companion broadcasts
+ * the initial weights into it); the caller must write finite values only: a later training step
+ * that finds non-finite parameters fails with FAN_E_NUMERIC and leaves them as they are.
+ * The pointer stays valid until the net is freed; nothing a net does after creation or loading
+ * moves its parameters (a rule change reshapes only the feedback matrices).
+ * @param net  the network.
+ * @param data receives the block (borrowed: never free it).
+ * @param len  receives the number of floats.
+ * @return FAN_OK; FAN_E_NULL (net, data or len; the outputs are then untouched).
+ * Thread safety: as any call on the net; the view itself must not be written while another
+ * thread uses the net.
+ */
+FAN_API FAN_NODISCARD fan_status fan_net_parameters(fan_net *net, float **data, size_t *len);
+/**
+ * Borrowed view of the gradients of the last gradient computation (dW_0, db_0, dW_1, db_1, ...),
+ * one contiguous block of *len floats in exactly the layout of fan_net_parameters. The block is
+ * updated in place by every later gradient computation (fan_net_compute_gradients, the training
+ * steps) and stays at the same address until the net is freed, so a caller can take the view
+ * once and reuse it for every step. Gradients changed through the view are the ones the next
+ * fan_optimizer_step applies (it still needs one gradient computation or fan_net_set_gradients
+ * since the net's creation, load or init, else FAN_E_STATE), and the step's finiteness check
+ * still holds: an update that turns anything non-finite is undone and fails with FAN_E_NUMERIC.
+ * Cost: once a net has handed out this view, each gradient computation copies the previous
+ * gradients aside (one pass over the block) so that a failed step can still put them back.
+ * @param net  the network.
+ * @param data receives the block (borrowed: never free it).
+ * @param len  receives the number of floats (= fan_net_num_params).
+ * @return FAN_OK; FAN_E_NULL (net, data or len; the outputs are then untouched).
+ * Thread safety: as fan_net_parameters.
+ */
+FAN_API FAN_NODISCARD fan_status fan_net_gradients(fan_net *net, float **data, size_t *len);
+
+/**
  * Computes the mean loss of a batch without storing gradients (loss must not be NULL).
  * Same statuses as fan_net_compute_gradients, except that a non-finite loss is reported as a
  * value, not as FAN_E_NUMERIC.
@@ -727,6 +762,36 @@ FAN_API FAN_NODISCARD fan_status fan_net_train_batch(fan_net *net, fan_optimizer
 FAN_API FAN_NODISCARD fan_status fan_net_train_batch_targets(fan_net *net, fan_optimizer *opt,
                                                              const float *x, const float *targets,
                                                              size_t n, float *loss);
+
+/**
+ * A function run by every training step between computing the gradients and applying them, for
+ * instance to average gradients over the processes of a data-parallel job (mpi/fanoise_mpi.h
+ * does this with MPI_Allreduce). It receives the net and the user pointer given to
+ * fan_net_set_gradient_hook. When it runs, the gradients of this step's batch are in the net
+ * (fan_net_gradients gives a view to change them in place) and the step's loss output, if the
+ * caller passed one, already holds the batch's loss. It may read the net and change its
+ * gradients; it must not train, re-initialise, reshape or free the net, nor compute gradients
+ * on it. It returns FAN_OK to let the step apply the gradients; any other status aborts the
+ * step with the net and optimizer exactly as before the step (the gradients this step computed
+ * are put back too), and the training call returns that status.
+ */
+typedef fan_status (*fan_gradient_hook)(fan_net *net, void *user);
+
+/**
+ * Installs fn as the net's gradient hook (replacing any previous one), or removes it when fn is
+ * NULL. The hook runs inside every training step on this net: fan_net_train_batch,
+ * fan_net_train_batch_targets and hence fan_train, fan_train_v2, fan_train_steps and
+ * fan_pretrain_noise; it
+ * does not run in fan_net_compute_gradients or fan_optimizer_step, which a caller sequences
+ * itself. A clone or a loaded net starts without a hook; fan_net_init keeps it.
+ * @param net  the network.
+ * @param fn   the hook, or NULL to remove it.
+ * @param user passed unchanged to fn; borrowed, never freed by the library.
+ * @return FAN_OK; FAN_E_NULL (net).
+ * Thread safety: as any call on the net. The hook runs on the thread of the training call.
+ */
+FAN_API FAN_NODISCARD fan_status fan_net_set_gradient_hook(fan_net *net, fan_gradient_hook fn,
+                                                           void *user);
 /** @} */
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1090,7 +1155,11 @@ typedef enum fan_iter_param {
     FAN_ITER_NOISE_STD = 2,  /**< Noise only: standard deviation (> 0); default 1. */
     FAN_ITER_LABEL_MODE = 3, /**< Noise only: FAN_LABELS_HARD (default) or FAN_LABELS_SOFT. */
     FAN_ITER_DROP_LAST = 4,  /**< Batches only: 1 drops a final partial batch; default 0. */
-    FAN_ITER_SHUFFLE = 5     /**< Batches only: 0 keeps dataset order; default 1. */
+    FAN_ITER_SHUFFLE = 5,    /**< Batches only: 0 keeps dataset order; default 1. */
+    FAN_ITER_SHARD_INDEX = 6, /**< Batches only: which part of every batch this iterator returns,
+                                   in [0, FAN_ITER_SHARD_COUNT); default 0. See below. */
+    FAN_ITER_SHARD_COUNT = 7  /**< Batches only: number of parts every batch is split into;
+                                   default 1 (no sharding). See below. */
 } fan_iter_param;
 
 /** Noise distributions (uniform has the same mean and std as the Gaussian would). */
@@ -1135,7 +1204,30 @@ FAN_API FAN_NODISCARD fan_status fan_iter_create_noise_ex(fan_iter **out, size_t
                                                           size_t n_classes, size_t batch,
                                                           uint64_t seed,
                                                           const fan_create_options *opts);
-/** Changes a setting. @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (unknown, out of range, wrong kind of iterator). */
+/**
+ * Changes a setting. A setting that shapes batches (FAN_ITER_DROP_LAST, the shard settings)
+ * applies from the next batch; FAN_ITER_SHUFFLE from the next epoch.
+ *
+ * Sharding (data-parallel training over COUNT processes, each with its own iterator made from
+ * the same dataset, batch size and seed): every global batch, the batch a single unsharded
+ * iterator would return, is split into COUNT contiguous parts of its rows, in order, and this
+ * iterator returns part INDEX. When the global batch has g rows, part i has g / COUNT rows, plus
+ * one for each of the first g % COUNT parts; so parts differ in size by at most one row, and the
+ * COUNT parts of one step together are exactly the single-process batch, in its order. Epochs,
+ * the shuffled order (drawn from the seed as without sharding), FAN_DONE and
+ * fan_iter_batches_per_epoch are the same on every shard, so every process takes the same number
+ * of steps. Because gradients are means over a batch's rows, averaging the parts' gradients must
+ * weight each part by its row count (sum of rows_i * g_i, divided by g) whenever the parts are
+ * uneven; an unweighted mean is only right when COUNT divides every batch. Set FAN_ITER_SHARD_COUNT
+ * before FAN_ITER_SHARD_INDEX (each value is checked against the other). Every part must have at
+ * least one row: a count larger than the smallest global batch (the last partial batch unless
+ * FAN_ITER_DROP_LAST is on) is refused, and so is turning FAN_ITER_DROP_LAST off when the
+ * partial batch it would bring back is smaller than the count.
+ *
+ * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (unknown parameter, value out of range or not an
+ *         integer where one is needed, a setting for the other kind of iterator, a shard index
+ *         not below the count, a count with an empty part); the iterator is then unchanged.
+ */
 FAN_API FAN_NODISCARD fan_status fan_iter_set(fan_iter *it, fan_iter_param p, double value);
 /** Reads a setting. @return FAN_OK; FAN_E_NULL; FAN_E_INVALID. */
 FAN_API FAN_NODISCARD fan_status fan_iter_get(const fan_iter *it, fan_iter_param p, double *value);
@@ -1172,9 +1264,12 @@ FAN_API FAN_NODISCARD fan_status fan_iter_get_state(const fan_iter *it, void *bu
  * come from the state, so fan_iter_reset afterwards restarts the saved stream. The iterator must
  * be of the same kind, input width, class count and batch size, and a batch iterator's dataset
  * must have the saved sample count; that it holds the same samples is not checked here (a
- * checkpoint checks it). On failure the iterator is unchanged.
+ * checkpoint checks it). The shard settings (FAN_ITER_SHARD_INDEX, FAN_ITER_SHARD_COUNT) are
+ * not part of a state: each process of a data-parallel job keeps its own, and all of them
+ * restore the same state. On failure the iterator is unchanged.
  * @return FAN_OK; FAN_E_NULL (it, buf); FAN_E_INVALID (a noise state on a batch iterator or the
- *         reverse); FAN_E_SHAPE (width, classes, batch or sample count differ); FAN_E_FORMAT
+ *         reverse; a state whose drop-last setting would leave one of the iterator's shards
+ *         empty); FAN_E_SHAPE (width, classes, batch or sample count differ); FAN_E_FORMAT
  *         (malformed or inconsistent state); FAN_E_VERSION; FAN_E_CHECKSUM.
  */
 FAN_API FAN_NODISCARD fan_status fan_iter_set_state(fan_iter *it, const void *buf, size_t len);

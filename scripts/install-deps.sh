@@ -6,7 +6,7 @@ set -euo pipefail
 
 pkgs=(gcc g++ make clang libclang-rt-14-dev llvm-14 pkg-config libopenblas-dev liblapacke-dev libcmocka-dev zlib1g-dev
       dataset-fashion-mnist python3 python3-numpy python3-hypothesis python3-sklearn gnuplot-nox abigail-tools doxygen valgrind
-      nodejs npm)
+      nodejs npm openmpi-bin libopenmpi-dev)
 [ "${1:-}" = "--bench" ] && pkgs+=(python3-torch)
 
 missing=()

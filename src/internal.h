@@ -245,6 +245,8 @@ fan_status fan__net_gradients_labels(fan_net *net, const float *x, const int32_t
                                      size_t n, float *loss);
 fan_status fan__net_gradients_targets(fan_net *net, const float *x, const float *targets,
                                       size_t n, float *loss);
+/** The hook of fan_net_set_gradient_hook (NULL if none) and its user pointer, for the step. */
+fan_gradient_hook fan__net_gradient_hook(const fan_net *net, void **user);
 /**
  * Puts back what the last successful gradient computation replaced (the previous gradients, and
  * for brSF the previous magnitudes), for a training step whose update then failed. Valid once,

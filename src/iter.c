@@ -45,6 +45,8 @@ struct fan_iter {
     fan__rng order_rng;
     fan__rng epoch_rng; /* order_rng before this epoch's permutation was drawn: a saved state
                            redraws the permutation from it instead of storing it */
+    /* Sharding: this iterator returns part shard_index of shard_count of every global batch. */
+    size_t shard_index, shard_count;
 
     /* Noise iterators. */
     fan__rng input_rng, label_rng;
@@ -121,6 +123,7 @@ static fan_status create_batches(fan_iter **out, const fan_dataset *ds, size_t b
     it->batch = batch;
     it->seed = shuffle_seed;
     it->shuffle = 1;
+    it->shard_count = 1;
     restart(it);
     *out = it;
     return FAN_OK;
@@ -225,6 +228,8 @@ static const char *param_name(fan_iter_param p)
     case FAN_ITER_LABEL_MODE: return "FAN_ITER_LABEL_MODE";
     case FAN_ITER_DROP_LAST: return "FAN_ITER_DROP_LAST";
     case FAN_ITER_SHUFFLE: return "FAN_ITER_SHUFFLE";
+    case FAN_ITER_SHARD_INDEX: return "FAN_ITER_SHARD_INDEX";
+    case FAN_ITER_SHARD_COUNT: return "FAN_ITER_SHARD_COUNT";
     }
     return NULL;
 }
@@ -249,6 +254,32 @@ static fan_status check_param(const fan_iter *it, fan_iter_param p)
 static int noise_range_ok(double mean, double std)
 {
     return isfinite(mean) && isfinite(std) && std > 0.0 && fabs(mean) + SQRT3 * std < FLT_MAX / 2;
+}
+
+/* Rows of the smallest global batch an epoch yields under a drop-last setting: the final partial
+   batch when it is kept, else a full one (setting drop-last needs size >= batch). */
+static size_t smallest_batch(const fan_iter *it, int drop_last)
+{
+    if (it->size <= it->batch) return it->size;
+    const size_t last = it->size % it->batch;
+    return drop_last || last == 0 ? it->batch : last;
+}
+
+/* A shard setting as an integer; 0 if value is not one in [0, FAN_MAX_SAMPLES]. */
+static int shard_value(double value, size_t *out)
+{
+    if (!(value >= 0.0 && value <= (double)FAN_MAX_SAMPLES) || value != floor(value)) return 0;
+    *out = (size_t)value;
+    return 1;
+}
+
+/* Where this iterator's part of a global batch of g rows starts, and its rows: the first
+   g % count parts get one row more than the others. */
+static void shard_part(const fan_iter *it, size_t g, size_t *offset, size_t *rows)
+{
+    const size_t base = g / it->shard_count, extra = g % it->shard_count, i = it->shard_index;
+    *rows = base + (i < extra);
+    *offset = i * base + (i < extra ? i : extra);
 }
 
 fan_status fan_iter_set(fan_iter *it, fan_iter_param p, double value)
@@ -284,6 +315,9 @@ fan_status fan_iter_set(fan_iter *it, fan_iter_param p, double value)
         FAN__FAIL_IF(it->err, flag && it->size < it->batch, FAN_E_INVALID,
                      "dropping the last partial batch leaves no batch: %zu samples < batch %zu",
                      it->size, it->batch);
+        FAN__FAIL_IF(it->err, smallest_batch(it, flag) < it->shard_count, FAN_E_INVALID,
+                     "a batch of %zu rows cannot be split into %zu non-empty shards",
+                     smallest_batch(it, flag), it->shard_count);
         it->drop_last = flag;
         break;
     case FAN_ITER_SHUFFLE:
@@ -292,6 +326,29 @@ fan_status fan_iter_set(fan_iter *it, fan_iter_param p, double value)
                      value);
         it->shuffle = flag;
         break;
+    case FAN_ITER_SHARD_INDEX: {
+        size_t v = 0;
+        FAN__FAIL_IF(it->err, !shard_value(value, &v) || v >= it->shard_count, FAN_E_INVALID,
+                     "shard index %g is not an integer in [0, %zu) (set FAN_ITER_SHARD_COUNT "
+                     "first)", value, it->shard_count);
+        it->shard_index = v;
+        break;
+    }
+    case FAN_ITER_SHARD_COUNT: {
+        size_t v = 0;
+        FAN__FAIL_IF(it->err, !shard_value(value, &v) || v == 0, FAN_E_INVALID,
+                     "shard count %g is not a positive integer", value);
+        FAN__FAIL_IF(it->err, it->shard_index >= v, FAN_E_INVALID,
+                     "shard count %zu leaves the shard index %zu out of range (lower the index "
+                     "first)", v, it->shard_index);
+        /* Every shard must get rows in every step, or the processes would disagree on whether
+           there is a step at all. */
+        FAN__FAIL_IF(it->err, smallest_batch(it, it->drop_last) < v, FAN_E_INVALID,
+                     "the smallest batch of an epoch has %zu rows: it cannot be split into %zu "
+                     "non-empty shards", smallest_batch(it, it->drop_last), v);
+        it->shard_count = v;
+        break;
+    }
     }
     return FAN_OK;
 }
@@ -308,6 +365,8 @@ fan_status fan_iter_get(const fan_iter *it, fan_iter_param p, double *value)
     case FAN_ITER_LABEL_MODE: *value = (double)it->label_mode; break;
     case FAN_ITER_DROP_LAST: *value = (double)it->drop_last; break;
     case FAN_ITER_SHUFFLE: *value = (double)it->shuffle; break;
+    case FAN_ITER_SHARD_INDEX: *value = (double)it->shard_index; break;
+    case FAN_ITER_SHARD_COUNT: *value = (double)it->shard_count; break;
     }
     return FAN_OK;
 }
@@ -391,15 +450,19 @@ fan_status fan_iter_next(fan_iter *it, const float **x, const int32_t **labels,
         *n = 0;
         return FAN_DONE;
     }
+    /* The position advances by the whole global batch, so every shard keeps the same epoch
+       bookkeeping; only the rows handed out are this shard's part. */
+    size_t off = 0, part = rows;
+    if (it->shard_count > 1) shard_part(it, rows, &off, &part);
     if (it->epoch_shuffled)
-        fan__dataset_gather(it->ds, it->perm + it->pos, 0, rows, it->x, it->labels);
+        fan__dataset_gather(it->ds, it->perm + it->pos + off, 0, part, it->x, it->labels);
     else
-        fan__dataset_gather(it->ds, NULL, it->pos, rows, it->x, it->labels);
+        fan__dataset_gather(it->ds, NULL, it->pos + off, part, it->x, it->labels);
     it->pos += rows;
     it->index++;
     *x = it->x;
     if (labels) *labels = it->labels;
-    *n = rows;
+    *n = part;
     return FAN_OK;
 }
 
@@ -644,6 +707,10 @@ static fan_status apply_state(fan_iter *it, const iter_state *st)
     const int drop_last = (st->flags & ST_DROP_LAST) != 0;
     FAN__FAIL_IF(it->err, drop_last && it->size < it->batch, FAN_E_FORMAT,
                  "drop-last is set but %zu samples make no batch of %zu", it->size, it->batch);
+    /* Shard settings are the process's own, not part of a state; they must still fit. */
+    FAN__FAIL_IF(it->err, smallest_batch(it, drop_last) < it->shard_count, FAN_E_INVALID,
+                 "the state's drop-last setting leaves a batch of %zu rows for %zu shards",
+                 smallest_batch(it, drop_last), it->shard_count);
     if (!at_boundary) {
         const fan__rng expect = shuffled ? after_shuffle(st->epoch_rng, it->size) : st->epoch_rng;
         FAN__FAIL_IF(it->err, !same_rng(&expect, &st->order_rng), FAN_E_FORMAT,

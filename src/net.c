@@ -224,24 +224,11 @@ fan_status fan_net_clone(fan_net **out, const fan_net *src)
 fan_status fan__net_clone(fan_net **out, const fan_net *src, const fan_allocator *alloc,
                           char *err)
 {
-    *out = NULL;
-    fan_net *net = NULL;
-    FAN__CHECK(net_alloc(&net, src->sizes, src->n_layers + 1, alloc, err));
-    rule_blocks b;
-    fan_status st = blocks_alloc(net, src->rule, &b, err);
-    if (st != FAN_OK) {
-        fan_net_free(net);
-        return st;
-    }
-    blocks_install(net, src->rule, &b);
-    /* Copy every setting and value; the pointers and the workspace stay the clone's own. */
-    memcpy(net->act, src->act, sizeof net->act);
-    net->loss = src->loss;
-    net->init_w = src->init_w;
-    net->init_b = src->init_b;
-    net->leaky_slope = src->leaky_slope;
-    net->weight_seed = src->weight_seed;
-    net->feedback_seed = src->feedback_seed;
+    /* A net with every setting of src, then its values; pointers and workspace stay its own. */
+    fan__net_desc d;
+    fan__net_describe(src, &d);
+    FAN__CHECK(fan__net_from_desc(out, &d, alloc, err));
+    fan_net *net = *out;
     net->has_grads = src->has_grads;
     memcpy(net->params, src->params, src->n_params * sizeof(float));
     memcpy(net->grads, src->grads, src->n_params * sizeof(float));
@@ -253,7 +240,6 @@ fan_status fan__net_clone(fan_net **out, const fan_net *src, const fan_allocator
     }
     net->magnitude_rng = src->magnitude_rng;
     net->magnitude_rng_last = src->magnitude_rng_last;
-    *out = net;
     return FAN_OK;
 }
 
@@ -678,4 +664,58 @@ void fan__net_save_rule_state(fan_net *net)
 void fan__net_restore_rule_state(fan_net *net)
 {
     if (net->fb_backup) memcpy(net->feedback, net->fb_backup, net->n_feedback * sizeof(float));
+}
+
+/* ---- views and the training hook (scale-out: mpi/fanoise_mpi.h builds on these) ----------- */
+
+fan_status fan_net_parameters(fan_net *net, float **data, size_t *len)
+{
+    FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
+    FAN__FAIL_IF(net->err, data == NULL || len == NULL, FAN_E_NULL, "%s is NULL",
+                 data == NULL ? "data" : "len");
+    *data = net->params;
+    *len = net->n_params;
+    return FAN_OK;
+}
+
+fan_status fan_net_gradients(fan_net *net, float **data, size_t *len)
+{
+    FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
+    FAN__FAIL_IF(net->err, data == NULL || len == NULL, FAN_E_NULL, "%s is NULL",
+                 data == NULL ? "data" : "len");
+    /* Between calls `grads` holds the current gradients; from now on it stays this block. */
+    if (net->grads_view == NULL) net->grads_view = net->grads;
+    *data = net->grads_view;
+    *len = net->n_params;
+    return FAN_OK;
+}
+
+void fan__net_grads_prepare(fan_net *net)
+{
+    if (net->grads_view == NULL) return;
+    memcpy(net->grads_next, net->grads_view, net->n_params * sizeof(float));
+    net->grads = net->grads_next;
+    net->grads_next = net->grads_view;
+}
+
+void fan__net_grads_settle(fan_net *net)
+{
+    if (net->grads_view == NULL || net->grads == net->grads_view) return;
+    memcpy(net->grads_view, net->grads, net->n_params * sizeof(float));
+    net->grads_next = net->grads;
+    net->grads = net->grads_view;
+}
+
+fan_status fan_net_set_gradient_hook(fan_net *net, fan_gradient_hook fn, void *user)
+{
+    FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
+    net->hook = fn;
+    net->hook_user = fn != NULL ? user : NULL;
+    return FAN_OK;
+}
+
+fan_gradient_hook fan__net_gradient_hook(const fan_net *net, void **user)
+{
+    *user = net->hook_user;
+    return net->hook;
 }

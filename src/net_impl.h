@@ -85,6 +85,13 @@ struct fan_net {
        can put it back (fan__net_undo_gradients). */
     int prev_has_grads;
     fan__rng prev_magnitude_rng_last;
+    /* The block fan_net_gradients handed out (NULL until then). From then on `grads` is this
+       block between calls, whatever the swaps of a gradient computation do inside one
+       (fan__net_grads_prepare / fan__net_grads_settle). */
+    float *grads_view;
+    /* fan_net_set_gradient_hook: run by the training step between gradients and update. */
+    fan_gradient_hook hook;
+    void *hook_user;
 
     /* Stored feedback B_l, fb_rows[l] x sizes[l] (the rule decides the rows), one block. */
     size_t n_feedback;
@@ -120,6 +127,16 @@ static inline size_t fan__net_wn(const fan_net *net, size_t l)
 
 /* The stored B_l, for rules whose error pass reads it as it is. */
 const float *fan__rule_stored_feedback(const fan_net *net, size_t l, float *scratch);
+
+/*
+ * Keeping the gradient view's address fixed. A gradient computation writes into grads_next and
+ * swaps it with grads when all is finite; once a view is out, prepare (before the backward pass)
+ * copies the current gradients aside and points grads_next at the view, and settle (after a
+ * failed computation or an undo) copies the gradients that must stay back into the view.
+ * Both do nothing for a net that never handed out a view.
+ */
+void fan__net_grads_prepare(fan_net *net);
+void fan__net_grads_settle(fan_net *net);
 
 /* Draws a rows x cols matrix from an initialiser (fan_in = cols, fan_out = rows). */
 void fan__net_draw(float *m, size_t rows, size_t cols, fan_init init, fan__rng *r);

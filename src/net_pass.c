@@ -285,6 +285,7 @@ static fan_status gradients(fan_net *net, const float *x, const float *targets, 
     /* A rule with per-batch feedback draws it now; a failed step puts the previous draw back. */
     fan__rng before = net->magnitude_rng_last;
     if (ops->before_backward) ops->before_backward(net);
+    fan__net_grads_prepare(net);
     const float *d = e;
     for (size_t l = L; l-- > 0;) {
         const size_t ni = net->sizes[l], no = net->sizes[l + 1];
@@ -306,6 +307,7 @@ static fan_status gradients(fan_net *net, const float *x, const float *targets, 
             net->magnitude_rng = before;
             ops->before_backward(net);
         }
+        fan__net_grads_settle(net);
         return nonfinite(net, x, n);
     }
     float *t = net->grads;
@@ -323,6 +325,7 @@ void fan__net_undo_gradients(fan_net *net)
     float *t = net->grads;
     net->grads = net->grads_next;
     net->grads_next = t;
+    fan__net_grads_settle(net);
     net->has_grads = net->prev_has_grads;
     if (net->rule->before_backward) {
         /* Drawing again from the state before the previous draw gives back the previous

@@ -67,6 +67,17 @@ fan_status fan_optimizer_step(fan_optimizer *opt, fan_net *net)
 static fan_status step_after(fan_optimizer *opt, fan_net *net, fan_status st)
 {
     if (st != FAN_OK) return fan__fail(fan__optimizer_errbuf(opt), st, "%s", fan_net_errmsg(net));
+    /* The gradient hook (fan_net_set_gradient_hook) sits between gradients and update; when it
+       refuses, the step ends as a failed update does, with this call's gradients undone. */
+    void *user = NULL;
+    const fan_gradient_hook hook = fan__net_gradient_hook(net, &user);
+    if (hook != NULL && (st = hook(net, user)) != FAN_OK) {
+        fan__net_undo_gradients(net);
+        (void)fan__fail(fan__net_errbuf(net), st,
+                        "the gradient hook returned %d (%s); the step was not applied", (int)st,
+                        fan_strerror(st));
+        return fan__fail(fan__optimizer_errbuf(opt), st, "%s", fan_net_errmsg(net));
+    }
     /* The gradients this call computed are undone with the update, so a failed step leaves the
        net exactly as it was. */
     return apply(opt, net, 1);

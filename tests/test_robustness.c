@@ -400,7 +400,8 @@ static void test_enumeration_values_out_of_range_are_invalid(void **state)
     EXPECT(FAN_E_INVALID, fan_optimizer_set(F.opt, (fan_optimizer_param)14, 0.1));
     EXPECT(FAN_E_INVALID, fan_optimizer_get(F.opt, (fan_optimizer_param)14, &v));
     EXPECT(FAN_E_INVALID, fan_optimizer_param_bounds((fan_optimizer_param)14, &v, &v, &v));
-    EXPECT(FAN_E_INVALID, fan_iter_set(F.it, (fan_iter_param)6, 0));
+    /* 8: the first value after FAN_ITER_SHARD_COUNT. */
+    EXPECT(FAN_E_INVALID, fan_iter_set(F.it, (fan_iter_param)8, 0));
     EXPECT(FAN_E_INVALID, fan_iter_set(F.noise, FAN_ITER_NOISE_KIND, 2));
     EXPECT(FAN_E_INVALID, fan_iter_set(F.noise, FAN_ITER_LABEL_MODE, 2));
     EXPECT(FAN_E_INVALID, fan_iter_set(F.it, FAN_ITER_NOISE_STD, 2)); /* wrong kind of iterator */

@@ -96,6 +96,8 @@ class fan_train_options(Structure):
 
 
 PROGRESS_FN = CFUNCTYPE(c_int, POINTER(fan_progress), c_void_p)
+# fan_gradient_hook: returns a fan_status (an int).
+GRADIENT_HOOK = CFUNCTYPE(c_int, POINTER(fan_net), c_void_p)
 
 # Enumerations travel as C int (their underlying type with gcc and clang for these ranges).
 c_enum = c_int
@@ -160,6 +162,8 @@ PROTOTYPES = {
     "fan_net_compute_gradients_targets": (status, [NET, F32, F32, c_size_t, F32]),
     "fan_net_get_gradients": (status, [NET, c_size_t, F32, c_size_t, F32, c_size_t]),
     "fan_net_set_gradients": (status, [NET, c_size_t, F32, c_size_t, F32, c_size_t]),
+    "fan_net_parameters": (status, [NET, POINTER(F32), SZ]),
+    "fan_net_gradients": (status, [NET, POINTER(F32), SZ]),
     "fan_net_loss_value": (status, [NET, F32, I32, c_size_t, F64]),
     "fan_net_save": (status, [NET, c_char_p]),
     "fan_net_load": (status, [POINTER(NET), c_char_p, ALLOC]),
@@ -187,6 +191,7 @@ PROTOTYPES = {
     "fan_optimizer_step": (status, [OPT, NET]),
     "fan_net_train_batch": (status, [NET, OPT, F32, I32, c_size_t, F32]),
     "fan_net_train_batch_targets": (status, [NET, OPT, F32, F32, c_size_t, F32]),
+    "fan_net_set_gradient_hook": (status, [NET, GRADIENT_HOOK, c_void_p]),
     # Datasets
     "fan_dataset_load_idx": (status, [POINTER(DS), c_char_p, c_char_p, ALLOC]),
     "fan_dataset_load_idx_mem": (status, [POINTER(DS), c_void_p, c_size_t, c_void_p, c_size_t,

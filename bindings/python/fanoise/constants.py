@@ -114,6 +114,8 @@ class IterParam(IntEnum):
     LABEL_MODE = 3
     DROP_LAST = 4
     SHUFFLE = 5
+    SHARD_INDEX = 6
+    SHARD_COUNT = 7
 
 
 class NoiseKind(IntEnum):

@@ -31,7 +31,7 @@ OPAQUE = {"fan_net": _lib.fan_net, "fan_optimizer": _lib.fan_optimizer,
           "fan_create_options": _lib.fan_create_options}
 SCALARS = {"size_t": c_size_t, "double": c_double, "float": c_float, "uint64_t": c_uint64,
            "int": c_int, "unsigned": c_uint, "int32_t": c_int32, "uint8_t": c_uint8,
-           "fan_progress_fn": _lib.PROGRESS_FN}
+           "fan_progress_fn": _lib.PROGRESS_FN, "fan_gradient_hook": _lib.GRADIENT_HOOK}
 
 
 def define_value(name):

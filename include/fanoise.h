@@ -579,24 +579,32 @@ FAN_API FAN_NODISCARD fan_status fan_net_loss_value(fan_net *net, const float *x
 
 /**
  * Saves the network (settings, seeds, W, b, B; not gradients or optimizer state) to path in the
- * format of docs/file-format.md. Atomic: the bytes go to a temporary file next to path, which is
- * flushed, synced and renamed over path; on any failure path is left as it was.
- * @return FAN_OK; FAN_E_NULL; FAN_E_IO.
+ * format of docs/file-format.md. Atomic: the bytes go to a temporary file next to the target,
+ * which is synced and renamed over it, and the directory is then synced; on any failure the
+ * target is left as it was. A symbolic link is followed: the file it points to is replaced and
+ * the link kept. An existing target keeps its permission bits; a new one gets 0666 minus the
+ * umask, as fopen would give it. The temporary file is named "." + the target's name (cut to
+ * 230 bytes) + "." + 16 hex digits + ".fantmp", so any name up to NAME_MAX can be saved; a save
+ * killed part-way leaves that one file, which the next save of the same target removes. Two saves
+ * of one target at once (threads or processes) run one after the other.
+ * @return FAN_OK; FAN_E_NULL; FAN_E_NONFINITE if a weight, bias or feedback value is NaN or
+ *         infinite (fan_net_load would refuse the file; nothing is written); FAN_E_IO (also when
+ *         the target exists and is not a regular file, or when the rename succeeded but the
+ *         directory could not be synced: the message says which); FAN_E_NOMEM.
  */
 FAN_API FAN_NODISCARD fan_status fan_net_save(const fan_net *net, const char *path);
 /**
- * Loads a network saved by fan_net_save. Magic, version, every length and the CRC-32 are checked
- * before anything is trusted.
+ * Loads a network saved by fan_net_save, with default options (see fan_net_load_ex).
  * @return FAN_OK; FAN_E_NULL; FAN_E_IO; FAN_E_FORMAT; FAN_E_VERSION; FAN_E_LIMIT;
  *         FAN_E_CHECKSUM; FAN_E_NOMEM. There is no handle on failure: the message is only
- *         available through fan_net_load_v2's errmsg buffer.
+ *         available through fan_net_load_ex's errmsg buffer.
  */
 FAN_API FAN_NODISCARD fan_status fan_net_load(fan_net **out, const char *path,
                                               const fan_allocator *alloc);
 /**
  * Serialises the network into buf (cap bytes). With buf NULL, only writes the needed size to
  * *written. @return FAN_OK; FAN_E_NULL (net or written); FAN_E_SHAPE if cap is too small
- * (*written then holds the size needed).
+ * (*written then holds the size needed); FAN_E_NONFINITE as fan_net_save (nothing written).
  */
 FAN_API FAN_NODISCARD fan_status fan_net_save_mem(const fan_net *net, void *buf, size_t cap,
                                                   size_t *written);
@@ -606,11 +614,34 @@ FAN_API FAN_NODISCARD fan_status fan_net_load_mem(fan_net **out, const void *buf
 /**
  * As fan_net_load_mem (path == NULL, buf != NULL) or fan_net_load (path != NULL), and on
  * failure writes the detail message (NUL-terminated, truncated to errmsg_cap) to errmsg, which
- * may be NULL.
+ * may be NULL. Superseded by fan_net_load_ex and fan_net_load_mem_ex.
  */
 FAN_API FAN_NODISCARD fan_status fan_net_load_v2(fan_net **out, const char *path, const void *buf,
                                                  size_t len, const fan_allocator *alloc,
                                                  char *errmsg, size_t errmsg_cap);
+/**
+ * Loads a network from the file at path. The file must be a regular file (a directory, FIFO,
+ * device or socket fails with FAN_E_IO). Its header is read first: a file whose length differs
+ * from the length its header declares fails with FAN_E_FORMAT, and one longer than
+ * opts->max_load_bytes with FAN_E_LIMIT, before anything is allocated for its body. Then magic,
+ * version, every length, the CRC-32 and the finiteness of every parameter are checked before
+ * anything is trusted.
+ * @param out  receives the network, or NULL on failure.
+ * @param path the file.
+ * @param opts options (NULL: defaults): allocator, message buffer, load budget (here: the file's
+ *             length).
+ * @return FAN_OK; FAN_E_NULL (out, path); FAN_E_INVALID / FAN_E_UNSUPPORTED (opts, see
+ *         fan_create_options); FAN_E_IO; FAN_E_FORMAT; FAN_E_VERSION; FAN_E_LIMIT;
+ *         FAN_E_CHECKSUM; FAN_E_NOMEM. Thread-safe for distinct out pointers.
+ */
+FAN_API FAN_NODISCARD fan_status fan_net_load_ex(fan_net **out, const char *path,
+                                                 const fan_create_options *opts);
+/**
+ * As fan_net_load_ex from len bytes at buf (which the call only reads); the load budget applies
+ * to len. @return as fan_net_load_ex minus FAN_E_IO; FAN_E_NULL also for buf.
+ */
+FAN_API FAN_NODISCARD fan_status fan_net_load_mem_ex(fan_net **out, const void *buf, size_t len,
+                                                     const fan_create_options *opts);
 /** @} */
 
 /* ------------------------------------------------------------------------------------------ */
@@ -783,7 +814,8 @@ typedef enum fan_norm {
 } fan_norm;
 
 /**
- * Loads IDX files (MNIST, Fashion-MNIST, Kuzushiji-MNIST), gzip, zlib or raw (detected by content).
+ * Loads IDX files (MNIST, Fashion-MNIST, Kuzushiji-MNIST), gzip, zlib or raw (detected by content),
+ * with default options (see fan_dataset_load_idx_ex).
  * Images: magic 0x00000803, u8, n x rows x cols; labels: magic 0x00000801, u8, n. The class count
  * is max label + 1 (at least 10). Normalisation starts as FAN_NORM_SCALE (values in [0, 1]).
  * @return FAN_OK; FAN_E_NULL; FAN_E_IO; FAN_E_FORMAT (magic, truncation, counts that disagree);
@@ -798,10 +830,37 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_load_idx_mem(fan_dataset **out, con
                                                           size_t labels_len,
                                                           const fan_allocator *alloc);
 /**
+ * Loads a pair of IDX files as fan_dataset_load_idx does, with options. The files must be
+ * regular files. The load budget (opts->max_load_bytes) applies to the dataset's storage, n x
+ * rows x cols bytes of pixels plus 4 n bytes of labels, as the headers declare it, and is checked
+ * before anything is allocated. Compressed input is decompressed once without being stored, to
+ * prove that it holds exactly what its header declares, before the dataset is allocated: a small
+ * stream claiming a huge count fails with FAN_E_FORMAT having allocated nothing for it.
+ * @param out         receives the dataset, or NULL on failure.
+ * @param images_path the images file.
+ * @param labels_path the labels file.
+ * @param opts        options (NULL: defaults): allocator (copied into the dataset), message
+ *                    buffer, load budget.
+ * @return as fan_dataset_load_idx; FAN_E_LIMIT also above the budget; FAN_E_INVALID /
+ *         FAN_E_UNSUPPORTED for bad options (see fan_create_options). Thread-safe for distinct
+ *         outputs.
+ */
+FAN_API FAN_NODISCARD fan_status fan_dataset_load_idx_ex(fan_dataset **out,
+                                                         const char *images_path,
+                                                         const char *labels_path,
+                                                         const fan_create_options *opts);
+/** As fan_dataset_load_idx_ex from memory buffers (raw, gzip or zlib), which are only read. */
+FAN_API FAN_NODISCARD fan_status fan_dataset_load_idx_mem_ex(fan_dataset **out,
+                                                             const void *images,
+                                                             size_t images_len,
+                                                             const void *labels,
+                                                             size_t labels_len,
+                                                             const fan_create_options *opts);
+/**
  * Loads CIFAR binary batches: each record is 1 label byte (CIFAR-10; n_label_bytes = 1) or a
  * coarse and a fine label byte (CIFAR-100; n_label_bytes = 2, the fine label is used), then 3072
  * pixel bytes (32x32, channel-planar R, G, B). n_paths files are concatenated. Classes: 10 or 100.
- * Files are read raw (not gzipped).
+ * Files are read raw (not gzipped). Default options (see fan_dataset_load_cifar_ex).
  * @return as fan_dataset_load_idx, FAN_E_INVALID for n_label_bytes not 1 or 2, FAN_E_LABEL for a
  *         label not below the class count (or a CIFAR-100 coarse label >= 20).
  */
@@ -813,13 +872,31 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_load_cifar(fan_dataset **out,
 FAN_API FAN_NODISCARD fan_status fan_dataset_load_cifar_mem(fan_dataset **out, const void *buf,
                                                             size_t len, size_t n_label_bytes,
                                                             const fan_allocator *alloc);
+/**
+ * As fan_dataset_load_cifar, with options. The files must be regular files. The load budget
+ * applies to the dataset's storage, 3076 bytes per record (pixels and an int32 label), counted
+ * from the files' sizes before anything is allocated.
+ * @return as fan_dataset_load_cifar; FAN_E_LIMIT also above the budget; FAN_E_INVALID /
+ *         FAN_E_UNSUPPORTED for bad options.
+ */
+FAN_API FAN_NODISCARD fan_status fan_dataset_load_cifar_ex(fan_dataset **out,
+                                                           const char *const *paths,
+                                                           size_t n_paths, size_t n_label_bytes,
+                                                           const fan_create_options *opts);
+/** As fan_dataset_load_cifar_ex from one memory buffer, which is only read. */
+FAN_API FAN_NODISCARD fan_status fan_dataset_load_cifar_mem_ex(fan_dataset **out,
+                                                               const void *buf, size_t len,
+                                                               size_t n_label_bytes,
+                                                               const fan_create_options *opts);
 /** Label column value meaning "the last column" for the CSV loaders. */
 #define FAN_CSV_LAST_COLUMN ((size_t)-1)
 /**
  * Loads a comma-separated file, plain or gzipped: one sample per line, numeric fields, one of
  * them (label_column, 0-based, or FAN_CSV_LAST_COLUMN) an integer class label >= 0. With
  * skip_header non-zero the first line is skipped. The class count is max label + 1. Values are
- * stored as float; normalisation starts as FAN_NORM_NONE; the shape is dim x 1 x 1.
+ * stored as float; normalisation starts as FAN_NORM_NONE; the shape is dim x 1 x 1. A row may
+ * have at most FAN_MAX_WIDTH + 1 columns (FAN_E_LIMIT beyond). Default options (see
+ * fan_dataset_load_csv_ex).
  * @return as fan_dataset_load_idx, plus FAN_E_LABEL, FAN_E_NONFINITE.
  */
 FAN_API FAN_NODISCARD fan_status fan_dataset_load_csv(fan_dataset **out, const char *path,
@@ -830,6 +907,23 @@ FAN_API FAN_NODISCARD fan_status fan_dataset_load_csv_mem(fan_dataset **out, con
                                                           size_t len, size_t label_column,
                                                           int skip_header,
                                                           const fan_allocator *alloc);
+/**
+ * As fan_dataset_load_csv, with options. The file must be a regular file. The text is read
+ * twice (validation, then filling an exactly sized dataset). The load budget applies to the
+ * dataset's storage, rows x columns x 4 bytes, and parsing stops with FAN_E_LIMIT as soon as the
+ * rows read so far pass it (a single row too wide for it fails before its scratch buffer grows),
+ * and for gzip input also to the decompressed text.
+ * @return as fan_dataset_load_csv; FAN_E_LIMIT also above the budget; FAN_E_INVALID /
+ *         FAN_E_UNSUPPORTED for bad options.
+ */
+FAN_API FAN_NODISCARD fan_status fan_dataset_load_csv_ex(fan_dataset **out, const char *path,
+                                                         size_t label_column, int skip_header,
+                                                         const fan_create_options *opts);
+/** As fan_dataset_load_csv_ex from a memory buffer (plain or gzip), which is only read. */
+FAN_API FAN_NODISCARD fan_status fan_dataset_load_csv_mem_ex(fan_dataset **out, const void *buf,
+                                                             size_t len, size_t label_column,
+                                                             int skip_header,
+                                                             const fan_create_options *opts);
 /**
  * Makes a dataset by copying n rows of dim floats and n labels in [0, n_classes).
  * Shape dim x 1 x 1, normalisation FAN_NORM_NONE.
@@ -1405,7 +1499,10 @@ FAN_API FAN_NODISCARD fan_status fan_checkpoint_load_mem_ex(const void *buf, siz
  *  Diagnostics only read training state: running them between steps never changes the result
  *  of training. Spectral functions cost one SVD of the matrix (O(rows * cols * min(rows, cols)),
  *  LAPACK dgesdd in double); nothing is quadratic in the dataset size except where noted.
- *  Scratch memory comes from the handle's allocator (FAN_E_NOMEM if it fails).
+ *  Scratch memory comes from the handle's allocator (FAN_E_NOMEM if it fails). Every function
+ *  that runs an SVD fails with FAN_E_NONFINITE when the matrix holds NaN or infinity (a weight,
+ *  or activations that overflowed), before LAPACK sees it: LAPACK never prints and no NaN
+ *  result comes with FAN_OK.
  *  @{ */
 
 /**

@@ -187,49 +187,56 @@ inline Spectrum spectrum_summary(const std::vector<double> &sv) {
 /** A dataset, shared: copies refer to the same C dataset, freed with the last copy. */
 class Dataset {
 public:
+    // Loaders: the exception's message says which file and what is wrong; opts carries the
+    // allocator and the load budget.
     static Dataset load_idx(const std::string &images, const std::string &labels,
-                            const fan_allocator *alloc = nullptr) {
+                            const CreateOptions &opts = CreateOptions()) {
+        detail::ex_options eo(opts);
         fan_dataset *ds = nullptr;
-        detail::check(fan_dataset_load_idx(&ds, images.c_str(), labels.c_str(), alloc),
-                      "loading " + images + " and " + labels);
+        detail::check(fan_dataset_load_idx_ex(&ds, images.c_str(), labels.c_str(), eo.get()), eo.msg);
         return Dataset(ds);
     }
     static Dataset load_idx_mem(const void *images, std::size_t images_len, const void *labels,
-                                std::size_t labels_len, const fan_allocator *alloc = nullptr) {
+                                std::size_t labels_len, const CreateOptions &opts = CreateOptions()) {
+        detail::ex_options eo(opts);
         fan_dataset *ds = nullptr;
-        detail::check(fan_dataset_load_idx_mem(&ds, images, images_len, labels, labels_len, alloc),
-                      "fan_dataset_load_idx_mem");
+        detail::check(fan_dataset_load_idx_mem_ex(&ds, images, images_len, labels, labels_len, eo.get()),
+                      eo.msg);
         return Dataset(ds);
     }
     static Dataset load_cifar(const std::vector<std::string> &paths, std::size_t label_bytes,
-                              const fan_allocator *alloc = nullptr) {
+                              const CreateOptions &opts = CreateOptions()) {
         std::vector<const char *> p;
         for (const std::string &s : paths) p.push_back(s.c_str());
+        detail::ex_options eo(opts);
         fan_dataset *ds = nullptr;
-        detail::check(fan_dataset_load_cifar(&ds, p.data(), p.size(), label_bytes, alloc),
-                      "fan_dataset_load_cifar");
+        detail::check(fan_dataset_load_cifar_ex(&ds, p.data(), p.size(), label_bytes, eo.get()), eo.msg);
         return Dataset(ds);
     }
     static Dataset load_cifar_mem(const void *buf, std::size_t len, std::size_t label_bytes,
-                                  const fan_allocator *alloc = nullptr) {
+                                  const CreateOptions &opts = CreateOptions()) {
+        detail::ex_options eo(opts);
         fan_dataset *ds = nullptr;
-        detail::check(fan_dataset_load_cifar_mem(&ds, buf, len, label_bytes, alloc),
-                      "fan_dataset_load_cifar_mem");
+        detail::check(fan_dataset_load_cifar_mem_ex(&ds, buf, len, label_bytes, eo.get()), eo.msg);
         return Dataset(ds);
     }
     static Dataset load_csv(const std::string &path, std::size_t label_column = FAN_CSV_LAST_COLUMN,
-                            bool skip_header = false, const fan_allocator *alloc = nullptr) {
+                            bool skip_header = false, const CreateOptions &opts = CreateOptions()) {
+        detail::ex_options eo(opts);
         fan_dataset *ds = nullptr;
-        detail::check(fan_dataset_load_csv(&ds, path.c_str(), label_column, skip_header ? 1 : 0, alloc),
-                      "loading " + path);
+        detail::check(fan_dataset_load_csv_ex(&ds, path.c_str(), label_column, skip_header ? 1 : 0,
+                                              eo.get()),
+                      eo.msg);
         return Dataset(ds);
     }
     static Dataset load_csv_mem(const void *buf, std::size_t len,
                                 std::size_t label_column = FAN_CSV_LAST_COLUMN,
-                                bool skip_header = false, const fan_allocator *alloc = nullptr) {
+                                bool skip_header = false, const CreateOptions &opts = CreateOptions()) {
+        detail::ex_options eo(opts);
         fan_dataset *ds = nullptr;
-        detail::check(fan_dataset_load_csv_mem(&ds, buf, len, label_column, skip_header ? 1 : 0, alloc),
-                      "fan_dataset_load_csv_mem");
+        detail::check(fan_dataset_load_csv_mem_ex(&ds, buf, len, label_column, skip_header ? 1 : 0,
+                                                  eo.get()),
+                      eo.msg);
         return Dataset(ds);
     }
     /** n_classes 0: the largest label + 1. The exception's message says what is wrong. */
@@ -490,17 +497,31 @@ public:
         detail::check(fan_net_create_ex(&net, sizes.data(), sizes.size(), eo.get()), eo.msg);
         net_.reset(net);
     }
-    static Net load(const std::string &path, const fan_allocator *alloc = nullptr) {
+    /** Loads a model file; the exception's message says what is wrong (fan_net_load_v2). */
+    static Net load(const std::string &path) {
         fan_net *net = nullptr;
         char msg[256] = "";
-        detail::check(fan_net_load_v2(&net, path.c_str(), nullptr, 0, alloc, msg, sizeof msg),
+        detail::check(fan_net_load_v2(&net, path.c_str(), nullptr, 0, nullptr, msg, sizeof msg),
                       path + ": " + msg);
         return Net(net);
     }
-    static Net load_mem(const void *buf, std::size_t len, const fan_allocator *alloc = nullptr) {
+    /** As load with options: the allocator and the load budget (fan_net_load_ex). */
+    static Net load(const std::string &path, const CreateOptions &opts) {
+        detail::ex_options eo(opts);
+        fan_net *net = nullptr;
+        detail::check(fan_net_load_ex(&net, path.c_str(), eo.get()), eo.msg);
+        return Net(net);
+    }
+    static Net load_mem(const void *buf, std::size_t len) {
         fan_net *net = nullptr;
         char msg[256] = "";
-        detail::check(fan_net_load_v2(&net, nullptr, buf, len, alloc, msg, sizeof msg), msg);
+        detail::check(fan_net_load_v2(&net, nullptr, buf, len, nullptr, msg, sizeof msg), msg);
+        return Net(net);
+    }
+    static Net load_mem(const void *buf, std::size_t len, const CreateOptions &opts) {
+        detail::ex_options eo(opts);
+        fan_net *net = nullptr;
+        detail::check(fan_net_load_mem_ex(&net, buf, len, eo.get()), eo.msg);
         return Net(net);
     }
     /** As load, through fan_net_load (no detail message). */

@@ -19,8 +19,8 @@
 SAN_CC       ?= clang
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= net_load idx cifar csv api checkpoint
-ALL_FUZZ_TARGETS := net_load idx cifar csv api checkpoint
+FUZZ_TARGETS ?= net_load idx cifar csv api checkpoint load_path
+ALL_FUZZ_TARGETS := net_load idx cifar csv api checkpoint load_path
 
 # OpenBLAS's own worker threads make no difference to what the sanitizers check in our code and
 # slow the instrumented runs on a shared two-core machine.
@@ -49,7 +49,7 @@ $(1)/tests/%: tests/%.c $$(TESTUTIL) tests/testutil.h $(1)/libfanoise.a | $(1)/t
 	    $$(TEST_EXTRA_SRCS_$$*) $$(TESTUTIL) -o $$@ $(1)/libfanoise.a $$(TEST_LIBS) $$(DEP_LIBS)
 $(1)/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $$(FUZZ_COMMON) $(1)/libfanoise.a
 	@mkdir -p $$(@D)
-	$(2) -std=c11 $$(WARN) $(3) -Iinclude -Itests/fuzz $$< tests/fuzz/replay.c -o $$@ \
+	$(2) -std=c11 $$(WARN) $(3) -Iinclude -Isrc -Itests/fuzz $$< tests/fuzz/replay.c -o $$@ \
 	    $(1)/libfanoise.a $$(DEP_LIBS)
 $(1)/obj $(1)/tests:
 	@mkdir -p $$@
@@ -90,7 +90,7 @@ endef
 FUZZ_BINS := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(ALL_FUZZ_TARGETS))
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_COMMON) $(FUZZ_DIR)/libfanoise.a
-	$(FUZZ_CC) -std=c11 $(WARN) -O1 -g -fsanitize=fuzzer $(FUZZ_FLAGS) -Iinclude -Itests/fuzz \
+	$(FUZZ_CC) -std=c11 $(WARN) -O1 -g -fsanitize=fuzzer $(FUZZ_FLAGS) -Iinclude -Isrc -Itests/fuzz \
 	    $< -o $@ $(FUZZ_DIR)/libfanoise.a $(DEP_LIBS)
 
 # New inputs go to $(FUZZ_DIR)/corpus/T (not committed); tests/fuzz/corpus/T seeds it. Crashes
@@ -131,7 +131,7 @@ REPLAYS := $(patsubst %,$(PLAIN_DIR)/replay_%,$(ALL_FUZZ_TARGETS))
 
 $(PLAIN_DIR)/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_COMMON) $(STLIB)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Itests/fuzz $< tests/fuzz/replay.c -o $@ $(STLIB) $(DEP_LIBS)
+	$(CC) $(ALL_CFLAGS) -Isrc -Itests/fuzz $< tests/fuzz/replay.c -o $@ $(STLIB) $(DEP_LIBS)
 
 # $(1) = directory of the replay binaries.
 define replay_all
@@ -149,13 +149,15 @@ fuzz-replay: $(REPLAYS)
 
 # Line coverage that the corpora (committed seeds plus the working corpus of past `make fuzz`
 # runs) reach in the files the targets exist to test: gcc --coverage, replayed, gcov. The three
-# data targets share src/dataset_load.c and are measured together. An input that fails its
+# data targets share src/dataset_load.c and src/byte_source.c and are measured together. An input that fails its
 # target aborts the replay before gcov's data is written, so a failing replay is redone one
 # input per process.
 COV_DIR := $(BUILD)/fuzz-cov
-COV_GROUPS := net_load:src/io.c idx+cifar+csv:src/dataset_load.c \
+COV_GROUPS := net_load:src/io.c idx+cifar+csv:src/dataset_load.c+src/byte_source.c \
               checkpoint:src/checkpoint.c+src/optimizer.c+src/iter.c \
-              api:$(subst $(eval) ,+,$(filter-out src/dataset_load.c src/dataset_transform.c,$(SRCS)))
+              load_path:src/io.c+src/dataset_load.c+src/byte_source.c+src/fileio.c+src/options.c \
+              api:$(subst $(eval) ,+,$(filter-out src/dataset_load.c src/dataset_transform.c \
+                  src/byte_source.c src/fileio.c src/file_replace.c src/options.c,$(SRCS)))
 $(eval $(call fan_variant,$(COV_DIR),$(CC),-O0 -g --coverage))
 
 fuzz-coverage: $(patsubst %,$(COV_DIR)/replay_%,$(ALL_FUZZ_TARGETS))

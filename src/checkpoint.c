@@ -126,8 +126,9 @@ static void emit_bytes(const void *ctx, fan__writer *w)
     fan__writer_put(w, b->p, b->len);
 }
 
-fan_status fan_checkpoint_save(const char *path, const fan_net *net, const fan_optimizer *opt,
-                               const fan_iter *it)
+fan_status fan__checkpoint_save_io(const char *path, const fan_net *net,
+                                   const fan_optimizer *opt, const fan_iter *it,
+                                   const fan__fileio *io)
 {
     FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
     char *err = fan__net_errbuf(net);
@@ -144,10 +145,16 @@ fan_status fan_checkpoint_save(const char *path, const fan_net *net, const fan_o
     fan_status st = encode(net, opt, it, &p, buf);
     if (st == FAN_OK) {
         const bytes b = {buf, len};
-        st = fan__save_atomic(path, emit_bytes, &b, al, err);
+        st = fan__save_atomic_io(path, emit_bytes, &b, al, err, io);
     }
     fan__free(al, buf);
     return st;
+}
+
+fan_status fan_checkpoint_save(const char *path, const fan_net *net, const fan_optimizer *opt,
+                               const fan_iter *it)
+{
+    return fan__checkpoint_save_io(path, net, opt, it, NULL);
 }
 
 /* ---- loading ------------------------------------------------------------------------------- */
@@ -315,10 +322,12 @@ static fan_status undo(fan_status st, fan_net **net, fan_optimizer **opt, fan_it
     return st;
 }
 
-/* fan_checkpoint_load (path) or _load_mem (buf, len); err is not NULL. */
+/* fan_checkpoint_load (path, read through the file layer io) or _load_mem (buf, len); err is
+   not NULL. */
 static fan_status load(const char *path, const void *buf, size_t len, fan_net **net,
                        fan_optimizer **opt, fan_iter **it, const fan_dataset *data,
-                       const fan_allocator *alloc, uint64_t max_bytes, char *err)
+                       const fan_allocator *alloc, uint64_t max_bytes, char *err,
+                       const fan__fileio *io)
 {
     FAN__FAIL_IF(err, net == NULL, FAN_E_NULL, "net (the output) is NULL");
     clear_outputs(net, opt, it);
@@ -330,7 +339,7 @@ static fan_status load(const char *path, const void *buf, size_t len, fan_net **
     fan__alloc_init(&al, alloc);
     unsigned char *data_bytes = NULL;
     size_t n = 0;
-    FAN__CHECK(fan__read_file(path, max_bytes, &al, &data_bytes, &n, err));
+    FAN__CHECK(fan__read_file_io(path, max_bytes, &al, &data_bytes, &n, err, io));
     fan_status st = decode(data_bytes, n, net, opt, it, data, alloc, max_bytes, err);
     if (st != FAN_OK) {
         /* The file's name leads the message, so a user with several checkpoints knows which. */
@@ -342,6 +351,13 @@ static fan_status load(const char *path, const void *buf, size_t len, fan_net **
     return undo(st, net, opt, it);
 }
 
+fan_status fan__checkpoint_load_opts(const char *path, fan_net **net, fan_optimizer **opt,
+                                     fan_iter **it, const fan_dataset *data, fan__opts *o)
+{
+    return load(path, NULL, 0, net, opt, it, data, o->user_alloc, o->max_load_bytes, o->err,
+                o->io);
+}
+
 fan_status fan_checkpoint_load(const char *path, fan_net **net, fan_optimizer **opt, fan_iter **it,
                                const fan_dataset *data, const fan_allocator *alloc)
 {
@@ -350,7 +366,7 @@ fan_status fan_checkpoint_load(const char *path, fan_net **net, fan_optimizer **
         return FAN_E_NULL;
     }
     char err[FAN__ERRMSG_CAP] = "";
-    return load(path, NULL, 0, net, opt, it, data, alloc, FAN_DEFAULT_MAX_LOAD_BYTES, err);
+    return load(path, NULL, 0, net, opt, it, data, alloc, FAN_DEFAULT_MAX_LOAD_BYTES, err, NULL);
 }
 
 fan_status fan_checkpoint_load_mem(const void *buf, size_t len, fan_net **net,
@@ -362,7 +378,8 @@ fan_status fan_checkpoint_load_mem(const void *buf, size_t len, fan_net **net,
         return FAN_E_NULL;
     }
     char err[FAN__ERRMSG_CAP] = "";
-    return load(NULL, buf, len, net, opt, it, data, alloc, FAN_DEFAULT_MAX_LOAD_BYTES, err);
+    return load(NULL, buf, len, net, opt, it, data, alloc, FAN_DEFAULT_MAX_LOAD_BYTES, err,
+                NULL);
 }
 
 fan_status fan_checkpoint_load_ex(const char *path, fan_net **net, fan_optimizer **opt,
@@ -373,8 +390,7 @@ fan_status fan_checkpoint_load_ex(const char *path, fan_net **net, fan_optimizer
     fan__opts o;
     fan_status st = fan__opts_read(&o, opts);
     if (st == FAN_OK && path == NULL) st = fan__fail(o.err, FAN_E_NULL, "path is NULL");
-    if (st == FAN_OK)
-        st = load(path, NULL, 0, net, opt, it, data, o.user_alloc, o.max_load_bytes, o.err);
+    if (st == FAN_OK) st = fan__checkpoint_load_opts(path, net, opt, it, data, &o);
     return fan__opts_finish(&o, st);
 }
 
@@ -387,6 +403,7 @@ fan_status fan_checkpoint_load_mem_ex(const void *buf, size_t len, fan_net **net
     fan_status st = fan__opts_read(&o, opts);
     if (st == FAN_OK && buf == NULL) st = fan__fail(o.err, FAN_E_NULL, "buf is NULL");
     if (st == FAN_OK)
-        st = load(NULL, buf, len, net, opt, it, data, o.user_alloc, o.max_load_bytes, o.err);
+        st = load(NULL, buf, len, net, opt, it, data, o.user_alloc, o.max_load_bytes, o.err,
+                  NULL);
     return fan__opts_finish(&o, st);
 }

@@ -32,6 +32,9 @@ static fan_status svd_failed(const fan_net *net, fan_status st, size_t layer, co
     if (st == FAN_E_NOMEM)
         return fan__fail(fan__net_errbuf(net), st, "layer %zu: cannot allocate scratch for %s",
                          layer, what);
+    if (st == FAN_E_NONFINITE)
+        return fan__fail(fan__net_errbuf(net), st, "layer %zu: the matrix for %s holds NaN or "
+                         "infinity", layer, what);
     return fan__fail(fan__net_errbuf(net), st, "layer %zu: the SVD for %s did not converge", layer,
                      what);
 }

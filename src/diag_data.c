@@ -116,6 +116,8 @@ fan_status fan_diag_gram_dimensionality(const fan_net *net, size_t hidden, const
     fan__free(al, ws.block);
     if (st == FAN_E_NOMEM)
         return fan__fail(fan__net_errbuf(net), st, "cannot allocate the %zu x %zu Gram matrix", w, w);
+    FAN__FAIL_IF(fan__net_errbuf(net), st == FAN_E_NONFINITE, st, "the %zu x %zu Gram matrix "
+                 "holds NaN or infinity (activations overflowed)", w, w);
     FAN__FAIL_IF(fan__net_errbuf(net), st != FAN_OK, st, "the SVD of the %zu x %zu Gram matrix did not "
                  "converge", w, w);
     return FAN_OK;

@@ -117,7 +117,8 @@ void fan__dgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, double a
  * Singular values (descending) of the row-major rows x cols double matrix a, which is destroyed.
  * sv has min(rows, cols) entries. If u is not NULL it receives the first min(rows, cols) left
  * singular vectors as columns of a row-major rows x min(rows, cols) matrix. LAPACK workspace comes
- * from al. Returns FAN_OK, FAN_E_NOMEM or FAN_E_LAPACK (no convergence); records no message.
+ * from al. Returns FAN_OK, FAN_E_NONFINITE (a holds NaN or infinity: LAPACK is not called),
+ * FAN_E_NOMEM or FAN_E_LAPACK (no convergence); records no message.
  */
 fan_status fan__svd(const fan_allocator *al, double *a, size_t rows, size_t cols, double *sv,
                     double *u);
@@ -304,19 +305,23 @@ void fan__writer_put(fan__writer *w, const void *p, size_t n);
 /** Produces the whole content of a file, in order, through fan__writer_put. */
 typedef void (*fan__emit_fn)(const void *ctx, fan__writer *w);
 /**
- * Replaces the file at path atomically with the bytes emit(ctx, w) produces: they go to a
- * temporary file next to path, which is flushed, synced and renamed over path. On any failure
- * path is left as it was and err (may be NULL) says why. Every file the library writes (models,
- * checkpoints) goes through here, so that the save path is one piece of code.
+ * Replaces the file at path atomically with the bytes emit(ctx, w) produces, by the protocol of
+ * file_replace.c: symbolic links followed to their target, whose permission bits are kept; the
+ * bytes go to the target's one temporary name (removed again by the next save if a crash leaves
+ * it), which is synced and renamed over the target, and the directory is synced. On any failure
+ * before the rename the target is left as it was, and err (may be NULL) says why. Every file the
+ * library writes (models, checkpoints) goes through here, and all of it through the file layer
+ * (fileio.h), so that the save path is one piece of code under the fault-injection tests.
  * @return FAN_OK; FAN_E_NULL (path); FAN_E_IO; FAN_E_NOMEM.
  */
 fan_status fan__save_atomic(const char *path, fan__emit_fn emit, const void *ctx,
                             const fan_allocator *al, char *err);
 
 /**
- * Reads the whole file at path into *data (len bytes from al; the caller frees it). A file larger
- * than max_bytes (0: no bound but half the address space) fails with FAN_E_LIMIT before anything
- * is allocated. @return FAN_OK; FAN_E_IO; FAN_E_LIMIT; FAN_E_NOMEM (message in err).
+ * Reads the whole regular file at path into *data (len bytes from al; the caller frees it). A
+ * directory, FIFO or device fails with FAN_E_IO; a file larger than max_bytes (0: no bound but
+ * half the address space) fails with FAN_E_LIMIT before anything is allocated.
+ * @return FAN_OK; FAN_E_IO; FAN_E_LIMIT; FAN_E_NOMEM (message in err).
  */
 fan_status fan__read_file(const char *path, uint64_t max_bytes, const fan_allocator *al,
                           unsigned char **data, size_t *len, char *err);

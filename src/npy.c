@@ -4,18 +4,13 @@
  * npy_net.c. Every length in a header is checked against the input's size and the library's
  * bounds before anything is allocated from it.
  */
-#define _XOPEN_SOURCE 700 /* POSIX with XSI: mkstemp, fdopen, fsync, fileno, fstat */
-
 #include "dataset_internal.h"
 #include "npy_internal.h"
 #include "options.h"
 
-#include <errno.h>
 #include <math.h>
-#include <stdlib.h> /* mkstemp */
+#include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* The six magic bytes; then major and minor version bytes. */
 static const unsigned char MAGIC[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
@@ -33,21 +28,14 @@ fan_status fan__npy_open(fan__npy_src *s, const char *path, char *err)
 {
     memset(s, 0, sizeof *s);
     s->name = path;
-    s->f = fopen(path, "rb");
-    FAN__FAIL_IF(err, s->f == NULL, FAN_E_IO, "cannot open %s: %s", path, strerror(errno));
-    /* fstat, not fseek/ftell: a directory opens fine on Linux and reports a nonsense size. */
-    struct stat st;
-    if (fstat(fileno(s->f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0) {
-        fan__npy_close(s);
-        return fan__fail(err, FAN_E_IO, "%s is not a regular file", path);
-    }
-    s->size = (uint64_t)st.st_size;
-    return FAN_OK;
+    s->f.fd = -1;
+    return fan__file_open_regular(&s->f, NULL, path, &s->size, err);
 }
 
 void fan__npy_open_mem(fan__npy_src *s, const void *buf, size_t len, const char *name)
 {
     memset(s, 0, sizeof *s);
+    s->f.fd = -1;
     s->mem = buf;
     s->mem_len = len;
     s->size = len;
@@ -56,15 +44,18 @@ void fan__npy_open_mem(fan__npy_src *s, const void *buf, size_t len, const char 
 
 void fan__npy_close(fan__npy_src *s)
 {
-    if (s->f != NULL) (void)fclose(s->f);
-    s->f = NULL;
+    /* Only read: a failing close loses nothing. */
+    if (s->f.fd >= 0) (void)fan__file_close(&s->f, NULL);
 }
 
 /* Reads exactly n bytes; the caller has checked that the input holds them. */
 static fan_status src_read(fan__npy_src *s, void *dst, size_t n, char *err)
 {
-    if (s->f != NULL) {
-        FAN__FAIL_IF(err, fread(dst, 1, n, s->f) != n, FAN_E_IO, "cannot read %s", s->name);
+    if (s->f.fd >= 0) {
+        size_t got = 0;
+        FAN__CHECK(fan__file_read(&s->f, dst, n, &got, err));
+        FAN__FAIL_IF(err, got != n, FAN_E_IO, "%s: the file became shorter while it was read",
+                     s->name);
     } else {
         FAN__FAIL_IF(err, n > s->mem_len - s->pos, FAN_E_FORMAT, "%s is truncated", s->name);
         memcpy(dst, s->mem + s->pos, n);
@@ -371,11 +362,6 @@ static fan_status read_labels(fan__npy_src *s, const fan__npy_header *h, int32_t
     return FAN_OK;
 }
 
-static fan_status write_all(FILE *f, const void *p, size_t n)
-{
-    return fwrite(p, 1, n, f) == n ? FAN_OK : FAN_E_IO;
-}
-
 /* The header of a C-order '<f4' array, padded to ARRAY_ALIGN as NumPy pads it; returns its
    length, 0 if it does not fit in cap. */
 static size_t f32_header(unsigned char *out, size_t cap, const size_t *shape, size_t ndim)
@@ -404,24 +390,30 @@ static size_t f32_header(unsigned char *out, size_t cap, const size_t *shape, si
     return total;
 }
 
-/* Writes the header and the floats, little-endian whatever the host. */
-static fan_status write_f32_file(FILE *f, const unsigned char *hdr, size_t hdr_len,
-                                 const float *data, size_t count)
+/* What fan__save_atomic writes: the header and the floats, little-endian whatever the host. */
+typedef struct f32_file {
+    const unsigned char *hdr;
+    size_t hdr_len;
+    const float *data;
+    size_t count;
+} f32_file;
+
+static void emit_f32(const void *ctx, fan__writer *w)
 {
-    FAN__CHECK(write_all(f, hdr, hdr_len));
+    const f32_file *f = ctx;
+    fan__writer_put(w, f->hdr, f->hdr_len);
     unsigned char buf[CHUNK];
     const size_t per = CHUNK / 4;
-    for (size_t done = 0; done < count;) {
-        const size_t k = count - done < per ? count - done : per;
+    for (size_t done = 0; done < f->count;) {
+        const size_t k = f->count - done < per ? f->count - done : per;
         for (size_t i = 0; i < k; i++) {
             uint32_t u;
-            memcpy(&u, &data[done + i], sizeof u);
+            memcpy(&u, &f->data[done + i], sizeof u);
             for (int b = 0; b < 4; b++) buf[4 * i + (size_t)b] = (unsigned char)(u >> (8 * b));
         }
-        FAN__CHECK(write_all(f, buf, 4 * k));
+        fan__writer_put(w, buf, 4 * k);
         done += k;
     }
-    return FAN_OK;
 }
 
 fan_status fan__npy_write_f32(const char *path, const float *data, const size_t *shape,
@@ -432,38 +424,8 @@ fan_status fan__npy_write_f32(const char *path, const float *data, const size_t 
     FAN__FAIL_IF(err, hdr_len == 0, FAN_E_LIMIT, "%s: shape too long for a header", path);
     size_t count = 1;
     for (size_t i = 0; i < ndim; i++) count *= shape[i]; /* a net's matrix: cannot overflow */
-
-    static const char suffix[] = ".tmp-XXXXXX";
-    const size_t plen = strlen(path);
-    char *tmp = fan__alloc(al, plen + sizeof suffix);
-    FAN__FAIL_IF(err, tmp == NULL, FAN_E_NOMEM, "cannot allocate a path");
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, suffix, sizeof suffix);
-    /* As fan_net_save: a temporary file beside path, renamed over it once complete. */
-    fan_status st = FAN_OK;
-    const int fd = mkstemp(tmp);
-    if (fd < 0) {
-        st = fan__fail(err, FAN_E_IO, "cannot create %s: %s", tmp, strerror(errno));
-        fan__free(al, tmp);
-        return st;
-    }
-    FILE *f = fdopen(fd, "wb");
-    if (f == NULL) {
-        st = fan__fail(err, FAN_E_IO, "cannot open %s: %s", tmp, strerror(errno));
-        (void)close(fd);
-    } else {
-        int err_no = write_f32_file(f, hdr, hdr_len, data, count) == FAN_OK ? 0 : (errno ? errno : EIO);
-        if (!err_no && fflush(f) != 0) err_no = errno ? errno : EIO;
-        if (!err_no && fsync(fileno(f)) != 0) err_no = errno ? errno : EIO;
-        if (fclose(f) != 0 && !err_no) err_no = errno ? errno : EIO;
-        if (err_no)
-            st = fan__fail(err, FAN_E_IO, "cannot write %s: %s", tmp, strerror(err_no));
-        else if (rename(tmp, path) != 0)
-            st = fan__fail(err, FAN_E_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    }
-    if (st != FAN_OK) (void)unlink(tmp);
-    fan__free(al, tmp);
-    return st;
+    const f32_file f = {hdr, hdr_len, data, count};
+    return fan__save_atomic(path, emit_f32, &f, al, err);
 }
 
 /* ---- datasets ------------------------------------------------------------------------------- */

@@ -10,9 +10,8 @@
 #ifndef FAN_NPY_INTERNAL_H
 #define FAN_NPY_INTERNAL_H
 
+#include "fileio.h"
 #include "internal.h"
-
-#include <stdio.h>
 
 /* Largest header accepted: NumPy itself refuses headers above 10,000 bytes unless told otherwise,
    and a real header is under 200 bytes; this bound keeps hostile headers cheap. */
@@ -41,16 +40,18 @@ typedef struct fan__npy_header {
     char descr[16];     /* as written in the file, for messages */
 } fan__npy_header;
 
-/* Where the bytes come from: a memory buffer or an open file (read sequentially). */
+/* Where the bytes come from: a memory buffer or a file opened through the file layer (read
+   sequentially). */
 typedef struct fan__npy_src {
     const unsigned char *mem;
     size_t mem_len, pos;
-    FILE *f;
+    fan__file f;      /* f.fd is -1 for a memory source */
     uint64_t size;    /* total input size in bytes */
     const char *name; /* file name or "buffer", for messages */
 } fan__npy_src;
 
-/* Opens path for reading: a regular file only (a directory or device is FAN_E_IO). */
+/* Opens path for reading through the file layer: a regular file only (a directory, FIFO or
+   device is FAN_E_IO). */
 fan_status fan__npy_open(fan__npy_src *s, const char *path, char *err);
 /* A source over len bytes at buf. */
 void fan__npy_open_mem(fan__npy_src *s, const void *buf, size_t len, const char *name);
@@ -76,8 +77,8 @@ fan_status fan__npy_read_floats(fan__npy_src *s, const fan__npy_header *h, float
 
 /*
  * Writes a C-order little-endian float32 array of the given shape (at most FAN__NPY_MAX_DIMS
- * dimensions, product not overflowing) to path atomically: a temporary file next to it, renamed
- * over it once written and synced. al provides the temporary name.
+ * dimensions, product not overflowing) to path atomically, through fan__save_atomic as every
+ * file the library writes. al provides the save's scratch memory.
  */
 fan_status fan__npy_write_f32(const char *path, const float *data, const size_t *shape,
                               size_t ndim, const fan_allocator *al, char *err);

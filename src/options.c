@@ -28,12 +28,14 @@ fan_status fan__opts_read(fan__opts *o, const fan_create_options *user)
                  "options: struct_size %zu is not a size of fan_create_options (set it to "
                  "sizeof(fan_create_options), %zu in this library)",
                  n, sizeof(fan_create_options));
-    const unsigned char *bytes = (const unsigned char *)user;
-    for (size_t i = sizeof(fan_create_options); i < n; i++)
-        FAN__FAIL_IF(o->err, bytes[i] != 0, FAN_E_UNSUPPORTED,
-                     "options: byte %zu of the caller's %zu-byte struct is set, but this "
-                     "library (%s) knows only the first %zu bytes",
-                     i, n, FANOISE_VERSION_STRING, sizeof(fan_create_options));
+    if (n > sizeof(fan_create_options)) {
+        const unsigned char *tail = (const unsigned char *)user;
+        for (size_t i = sizeof(fan_create_options); i < n; i++)
+            FAN__FAIL_IF(o->err, tail[i] != 0, FAN_E_UNSUPPORTED,
+                         "options: byte %zu of the caller's %zu-byte struct is set, but this "
+                         "library (%s) knows only the first %zu bytes",
+                         i, n, FANOISE_VERSION_STRING, sizeof(fan_create_options));
+    }
     if (COVERS(n, alloc) && user->alloc != NULL) {
         o->user_alloc = user->alloc;
         fan__alloc_init(&o->alloc, user->alloc);
@@ -41,6 +43,15 @@ fan_status fan__opts_read(fan__opts *o, const fan_create_options *user)
     if (COVERS(n, max_load_bytes) && user->max_load_bytes != 0)
         o->max_load_bytes = user->max_load_bytes;
     return FAN_OK;
+}
+
+fan_create_options fan__opts_with_alloc(const fan_allocator *alloc)
+{
+    fan_create_options o;
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.alloc = alloc;
+    return o;
 }
 
 fan_status fan__opts_finish(fan__opts *o, fan_status st)

@@ -137,6 +137,14 @@ void nets() {
     // Save and load, in memory and on disk, and NumPy files.
     const std::vector<unsigned char> bytes = net.save_mem();
     fanoise::Net copy = fanoise::Net::load_mem(bytes.data(), bytes.size());
+    fanoise::Net copy3 = fanoise::Net::load_mem(bytes.data(), bytes.size(), fanoise::CreateOptions());
+    try {
+        fanoise::Net::load_mem(bytes.data(), bytes.size(), fanoise::CreateOptions(nullptr, 100));
+        expect(false, "a model above the load budget throws");
+    } catch (const fanoise::Error &e) {
+        expect(e.status() == FAN_E_LIMIT && copy3.num_params() == net.num_params(),
+               "a model above the load budget throws FAN_E_LIMIT");
+    }
     fanoise::Net copy2 = fanoise::Net::load_mem_quiet(bytes.data(), bytes.size());
     expect(copy.weights(0).w == net.weights(0).w && copy2.clone().weights(1).b == net.weights(1).b,
            "a net saved to memory loads back identical");
@@ -145,6 +153,7 @@ void nets() {
         const std::string d(dir);
         net.save(d + "/m.fan");
         expect(fanoise::Net::load(d + "/m.fan").weights(0).w == net.weights(0).w &&
+                   fanoise::Net::load(d + "/m.fan", fanoise::CreateOptions()).num_params() == net.num_params() &&
                    fanoise::Net::load_quiet(d + "/m.fan").num_params() == net.num_params(),
                "a net saved to a file loads back identical");
         net.export_npy(d);

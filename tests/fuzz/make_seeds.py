@@ -16,6 +16,9 @@ Container layouts (see each fuzz_*.c):
   api       a script of byte-coded API calls (fuzz_api.c); seeds are arbitrary bytes.
   checkpoint  a checkpoint file as is (docs/file-format.md); batch-iterator seeds ran over the
             fixed dataset of fuzz_checkpoint.c, whose fingerprint ck_fingerprint() computes.
+  load_path 9 header bytes (loader and gzip flags, kind of path, budget, fault number u16,
+            loader argument, flags, length of the first file u16), then the first file and the
+            second (fuzz_load_path.c).
 """
 import gzip
 import os
@@ -354,8 +357,50 @@ def checkpoint_seeds():
     write("checkpoint", "empty", b"")
 
 
+def load_path(loader, files, kind=0, budget=0, fault=0, param=0, param2=0, gz_a=False,
+              gz_b=False):
+    a = files[0]
+    b = files[1] if len(files) > 1 else b""
+    flags = loader | (4 if gz_a else 0) | (8 if gz_b else 0)
+    return (bytes([flags, kind, budget]) + struct.pack("<H", fault) + bytes([param, param2])
+            + struct.pack("<H", len(a)) + a + b)
+
+
+def load_path_seeds():
+    net = model([4, 3, 2])
+    write("load_path", "net-regular", load_path(0, [net]))
+    for kind, name in ((1, "link"), (2, "directory"), (3, "fifo"), (4, "dangling-link")):
+        write("load_path", "net-" + name, load_path(0, [net], kind=kind))
+    write("load_path", "net-budget-64", load_path(0, [net], budget=6))
+    write("load_path", "net-longer-than-header", load_path(0, [net + bytes(4096)]))
+    write("load_path", "net-version-2", load_path(0, [model([4, 3, 2], version=2)]))
+    for n in (1, 2, 3, 4, 5):
+        write("load_path", "net-fault-%d" % n, load_path(0, [net], fault=n))
+    img = idx_images(3, 4, 4)
+    lab = idx_labels([0, 7, 9])
+    write("load_path", "idx-raw", load_path(1, [img, lab]))
+    write("load_path", "idx-gzip", load_path(1, [img, lab], gz_a=True, gz_b=True))
+    write("load_path", "idx-gzip-fault-9", load_path(1, [img, lab], gz_a=True, fault=9))
+    write("load_path", "idx-budget-32", load_path(1, [img, lab], budget=5))
+    write("load_path", "idx-claims-more", load_path(1, [struct.pack(">IIII", 0x803, 100000, 28,
+                                                                     28) + bytes(64), lab],
+                                                    gz_a=True))
+    rec = cifar_record([3])
+    write("load_path", "cifar-one", load_path(2, [rec]))
+    write("load_path", "cifar-two", load_path(2, [rec, cifar_record([9])], param2=2))
+    write("load_path", "cifar-100", load_path(2, [cifar_record([5, 42])], param=1))
+    write("load_path", "cifar-fault-7", load_path(2, [rec, rec], param2=2, fault=7))
+    rows = b"a,b,c,label\n0.5,1,2,0\n3,4.25,-5,1\n6,7,8e-3,2\n"
+    write("load_path", "csv-header", load_path(3, [rows], param=255, param2=1))
+    write("load_path", "csv-gzip", load_path(3, [rows], param=255, param2=1, gz_a=True))
+    write("load_path", "csv-budget-16", load_path(3, [rows], param=255, param2=1, budget=4))
+    write("load_path", "csv-link", load_path(3, [rows], kind=1, param=255, param2=1))
+    write("load_path", "csv-fault-4", load_path(3, [rows], param=255, param2=1, fault=4))
+
+
 def main():
-    for name in sys.argv[1:] or ["net_load", "idx", "cifar", "csv", "api", "checkpoint"]:
+    for name in sys.argv[1:] or ["net_load", "idx", "cifar", "csv", "api", "checkpoint",
+                                 "load_path"]:
         globals()[name + "_seeds"]()
 
 

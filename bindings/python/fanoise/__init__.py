@@ -22,10 +22,10 @@ from ._buffers import numpy_enabled, use_numpy
 from ._lib import lib as _library
 from .checkpoint import (checkpoint_from_bytes, checkpoint_to_bytes, load_checkpoint,
                          save_checkpoint)
-from .constants import (CSV_LAST_COLUMN, MAX_CLASSES, MAX_LAYERS, MAX_MATRIX, MAX_SAMPLES,
-                        MAX_WIDTH, Activation, Init, IterParam, LabelMode, Loss, Matrix,
-                        NetParam, NoiseKind, Norm, OptimizerKind, OptimizerParam, Rule, Schedule,
-                        Status)
+from .constants import (CSV_LAST_COLUMN, DEFAULT_MAX_LOAD_BYTES, MAX_CLASSES, MAX_LAYERS,
+                        MAX_MATRIX, MAX_SAMPLES, MAX_WIDTH, Activation, Init, IterParam,
+                        LabelMode, Loss, Matrix, NetParam, NoiseKind, Norm, OptimizerKind,
+                        OptimizerParam, Rule, Schedule, Status)
 from .data import Batch, Dataset, Iter
 from .diag import (Alignment, Readout, Spectrum, alignment, calibration_error, delta_alignment,
                    effective_rank, gram_dimensionality, matrix_angle, matrix_effective_rank,
@@ -33,7 +33,7 @@ from .diag import (Alignment, Readout, Spectrum, alignment, calibration_error, d
                    participation_ratio, principal_angles, readout, singular_values,
                    spectrum_summary, stable_rank)
 from .errors import (FanoiseArithmeticError, FanoiseError, FanoiseMemoryError, FanoiseOSError,
-                     FanoiseValueError, strerror)
+                     FanoiseTypeError, FanoiseValueError, strerror)
 from .net import Net, Progress
 from .optimizer import Optimizer
 
@@ -55,10 +55,12 @@ __version__ = version_string()
 
 __all__ = [
     "Net", "Optimizer", "Dataset", "Iter", "Batch", "Progress", "FanoiseError", "strerror",
-    "FanoiseValueError", "FanoiseMemoryError", "FanoiseOSError", "FanoiseArithmeticError",
+    "FanoiseValueError", "FanoiseTypeError", "FanoiseMemoryError", "FanoiseOSError",
+    "FanoiseArithmeticError",
     "Status", "Rule", "Activation", "Loss", "Init", "Matrix", "NetParam", "OptimizerKind",
     "OptimizerParam", "Schedule", "Norm", "IterParam", "NoiseKind", "LabelMode",
     "MAX_LAYERS", "MAX_WIDTH", "MAX_MATRIX", "MAX_SAMPLES", "MAX_CLASSES", "CSV_LAST_COLUMN",
+    "DEFAULT_MAX_LOAD_BYTES",
     "Alignment", "Readout", "Spectrum", "alignment", "delta_alignment", "singular_values",
     "effective_rank", "participation_ratio", "stable_rank", "principal_angles",
     "gram_dimensionality", "readout", "calibration_error", "matrix_singular_values",

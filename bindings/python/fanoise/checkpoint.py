@@ -4,6 +4,7 @@ import os
 from ctypes import byref, c_size_t
 
 from . import _buffers as B
+from ._handle import using
 from ._lib import IT, NET, OPT, create_options, lib
 from .constants import Status
 from .data import Iter
@@ -12,26 +13,36 @@ from .net import Net
 from .optimizer import Optimizer
 
 
-def _ptr(handle):
-    return None if handle is None else handle.ptr
+def _handles(net, opt, it):
+    """The handles a checkpoint reads, for their locks (see _handle.py)."""
+    return [h for h in (net, opt, it) if h is not None]
+
+
+def _ptrs(net, opt, it, ptrs):
+    """(net, opt, it) pointers, None where the handle is None."""
+    found = iter(ptrs)
+    return tuple(next(found) if h is not None else None for h in (net, opt, it))
 
 
 def save_checkpoint(path, net, opt=None, it=None):
     """Writes net, opt and it (either may be None) to path atomically (fan_checkpoint_save)."""
-    check(lib.fan_checkpoint_save(os.fsencode(path), net.ptr, _ptr(opt), _ptr(it)),
-          lib.fan_net_errmsg, net.ptr, "fan_checkpoint_save")
+    with using(*_handles(net, opt, it)) as ptrs:
+        np_, op, ip = _ptrs(net, opt, it, ptrs)
+        check(lib.fan_checkpoint_save(os.fsencode(path), np_, op, ip), lib.fan_net_errmsg, np_,
+              "fan_checkpoint_save")
 
 
 def checkpoint_to_bytes(net, opt=None, it=None):
     """The bytes save_checkpoint would write (fan_checkpoint_save_mem)."""
-    need = c_size_t()
-    check(lib.fan_checkpoint_save_mem(None, 0, byref(need), net.ptr, _ptr(opt), _ptr(it)),
-          lib.fan_net_errmsg, net.ptr, "fan_checkpoint_save_mem")
-    buf = ctypes.create_string_buffer(need.value)
-    written = c_size_t()
-    check(lib.fan_checkpoint_save_mem(buf, need.value, byref(written), net.ptr, _ptr(opt),
-                                      _ptr(it)),
-          lib.fan_net_errmsg, net.ptr, "fan_checkpoint_save_mem")
+    with using(*_handles(net, opt, it)) as ptrs:
+        np_, op, ip = _ptrs(net, opt, it, ptrs)
+        need = c_size_t()
+        check(lib.fan_checkpoint_save_mem(None, 0, byref(need), np_, op, ip),
+              lib.fan_net_errmsg, np_, "fan_checkpoint_save_mem")
+        buf = ctypes.create_string_buffer(need.value)
+        written = c_size_t()
+        check(lib.fan_checkpoint_save_mem(buf, need.value, byref(written), np_, op, ip),
+              lib.fan_net_errmsg, np_, "fan_checkpoint_save_mem")
     return buf.raw[:written.value]
 
 
@@ -41,7 +52,7 @@ _ERRMSG_CAP = 512
 def _load(fn, source, data, with_iterator, max_load_bytes, what):
     net, opt, it = NET(), OPT(), IT()
     msg = ctypes.create_string_buffer(_ERRMSG_CAP)
-    options = create_options(msg, max_load_bytes)
+    options = create_options(msg, B.u64_arg(max_load_bytes, "max_load_bytes"))
     dsp = data._pin() if data is not None else None
     try:
         st = fn(*source, byref(net), byref(opt), byref(it) if with_iterator else None, dsp,

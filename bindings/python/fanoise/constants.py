@@ -186,6 +186,7 @@ MAX_SAMPLES = 100000000
 MAX_CLASSES = 65536
 # ((size_t)-1) in the header.
 CSV_LAST_COLUMN = ctypes.c_size_t(-1).value
+# The load budget of fan_create_options when max_load_bytes is 0 (4 GiB).
 DEFAULT_MAX_LOAD_BYTES = 4 << 30
 
 # The version of the header this binding was written against (FANOISE_VERSION_*).

@@ -44,9 +44,17 @@ class FanoiseError(Exception):
 
 
 class FanoiseValueError(FanoiseError, ValueError):
-    """A FanoiseError that is also a ValueError: an argument, shape, label or input the library
-    refuses (E_NULL, E_INVALID, E_SHAPE, E_LABEL, E_NONFINITE, E_LIMIT) or malformed data
-    (E_FORMAT, E_VERSION, E_CHECKSUM)."""
+    """A FanoiseError that is also a ValueError: an argument the binding refuses before calling
+    the library (a value out of range, a negative size, an array of the wrong shape, a label that
+    is not an integer; the message names the argument), or one the library refuses (E_NULL,
+    E_INVALID, E_SHAPE, E_LABEL, E_NONFINITE, E_LIMIT) or malformed data (E_FORMAT, E_VERSION,
+    E_CHECKSUM)."""
+
+
+class FanoiseTypeError(FanoiseError, TypeError):
+    """An argument of a type the binding cannot convert (a string where numbers are expected, a
+    float where an integer is). Also a FanoiseError (status E_INVALID); the message names the
+    argument."""
 
 
 class FanoiseMemoryError(FanoiseError, MemoryError):

@@ -3,7 +3,7 @@ import ctypes
 from ctypes import byref, c_double, c_size_t
 
 from . import _buffers as B
-from ._handle import Handle
+from ._handle import Handle, using
 from ._lib import OPT, create_options, lib
 from .constants import OptimizerKind, OptimizerParam, Status
 from .errors import FanoiseError, check
@@ -28,9 +28,11 @@ class Optimizer(Handle):
         unknown = set(params) - set(_KEYWORDS)
         if unknown:
             raise TypeError(f"unknown optimizer parameter(s): {', '.join(sorted(unknown))}")
+        kind = B.enum_arg(kind, "kind")
         out = OPT()
-        check(lib.fan_optimizer_create(byref(out), int(kind), net.ptr, None),
-              what=f"fan_optimizer_create(kind={int(kind)})")
+        with using(net) as (netp,):
+            check(lib.fan_optimizer_create(byref(out), kind, netp, None),
+                  what=f"fan_optimizer_create(kind={kind})")
         super().__init__(out)
         for name, value in params.items():
             self.set(_KEYWORDS[name], value)
@@ -38,12 +40,13 @@ class Optimizer(Handle):
     def set(self, param, value):
         """Sets a hyperparameter (an OptimizerParam); a value outside Optimizer.bounds(param)
         raises FanoiseError."""
-        self._check(lib.fan_optimizer_set(self.ptr, int(param), float(value)))
+        self._checked(lib.fan_optimizer_set, B.enum_arg(param, "param"),
+                      B.float_arg(value, "value"))
 
     def get(self, param):
         """Reads a hyperparameter (an OptimizerParam)."""
         v = c_double()
-        self._check(lib.fan_optimizer_get(self.ptr, int(param), byref(v)))
+        self._checked(lib.fan_optimizer_get, B.enum_arg(param, "param"), byref(v))
         return v.value
 
     @property
@@ -59,42 +62,45 @@ class Optimizer(Handle):
     def bounds(param):
         """(lo, hi, default) of a hyperparameter."""
         lo, hi, d = c_double(), c_double(), c_double()
-        check(lib.fan_optimizer_param_bounds(int(param), byref(lo), byref(hi), byref(d)),
-              what=f"fan_optimizer_param_bounds({int(param)})")
+        param = B.enum_arg(param, "param")
+        check(lib.fan_optimizer_param_bounds(param, byref(lo), byref(hi), byref(d)),
+              what=f"fan_optimizer_param_bounds({param})")
         return lo.value, hi.value, d.value
 
     @property
     def kind(self):
         """The algorithm, an OptimizerKind."""
-        return OptimizerKind(lib.fan_optimizer_get_kind(self.ptr))
+        return OptimizerKind(self._call(lib.fan_optimizer_get_kind))
 
     def scheduled_lr(self, step=None):
         """The learning rate the schedule gives step `step` (default: the next step)."""
         v = c_double()
-        self._check(lib.fan_optimizer_scheduled_lr(self.ptr, self.steps if step is None
-                                                   else step, byref(v)))
+        with self._lock:
+            step = self.steps if step is None else B.u64_arg(step, "step")
+            self._checked(lib.fan_optimizer_scheduled_lr, step, byref(v))
         return v.value
 
     @property
     def steps(self):
         """Steps applied since creation or the last reset."""
-        return lib.fan_optimizer_steps(self.ptr)
+        return self._call(lib.fan_optimizer_steps)
 
     def reset(self):
         """Zeroes the state (moments, step count); keeps the hyperparameters."""
-        self._check(lib.fan_optimizer_reset(self.ptr))
+        self._checked(lib.fan_optimizer_reset)
 
     def step(self, net):
         """Applies the net's current gradients to its weights."""
-        self._check(lib.fan_optimizer_step(self.ptr, net.ptr))
+        self._checked(lib.fan_optimizer_step, net)
 
     def to_bytes(self):
         """The whole state (hyperparameters, step count, moments), fan_optimizer_save_mem."""
-        need = c_size_t()
-        self._check(lib.fan_optimizer_save_mem(self.ptr, None, 0, byref(need)))
-        buf = ctypes.create_string_buffer(need.value)
-        written = c_size_t()
-        self._check(lib.fan_optimizer_save_mem(self.ptr, buf, need.value, byref(written)))
+        with self._lock:  # one lock across both calls: the size cannot change in between
+            need = c_size_t()
+            self._checked(lib.fan_optimizer_save_mem, None, 0, byref(need))
+            buf = ctypes.create_string_buffer(need.value)
+            written = c_size_t()
+            self._checked(lib.fan_optimizer_save_mem, buf, need.value, byref(written))
         return buf.raw[:written.value]
 
     @classmethod

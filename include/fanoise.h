@@ -23,8 +23,10 @@
  * - Const handles: a function taking a const handle changes nothing in it, with one exception: a
  *   failing call records its message, readable with fan_*_errmsg.
  * - Thread safety: distinct handles may be used from different threads at once; one handle needs
- *   external locking. Concurrent successful calls taking the same const handle are safe (two
- *   failing ones may interleave their messages). A custom allocator of a handle that several
+ *   external locking. Concurrent calls taking the same const handle are safe, failing ones
+ *   included: their messages take turns, and the handle holds one whole message. Reading the
+ *   message (fan_*_errmsg) is safe once no other thread may still fail on that handle: a reader
+ *   racing a writer can see a message being replaced. A custom allocator of a handle that several
  *   threads use at once, even through const calls, must itself be thread-safe: diagnostics take
  *   scratch memory from it. fan_strerror and the version functions are always safe.
  * - Memory goes through the fan_allocator given at creation (NULL means the C library's

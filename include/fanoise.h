@@ -104,7 +104,8 @@ typedef enum fan_status {
     FAN_E_INVALID = 2,        /**< An argument is out of its documented range. */
     FAN_E_SHAPE = 3,          /**< A length or size does not match what the handle requires. */
     FAN_E_NOMEM = 4,          /**< The allocator returned NULL. */
-    FAN_E_NUMERIC = 5,        /**< Training produced a non-finite loss or gradient; no update. */
+    FAN_E_NUMERIC = 5,        /**< A computation overflowed to NaN or infinity (a loss, gradient,
+                                   update or forward pass); nothing was changed. */
     FAN_E_IO = 6,             /**< A file could not be opened, read, written or renamed. */
     FAN_E_FORMAT = 7,         /**< Data is malformed: bad magic, truncated, inconsistent. */
     FAN_E_VERSION = 8,        /**< A file uses a format version this library cannot read. */

@@ -13,7 +13,7 @@ const char *fan_strerror(fan_status s)
     case FAN_E_INVALID: return "an argument is out of its valid range";
     case FAN_E_SHAPE: return "a length or size does not match";
     case FAN_E_NOMEM: return "out of memory";
-    case FAN_E_NUMERIC: return "non-finite loss or gradient; no update applied";
+    case FAN_E_NUMERIC: return "a computation overflowed to NaN or infinity; nothing was changed";
     case FAN_E_IO: return "file input/output failed";
     case FAN_E_FORMAT: return "malformed data";
     case FAN_E_VERSION: return "unsupported format version";

@@ -223,6 +223,12 @@ void fan__net_restore_rule_state(fan_net *net);
 void fan__net_forward_into(const fan_net *net, const float *x, size_t n, float *const *hs,
                            int softmax);
 /**
+ * fan__net_forward_into, then FAN_E_NUMERIC (recorded on net) if any layer's activations are not
+ * finite: what every call that reports results from a forward pass uses.
+ */
+fan_status fan__net_forward_checked(const fan_net *net, const float *x, size_t n,
+                                   float *const *hs, int softmax);
+/**
  * Output error of the loss for a batch whose output activations are in y (n x outputs),
  * writing dL/d(pre-activation) of the output layer into delta and returning the mean loss
  * (double). targets is n x outputs.

@@ -23,8 +23,10 @@
  * - Const handles: a function taking a const handle changes nothing in it, with one exception: a
  *   failing call records its message, readable with fan_*_errmsg.
  * - Thread safety: distinct handles may be used from different threads at once; one handle needs
- *   external locking. Concurrent successful calls taking the same const handle are safe (two
- *   failing ones may interleave their messages). A custom allocator of a handle that several
+ *   external locking. Concurrent calls taking the same const handle are safe, failing ones
+ *   included: their messages take turns, and the handle holds one whole message. Reading the
+ *   message (fan_*_errmsg) is safe once no other thread may still fail on that handle: a reader
+ *   racing a writer can see a message being replaced. A custom allocator of a handle that several
  *   threads use at once, even through const calls, must itself be thread-safe: diagnostics take
  *   scratch memory from it. fan_strerror and the version functions are always safe.
  * - Memory goes through the fan_allocator given at creation (NULL means the C library's
@@ -102,7 +104,8 @@ typedef enum fan_status {
     FAN_E_INVALID = 2,        /**< An argument is out of its documented range. */
     FAN_E_SHAPE = 3,          /**< A length or size does not match what the handle requires. */
     FAN_E_NOMEM = 4,          /**< The allocator returned NULL. */
-    FAN_E_NUMERIC = 5,        /**< Training produced a non-finite loss or gradient; no update. */
+    FAN_E_NUMERIC = 5,        /**< A computation overflowed to NaN or infinity (a loss, gradient,
+                                   update or forward pass); nothing was changed. */
     FAN_E_IO = 6,             /**< A file could not be opened, read, written or renamed. */
     FAN_E_FORMAT = 7,         /**< Data is malformed: bad magic, truncated, inconsistent. */
     FAN_E_VERSION = 8,        /**< A file uses a format version this library cannot read. */

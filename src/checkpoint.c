@@ -281,8 +281,9 @@ static fan_status decode(const unsigned char *buf, size_t len, fan_net **net,
             FAN__CHECK(check_dataset(&h.fp, data, err));
         }
     }
-    char msg[FAN__ERRMSG_CAP];
-    fan_status st = fan_net_load_v2(net, NULL, net_at, h.net_len, alloc, msg, sizeof msg);
+    fan__msg msg_buf;
+    char *msg = fan__msg_init(&msg_buf);
+    fan_status st = fan_net_load_v2(net, NULL, net_at, h.net_len, alloc, msg, FAN__ERRMSG_CAP);
     FAN__FAIL_IF(err, st != FAN_OK, st, "the checkpoint's net: %s", msg);
     if (opt != NULL && (h.flags & CKPT_HAS_OPT)) {
         st = fan__optimizer_load(opt, opt_at, h.opt_len, alloc, msg);
@@ -343,7 +344,7 @@ static fan_status load(const char *path, const void *buf, size_t len, fan_net **
     fan_status st = decode(data_bytes, n, net, opt, it, data, alloc, max_bytes, err);
     if (st != FAN_OK) {
         /* The file's name leads the message, so a user with several checkpoints knows which. */
-        char inner[FAN__ERRMSG_CAP];
+        char inner[FAN__ERRMSG_CAP]; /* only read: a plain buffer */
         memcpy(inner, err, sizeof inner);
         (void)fan__fail(err, st, "%s: %s", path, inner);
     }
@@ -365,8 +366,9 @@ fan_status fan_checkpoint_load(const char *path, fan_net **net, fan_optimizer **
         if (net != NULL) clear_outputs(net, opt, it);
         return FAN_E_NULL;
     }
-    char err[FAN__ERRMSG_CAP] = "";
-    return load(path, NULL, 0, net, opt, it, data, alloc, FAN_DEFAULT_MAX_LOAD_BYTES, err, NULL);
+    fan__msg msg;
+    return load(path, NULL, 0, net, opt, it, data, alloc, FAN_DEFAULT_MAX_LOAD_BYTES,
+                fan__msg_init(&msg), NULL);
 }
 
 fan_status fan_checkpoint_load_mem(const void *buf, size_t len, fan_net **net,
@@ -377,9 +379,9 @@ fan_status fan_checkpoint_load_mem(const void *buf, size_t len, fan_net **net,
         if (net != NULL) clear_outputs(net, opt, it);
         return FAN_E_NULL;
     }
-    char err[FAN__ERRMSG_CAP] = "";
-    return load(NULL, buf, len, net, opt, it, data, alloc, FAN_DEFAULT_MAX_LOAD_BYTES, err,
-                NULL);
+    fan__msg msg;
+    return load(NULL, buf, len, net, opt, it, data, alloc, FAN_DEFAULT_MAX_LOAD_BYTES,
+                fan__msg_init(&msg), NULL);
 }
 
 fan_status fan_checkpoint_load_ex(const char *path, fan_net **net, fan_optimizer **opt,

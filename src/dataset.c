@@ -48,7 +48,7 @@ fan_status fan__dataset_new(fan_dataset **out, size_t n, size_t dim, size_t clas
     FAN__FAIL_IF(err, ds == NULL, FAN_E_NOMEM, "out of memory for the dataset handle");
     memset(ds, 0, sizeof *ds);
     ds->alloc = al;
-    ds->err = ds->err_storage;
+    ds->err = fan__msg_init(&ds->err_storage);
     ds->n = n;
     ds->dim = dim;
     ds->classes = classes;

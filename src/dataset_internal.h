@@ -14,8 +14,8 @@
 
 struct fan_dataset {
     fan_allocator alloc;
-    char *err; /* points at err_storage; see fan__fail */
-    char err_storage[FAN__ERRMSG_CAP];
+    char *err; /* points at err_storage.text; see fan__fail */
+    fan__msg err_storage;
 
     size_t n, dim, classes;
     size_t width, height, channels; /* width * height * channels == dim */

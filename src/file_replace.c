@@ -241,7 +241,8 @@ fan_status fan__replace_commit(fan__replace *r, char *err)
         return s;
     }
     /* From here on the target holds the new content; a failure only weakens durability. */
-    char why[FAN__ERRMSG_CAP] = "";
+    fan__msg why_buf;
+    char *why = fan__msg_init(&why_buf);
     s = fan__file_close(&r->file, why);
     if (s == FAN_OK) s = sync_dir(r, why);
     if (s != FAN_OK)

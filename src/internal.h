@@ -7,6 +7,7 @@
 #include "fanoise.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,9 +17,23 @@
 #define FAN__ERRMSG_CAP 256
 
 /**
- * Records a formatted message in err (may be NULL) and returns status. Handles keep their
- * message behind a `char *err` member so that const handles can still record why a call failed,
- * the one write a const call makes, and only on failure.
+ * A message buffer: its text and the flag that serialises the threads writing it. Handles keep
+ * one, behind a `char *err` member pointing at its text, so that const handles can still record
+ * why a call failed (the one write a const call makes, and only on failure), and so that two
+ * threads failing at once on one const handle take turns instead of racing. Every buffer that
+ * fan__fail writes is the text of one of these: fan__fail finds the flag from the text.
+ */
+typedef struct fan__msg {
+    atomic_flag busy;
+    char text[FAN__ERRMSG_CAP];
+} fan__msg;
+
+/** Makes m empty with its flag free; returns m->text, the buffer fan__fail takes. */
+char *fan__msg_init(fan__msg *m);
+
+/**
+ * Records a formatted message in err (may be NULL; else the text of a fan__msg) and returns
+ * status. The message is formatted first, then copied in while holding the buffer's flag.
  */
 fan_status fan__fail(char *err, fan_status status, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -207,6 +222,12 @@ void fan__net_restore_rule_state(fan_net *net);
  */
 void fan__net_forward_into(const fan_net *net, const float *x, size_t n, float *const *hs,
                            int softmax);
+/**
+ * fan__net_forward_into, then FAN_E_NUMERIC (recorded on net) if any layer's activations are not
+ * finite: what every call that reports results from a forward pass uses.
+ */
+fan_status fan__net_forward_checked(const fan_net *net, const float *x, size_t n,
+                                   float *const *hs, int softmax);
 /**
  * Output error of the loss for a batch whose output activations are in y (n x outputs),
  * writing dL/d(pre-activation) of the output layer into delta and returning the mean loss

@@ -269,66 +269,87 @@ static void read_floats(float *dst, const unsigned char *p, size_t n)
     for (size_t i = 0; i < n; i++) dst[i] = bits_f32(get_u32(p + 4 * i));
 }
 
-static fan_status decode(fan_net **out, const unsigned char *p, size_t len,
-                         const fan_allocator *alloc, char *err)
+/* What a model's header and layer table say, read from its first n bytes (the whole file when
+   decoding; only the head when a path loader checks a file's size before reading it). */
+typedef struct header {
+    uint32_t version, L;
+    size_t sizes[FAN_MAX_LAYERS + 1], fb_rows[FAN_MAX_LAYERS];
+    size_t table, state; /* bytes of the layer table and of the rule state */
+    size_t need;         /* bytes of the whole file the header describes */
+} header;
+
+static fan_status parse_header(const unsigned char *p, size_t n, header *h, char *err)
 {
-    FAN__FAIL_IF(err, len < FIXED_HEADER + 4, FAN_E_FORMAT,
-                 "%zu bytes is shorter than the smallest model file", len);
+    FAN__FAIL_IF(err, n < FIXED_HEADER + 4, FAN_E_FORMAT,
+                 "%zu bytes is shorter than the smallest model file", n);
     FAN__FAIL_IF(err, memcmp(p, MAGIC, sizeof MAGIC) != 0, FAN_E_FORMAT,
                  "not a libfanoise model (bad magic)");
-    const uint32_t version = get_u32(p + 8);
-    FAN__FAIL_IF(err, version < 1 || version > FORMAT_VERSION, FAN_E_VERSION,
-                 "format version %u; this library reads versions 1 to %u", (unsigned)version,
-                 FORMAT_VERSION);
+    h->version = get_u32(p + 8);
+    FAN__FAIL_IF(err, h->version < 1 || h->version > FORMAT_VERSION, FAN_E_VERSION,
+                 "format version %u; this library reads versions 1 to %u",
+                 (unsigned)h->version, FORMAT_VERSION);
     FAN__FAIL_IF(err, get_u32(p + 12) != 0, FAN_E_FORMAT, "unknown header flags 0x%x",
                  (unsigned)get_u32(p + 12));
-    const uint32_t L = get_u32(p + 16);
-    FAN__FAIL_IF(err, L < 1 || L > FAN_MAX_LAYERS, FAN_E_FORMAT,
-                 "layer count %u is outside [1, %d]", (unsigned)L, FAN_MAX_LAYERS);
+    h->L = get_u32(p + 16);
+    FAN__FAIL_IF(err, h->L < 1 || h->L > FAN_MAX_LAYERS, FAN_E_FORMAT,
+                 "layer count %u is outside [1, %d]", (unsigned)h->L, FAN_MAX_LAYERS);
+    const size_t L = h->L;
     /* The layer table must fit before the sizes are read. */
-    const size_t table = table_size(version, L);
-    FAN__FAIL_IF(err, len - 4 - FIXED_HEADER < table, FAN_E_FORMAT,
+    h->table = table_size(h->version, L);
+    FAN__FAIL_IF(err, n - 4 - FIXED_HEADER < h->table, FAN_E_FORMAT,
                  "file truncated inside the layer table");
-    fan__net_desc d;
-    memset(&d, 0, sizeof d);
-    d.n_layers = L;
-    for (uint32_t l = 0; l <= L; l++) {
+    for (size_t l = 0; l <= L; l++) {
         const uint64_t s = get_u64(p + FIXED_HEADER + 8 * l);
         FAN__FAIL_IF(err, s == 0 || s > FAN_MAX_WIDTH, FAN_E_LIMIT,
                      "layer width %llu is outside [1, FAN_MAX_WIDTH]", (unsigned long long)s);
-        d.sizes[l] = (size_t)s;
+        h->sizes[l] = (size_t)s;
     }
-    const unsigned char *acts = p + FIXED_HEADER + 8 * (L + 1);
-    const unsigned char *rows_at = acts + 4 * L;
-    size_t fb_rows[FAN_MAX_LAYERS], state = 0;
-    for (uint32_t l = 0; l < L; l++) {
+    const unsigned char *rows_at = p + FIXED_HEADER + 8 * (L + 1) + 4 * L;
+    h->state = 0;
+    for (size_t l = 0; l < L; l++) {
         /* Version 1 stored B with W's shape. */
-        const uint64_t r = version >= 2 ? get_u64(rows_at + 8 * l) : d.sizes[l + 1];
+        const uint64_t r = h->version >= 2 ? get_u64(rows_at + 8 * l) : h->sizes[l + 1];
         FAN__FAIL_IF(err, r == 0 || r > FAN_MAX_WIDTH, FAN_E_LIMIT,
-                     "feedback rows %llu of layer %u are outside [1, FAN_MAX_WIDTH]",
-                     (unsigned long long)r, (unsigned)l);
-        fb_rows[l] = (size_t)r;
+                     "feedback rows %llu of layer %zu are outside [1, FAN_MAX_WIDTH]",
+                     (unsigned long long)r, l);
+        h->fb_rows[l] = (size_t)r;
     }
-    if (version >= 2) {
+    if (h->version >= 2) {
         const uint64_t sl = get_u64(rows_at + 8 * L);
         FAN__FAIL_IF(err, sl > MAX_RULE_STATE, FAN_E_FORMAT,
                      "rule state of %llu bytes exceeds %u", (unsigned long long)sl,
                      MAX_RULE_STATE);
-        state = (size_t)sl;
+        h->state = (size_t)sl;
     }
-    /* Expected size, computed with the bounds above (each matrix <= FAN_MAX_MATRIX, <= 64 of
-       each kind): no overflow on 64-bit size_t, and checked anyway. */
+    /* Each width is at most 2^24 and each matrix at most FAN_MAX_MATRIX (<= 64 of each kind):
+       no overflow on 64-bit size_t, and checked anyway. */
     size_t body = 0;
-    for (uint32_t l = 0; l < L; l++) {
+    for (size_t l = 0; l < L; l++) {
         size_t wn, bn;
-        FAN__FAIL_IF(err, !fan__mul_ok(d.sizes[l], d.sizes[l + 1], &wn) || wn > FAN_MAX_MATRIX ||
-                              !fan__mul_ok(d.sizes[l], fb_rows[l], &bn) || bn > FAN_MAX_MATRIX,
-                     FAN_E_LIMIT, "layer %u: a matrix exceeds FAN_MAX_MATRIX", (unsigned)l);
-        body += 4 * (wn + d.sizes[l + 1] + bn);
+        FAN__FAIL_IF(err, !fan__mul_ok(h->sizes[l], h->sizes[l + 1], &wn) ||
+                              wn > FAN_MAX_MATRIX ||
+                              !fan__mul_ok(h->sizes[l], h->fb_rows[l], &bn) || bn > FAN_MAX_MATRIX,
+                     FAN_E_LIMIT, "layer %zu: a matrix exceeds FAN_MAX_MATRIX", l);
+        body += 4 * (wn + h->sizes[l + 1] + bn);
     }
-    const size_t need = FIXED_HEADER + table + state + body + 4;
-    FAN__FAIL_IF(err, len != need, FAN_E_FORMAT,
-                 "file has %zu bytes; its header describes %zu", len, need);
+    h->need = FIXED_HEADER + h->table + h->state + body + 4;
+    return FAN_OK;
+}
+
+static fan_status decode(fan_net **out, const unsigned char *p, size_t len,
+                         const fan_allocator *alloc, char *err)
+{
+    header h;
+    FAN__CHECK(parse_header(p, len, &h, err));
+    const uint32_t version = h.version, L = h.L;
+    const size_t table = h.table, state = h.state, *fb_rows = h.fb_rows;
+    FAN__FAIL_IF(err, len != h.need, FAN_E_FORMAT,
+                 "file has %zu bytes; its header describes %zu", len, h.need);
+    fan__net_desc d;
+    memset(&d, 0, sizeof d);
+    d.n_layers = L;
+    memcpy(d.sizes, h.sizes, sizeof d.sizes);
+    const unsigned char *acts = p + FIXED_HEADER + 8 * (L + 1);
     const uint32_t crc_stored = get_u32(p + len - 4);
     const uint32_t crc_actual = (uint32_t)crc32_z(crc32(0L, Z_NULL, 0), p, len - 4);
     FAN__FAIL_IF(err, crc_stored != crc_actual, FAN_E_CHECKSUM,
@@ -426,61 +447,13 @@ fan_status fan__read_file(const char *path, uint64_t max_bytes, const fan_alloca
 #define HEADER_MAX (FIXED_HEADER + 8u * (FAN_MAX_LAYERS + 1u) + 4u * FAN_MAX_LAYERS + \
                     8u * FAN_MAX_LAYERS + 8u + 4u)
 
-/*
- * The file size that a header declares, from its first n bytes (n is the file size or
- * HEADER_MAX, whichever is smaller), so that a file is judged before its body is read. Checks
- * what decode() checks before the length, in the same order and with the same statuses;
- * decode() still validates the whole file afterwards. (Kept apart from decode() while the
- * format was being changed; the two could share one header parser.)
- */
+/* The size of the whole file that a model's head describes, checked as far as the head goes;
+   decode() still validates the whole file afterwards. */
 static fan_status declared_size(const unsigned char *p, size_t n, uint64_t *need, char *err)
 {
-    FAN__FAIL_IF(err, n < FIXED_HEADER + 4, FAN_E_FORMAT,
-                 "%zu bytes is shorter than the smallest model file", n);
-    FAN__FAIL_IF(err, memcmp(p, MAGIC, sizeof MAGIC) != 0, FAN_E_FORMAT,
-                 "not a libfanoise model (bad magic)");
-    const uint32_t version = get_u32(p + 8);
-    FAN__FAIL_IF(err, version < 1 || version > FORMAT_VERSION, FAN_E_VERSION,
-                 "format version %u; this library reads versions 1 to %u", (unsigned)version,
-                 FORMAT_VERSION);
-    FAN__FAIL_IF(err, get_u32(p + 12) != 0, FAN_E_FORMAT, "unknown header flags 0x%x",
-                 (unsigned)get_u32(p + 12));
-    const uint32_t L = get_u32(p + 16);
-    FAN__FAIL_IF(err, L < 1 || L > FAN_MAX_LAYERS, FAN_E_FORMAT,
-                 "layer count %u is outside [1, %d]", (unsigned)L, FAN_MAX_LAYERS);
-    const size_t table = table_size(version, L);
-    FAN__FAIL_IF(err, n - 4 - FIXED_HEADER < table, FAN_E_FORMAT,
-                 "file truncated inside the layer table");
-    uint64_t sizes[FAN_MAX_LAYERS + 1];
-    for (uint32_t l = 0; l <= L; l++) {
-        sizes[l] = get_u64(p + FIXED_HEADER + 8 * l);
-        FAN__FAIL_IF(err, sizes[l] == 0 || sizes[l] > FAN_MAX_WIDTH, FAN_E_LIMIT,
-                     "layer width %llu is outside [1, FAN_MAX_WIDTH]",
-                     (unsigned long long)sizes[l]);
-    }
-    const unsigned char *rows_at = p + FIXED_HEADER + 8 * (L + 1) + 4 * L;
-    uint64_t rows[FAN_MAX_LAYERS], state = 0;
-    for (uint32_t l = 0; l < L; l++) {
-        rows[l] = version >= 2 ? get_u64(rows_at + 8 * l) : sizes[l + 1];
-        FAN__FAIL_IF(err, rows[l] == 0 || rows[l] > FAN_MAX_WIDTH, FAN_E_LIMIT,
-                     "feedback rows %llu of layer %u are outside [1, FAN_MAX_WIDTH]",
-                     (unsigned long long)rows[l], (unsigned)l);
-    }
-    if (version >= 2) {
-        state = get_u64(rows_at + 8 * L);
-        FAN__FAIL_IF(err, state > MAX_RULE_STATE, FAN_E_FORMAT,
-                     "rule state of %llu bytes exceeds %u", (unsigned long long)state,
-                     MAX_RULE_STATE);
-    }
-    /* Each factor is at most 2^24 and each product at most FAN_MAX_MATRIX: no overflow. */
-    uint64_t total = FIXED_HEADER + table + state + 4;
-    for (uint32_t l = 0; l < L; l++) {
-        const uint64_t wn = sizes[l] * sizes[l + 1], bn = sizes[l] * rows[l];
-        FAN__FAIL_IF(err, wn > FAN_MAX_MATRIX || bn > FAN_MAX_MATRIX, FAN_E_LIMIT,
-                     "layer %u: a matrix exceeds FAN_MAX_MATRIX", (unsigned)l);
-        total += 4 * (wn + sizes[l + 1] + bn);
-    }
-    *need = total;
+    header h;
+    FAN__CHECK(parse_header(p, n, &h, err));
+    *need = h.need;
     return FAN_OK;
 }
 

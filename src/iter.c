@@ -22,8 +22,8 @@
 
 struct fan_iter {
     fan_allocator alloc;
-    char *err; /* points at err_storage; see fan__fail */
-    char err_storage[FAN__ERRMSG_CAP];
+    char *err; /* points at err_storage.text; see fan__fail */
+    fan__msg err_storage;
 
     int is_noise;
     size_t dim, classes;
@@ -71,7 +71,7 @@ static fan_status iter_alloc(fan_iter **out, size_t rows, size_t dim, const fan_
     fan_iter *it = fan__calloc(&al, 1, sizeof *it);
     FAN__FAIL_IF(err, it == NULL, FAN_E_NOMEM, "out of memory for the iterator handle");
     it->alloc = al;
-    it->err = it->err_storage;
+    it->err = fan__msg_init(&it->err_storage);
     it->x = fan__alloc(&al, bytes);
     it->labels = fan__calloc(&al, rows, sizeof *it->labels);
     if (it->x == NULL || it->labels == NULL) {

@@ -125,7 +125,7 @@ static fan_status net_alloc(fan_net **out, const size_t *sizes, size_t n_sizes,
     FAN__FAIL_IF(err, net == NULL, FAN_E_NOMEM,
                  "cannot allocate the handle of a net of %zu weight layers", n_sizes - 1);
     net->alloc = al;
-    net->err = net->err_storage;
+    net->err = fan__msg_init(&net->err_storage);
     net->n_layers = n_sizes - 1;
     memcpy(net->sizes, sizes, n_sizes * sizeof *sizes);
     for (size_t l = 0; l < net->n_layers; l++)

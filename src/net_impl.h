@@ -61,8 +61,8 @@ extern const fan__rule_ops fan__rule_bp, fan__rule_fa, fan__rule_dfa, fan__rule_
 
 struct fan_net {
     fan_allocator alloc;
-    char *err; /* points at err_storage; see fan__fail */
-    char err_storage[FAN__ERRMSG_CAP];
+    char *err; /* points at err_storage.text; see fan__fail */
+    fan__msg err_storage;
 
     size_t n_layers;                    /* weight layers L */
     size_t sizes[FAN_MAX_LAYERS + 1];   /* widths, sizes[0] = inputs */

@@ -74,6 +74,19 @@ void fan__net_forward_into(const fan_net *net, const float *x, size_t n, float *
         softmax_rows(hs[net->n_layers], n, net->sizes[net->n_layers]);
 }
 
+fan_status fan__net_forward_checked(const fan_net *net, const float *x, size_t n,
+                                   float *const *hs, int softmax)
+{
+    fan__net_forward_into(net, x, n, hs, softmax);
+    /* Every layer, not only the outputs: ReLU maps a NaN born of an overflow (inf - inf) to 0,
+       which would hide it from the outputs. */
+    for (size_t l = 1; l <= net->n_layers; l++)
+        FAN__FAIL_IF(net->err, !fan__all_finite(hs[l], n * net->sizes[l]), FAN_E_NUMERIC,
+                     "the activations of layer %zu overflowed to infinity or NaN (weights too "
+                     "large for these inputs)", l);
+    return FAN_OK;
+}
+
 /* ---- the loss and the learning rules ------------------------------------------------------ */
 
 /* phi'(o) expressed through h = phi(o), multiplied into d (n x w) in place. */
@@ -250,9 +263,7 @@ fan_status fan_net_forward(fan_net *net, const float *x, size_t n, float *probs,
     FAN__FAIL_IF(net->err, !fan__all_finite(x, n * net->sizes[0]), FAN_E_NONFINITE,
                  "input x contains NaN or infinity");
     FAN__CHECK(reserve(net, n));
-    fan__net_forward_into(net, x, n, net->h, 1);
-    FAN__FAIL_IF(net->err, !fan__all_finite(net->h[net->n_layers], n * c), FAN_E_NUMERIC,
-                 "the outputs overflowed to infinity or NaN");
+    FAN__CHECK(fan__net_forward_checked(net, x, n, net->h, 1));
     memcpy(probs, net->h[net->n_layers], n * c * sizeof *probs);
     return FAN_OK;
 }
@@ -404,7 +415,7 @@ fan_status fan__net_eval_chunk(fan_net *net, const float *x, const int32_t *labe
        a bad dataset from writing outside the target rows. */
     FAN__CHECK(fan__net_check_labels(net, labels, m));
     FAN__CHECK(reserve(net, m));
-    fan__net_forward_into(net, x, m, net->h, 0);
+    FAN__CHECK(fan__net_forward_checked(net, x, m, net->h, 0));
     const float *out = net->h[L];
     fan__one_hot(labels, m, c, net->onehot);
     /* The loss routine of training gives the exact loss from the output activations; the error

@@ -16,7 +16,7 @@
 struct fan_optimizer {
     fan_allocator alloc;
     char *err;
-    char err_storage[FAN__ERRMSG_CAP];
+    fan__msg err_storage; /* err points at its text; see fan__fail */
     fan_optimizer_kind kind;
     double hp[FAN__OPT_COUNT];
     uint64_t t;
@@ -81,7 +81,7 @@ static fan_status opt_new(fan_optimizer **out, fan_optimizer_kind kind, const si
     fan_optimizer *opt = fan__calloc(&al, 1, sizeof *opt);
     FAN__FAIL_IF(err, opt == NULL, FAN_E_NOMEM, "out of memory for the optimizer handle");
     opt->alloc = al;
-    opt->err = opt->err_storage;
+    opt->err = fan__msg_init(&opt->err_storage);
     opt->kind = kind;
     for (int i = 0; i < FAN__OPT_COUNT; i++) opt->hp[i] = bounds[i].def;
     opt->n_layers = L;

@@ -14,6 +14,7 @@
 fan_status fan__opts_read(fan__opts *o, const fan_create_options *user)
 {
     memset(o, 0, sizeof *o);
+    o->err = fan__msg_init(&o->msg);
     o->max_load_bytes = FAN_DEFAULT_MAX_LOAD_BYTES;
     fan__alloc_init(&o->alloc, NULL);
     if (user == NULL) return FAN_OK;

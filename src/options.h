@@ -17,7 +17,8 @@ typedef struct fan__opts {
     size_t errmsg_cap;
     uint64_t max_load_bytes; /* never 0 once read */
     const fan__fileio *io;   /* NULL: the system; tests set a fault hook here */
-    char err[FAN__ERRMSG_CAP];
+    fan__msg msg; /* the call's message; err points at its text */
+    char *err;
 } fan__opts;
 
 /**

@@ -37,7 +37,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-/* Pixel statistics of the Fashion-MNIST training set (PAPER.md section 3); both sides
+/* Pixel statistics of the Fashion-MNIST training set (docs/paper.md, section 3); both sides
    standardise with them. */
 #define FMNIST_MEAN 0.286
 #define FMNIST_STD 0.353

@@ -10,6 +10,7 @@
  * /usr/share/datasets/fashion-mnist.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "fanoise.h"
 
@@ -24,11 +25,11 @@
         }                                                                                      \
     } while (0)
 
-/* Pixel mean and std of the Fashion-MNIST training images scaled to [0, 1] (PAPER.md section 3). */
+/* Pixel mean and std of the Fashion-MNIST training images scaled to [0, 1] (docs/paper.md, section 3). */
 #define FMNIST_MEAN 0.286
 #define FMNIST_STD 0.353
 /* Noise phase: Adam lr 1e-4 on batches of 64 is the recipe that aligned W with B in the paper's
-   independent reproduction (PAPER.md section 3); 4,000 steps keep this example to seconds. */
+   independent reproduction (docs/paper.md, section 3); 4,000 steps keep this example to seconds. */
 #define NOISE_STEPS 4000
 #define NOISE_LR 1e-4
 /* Data phase: Adam lr 1e-3 passes 80% test accuracy within the first epoch. */
@@ -38,6 +39,17 @@
 
 int main(int argc, char **argv)
 {
+    if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
+        /* --help, or any option: this program takes none, only the data directory. */
+        const int help = argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
+        fprintf(help ? stdout : stderr,
+                "usage: %s [DIR]\n"
+                "Noise pretraining, then 2 epochs on Fashion-MNIST, with feedback alignment.\n"
+                "DIR holds the four gzipped IDX files (default data/fashion-mnist; the Debian\n"
+                "package dataset-fashion-mnist puts them in /usr/share/datasets/fashion-mnist).\n",
+                argv[0]);
+        return help ? 0 : 2;
+    }
     const char *dir = argc > 1 ? argv[1] : "data/fashion-mnist";
     char paths[4][1024];
     const char *names[4] = {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",

@@ -1,10 +1,13 @@
-# Bindings and integration checks (issue 8): the Python binding's tests, the C++ example, a build
-# against an installed copy, and the API reference.
-#   make python-check   unittest suite of bindings/python under the system python3 (numpy 1.24)
-#   make cpp-check      builds examples/cpp with g++ -std=c++17 -Werror and runs the programs
-#   make install-check  scripts/install-check.sh: install, build with pkg-config, uninstall
-#   make docs           doxygen HTML of include/fanoise.h in $(BUILD)/docs/html, no warnings,
-#                       after docs-snippets (the code of docs/*.md compiles)
+# Bindings and integration checks: the Python binding's tests and packaging, the C++ header, a
+# build against an installed copy, and the API reference.
+#   make python-check          unittest suite of bindings/python under the system python3 (make ci)
+#   make python-install-check  pip installs of bindings/python, offline: a venv and --user (make ci)
+#   make cpp-check             include/fanoise.hpp: covers the C API, compiles with g++ and clang++
+#                              (C++11 and C++17), examples/cpp built and run (make ci)
+#   make install-check         scripts/install-check.sh: install, build consumers with pkg-config and
+#                              CMake, run them, uninstall (make check; strict under make ci)
+#   make docs                  doxygen HTML in $(BUILD)/docs/html, no warnings, after docs-snippets
+#                              (the code of docs/*.md compiles) (make ci)
 
 # The system interpreter: a pyenv python3 earlier on PATH may lack numpy.
 PYTHON  ?= /usr/bin/python3
@@ -17,7 +20,7 @@ CPP_PROGRAMS := $(patsubst examples/cpp/%.cpp,$(BUILD)/examples/cpp/%,$(sort $(w
 # runs; the full experiment is `$(PYTHON) examples/python/noise_then_data.py`.
 PY_EXAMPLE_SMOKE_ARGS := 200 2000 1
 
-.PHONY: python-check cpp-check install-check docs docs-snippets print-version
+.PHONY: python-check python-install-check cpp-check install-check docs docs-snippets print-version
 
 print-version:
 	@echo $(VERSION)
@@ -29,22 +32,42 @@ $(PY_REFERENCE): bindings/python/tests/c_reference.c include/fanoise.h $(STLIB) 
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(STLIB) $(DEP_LIBS)
 
 # One BLAS thread so that the Python and C runs are bit-identical whatever the machine.
+# run_tests.py prints "python: P passed, F failed"; the example's smoke run counts as one check.
 python-check: lib $(PY_REFERENCE)
 	OPENBLAS_NUM_THREADS=1 PYTHONDONTWRITEBYTECODE=1 FANOISE_MAKE_VERSION=$(VERSION) \
 	    FANOISE_C_REFERENCE=$(CURDIR)/$(PY_REFERENCE) \
-	    $(PYTHON) -m unittest discover -s bindings/python/tests -t bindings/python/tests
-	OPENBLAS_NUM_THREADS=1 PYTHONDONTWRITEBYTECODE=1 \
-	    $(PYTHON) examples/python/noise_then_data.py $(PY_EXAMPLE_SMOKE_ARGS)
+	    $(PYTHON) bindings/python/tests/run_tests.py
+	@if OPENBLAS_NUM_THREADS=1 PYTHONDONTWRITEBYTECODE=1 \
+	    $(PYTHON) examples/python/noise_then_data.py $(PY_EXAMPLE_SMOKE_ARGS); then \
+	    echo "python-example: 1 passed, 0 failed"; \
+	else echo "python-example: 0 passed, 1 failed"; exit 1; fi
 
-$(BUILD)/examples/cpp/%: examples/cpp/%.cpp examples/cpp/fanoise.hpp include/fanoise.h $(STLIB) \
+python-install-check: lib pkgconfig/fanoise.pc
+	PYTHON=$(PYTHON) MAKE="$(MAKE)" ./scripts/python-install-check.sh
+
+$(BUILD)/examples/cpp/%: examples/cpp/%.cpp include/fanoise.hpp include/fanoise.h $(STLIB) \
                          | $(BUILD)/examples/cpp
-	$(CXX_EX) -std=c++17 -Wall -Wextra -Werror -O2 -Iinclude $< -o $@ $(STLIB) $(DEP_LIBS)
+	@$(call msg,CXXLD,$@)
+	$(Q)$(CXX_EX) -std=c++17 -Wall -Wextra -Wpedantic -Werror -O2 -Iinclude $< -o $@ $(STLIB) $(DEP_LIBS)
 
+CLANGXX_EX ?= clang++
+# The headers under both C++ compilers and standards; every function of fanoise.h is called by
+# fanoise.hpp (scripts/hpp-coverage.sh); then the programs, which exit non-zero on a failed check.
 cpp-check: $(CPP_PROGRAMS)
-	@for p in $(CPP_PROGRAMS); do echo "running $$p"; OPENBLAS_NUM_THREADS=1 ./$$p || exit 1; done
+	@pass=0; fail=0; \
+	for cxx in $(CXX_EX) $(CLANGXX_EX); do for std in c++11 c++17; do for h in fanoise.h fanoise.hpp; do \
+	    if $$cxx -std=$$std -Wall -Wextra -Wpedantic -Werror -fsyntax-only -x c++ include/$$h; then \
+	        pass=$$((pass+1)); else fail=$$((fail+1)); echo "FAIL $$cxx -std=$$std include/$$h"; fi; \
+	done; done; done; \
+	if sh scripts/hpp-coverage.sh include/fanoise.h include/fanoise.hpp; then pass=$$((pass+1)); \
+	else fail=$$((fail+1)); fi; \
+	for p in $(CPP_PROGRAMS); do echo "running $$p"; \
+	    if OPENBLAS_NUM_THREADS=1 ./$$p; then pass=$$((pass+1)); else fail=$$((fail+1)); fi; \
+	done; \
+	echo "cpp: $$pass passed, $$fail failed"; test $$fail -eq 0
 
 install-check: all
-	MAKE="$(MAKE)" ./scripts/install-check.sh
+	MAKE="$(MAKE)" CC="$(CC)" ./scripts/install-check.sh
 
 # The narrative pages' code must compile: every ```c block is a whole translation unit (linked
 # when it has main), every ```python block must parse.
@@ -77,4 +100,5 @@ docs: docs-snippets | $(BUILD)/docs
 	    exit 1; fi
 	@echo "docs: $(BUILD)/docs/html/index.html, no warnings"
 
-CHECK_TARGETS += python-check cpp-check install-check docs
+CHECK_TARGETS += install-check
+CI_TARGETS += python-check python-install-check cpp-check docs

@@ -22,7 +22,8 @@ $(BUILD)/paper:
 
 # The programs use only the public header; the kit is compiled into each (a few hundred lines).
 $(BUILD)/paper/%: examples/paper/%.c $(PAPER_KIT) $(PAPER_HDRS) $(STLIB) | $(BUILD)/paper
-	$(CC) $(ALL_CFLAGS) -Iexamples/paper $< $(PAPER_KIT) -o $@ $(STLIB) $(DEP_LIBS)
+	@$(call msg,CCLD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -Iexamples/paper $< $(PAPER_KIT) -o $@ $(STLIB) $(DEP_LIBS)
 
 paper: $(PAPER_BINS)
 

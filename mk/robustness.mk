@@ -8,9 +8,10 @@
 #   make asan            whole test suite + corpus replay, -fsanitize=address,undefined
 #   make valgrind        every test binary under valgrind (memcheck, full leak check)
 #   make tsan            tests/test_threads.c under -fsanitize=thread
-#   make abi-check       abidiff of lib/libfanoise.so against abi/libfanoise.abi (in check)
+#   make abi-check       abidiff of lib/libfanoise.so against abi/libfanoise.abi (in ci)
 #   make abi-baseline    regenerates abi/libfanoise.abi (an intended ABI change; docs/abi.md)
-#   make clang-check     library, tests, fuzz targets and examples under clang -Werror (in check)
+#   make clang-check     library, tests, fuzz targets, tool and examples under clang -Werror (in ci)
+#   make fuzz-replay     (in check); asan and tsan are in ci
 #
 # Sanitizer and fuzz builds never touch lib/ or $(BUILD)/obj: each variant compiles the library
 # sources into its own directory and links its own static archive.
@@ -18,8 +19,8 @@
 SAN_CC       ?= clang
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= net_load idx cifar csv api
-ALL_FUZZ_TARGETS := net_load idx cifar csv api
+FUZZ_TARGETS ?= net_load idx cifar csv api checkpoint load_path
+ALL_FUZZ_TARGETS := net_load idx cifar csv api checkpoint load_path
 
 # OpenBLAS's own worker threads make no difference to what the sanitizers check in our code and
 # slow the instrumented runs on a shared two-core machine.
@@ -48,7 +49,7 @@ $(1)/tests/%: tests/%.c $$(TESTUTIL) tests/testutil.h $(1)/libfanoise.a | $(1)/t
 	    $$(TEST_EXTRA_SRCS_$$*) $$(TESTUTIL) -o $$@ $(1)/libfanoise.a $$(TEST_LIBS) $$(DEP_LIBS)
 $(1)/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $$(FUZZ_COMMON) $(1)/libfanoise.a
 	@mkdir -p $$(@D)
-	$(2) -std=c11 $$(WARN) $(3) -Iinclude -Itests/fuzz $$< tests/fuzz/replay.c -o $$@ \
+	$(2) -std=c11 $$(WARN) $(3) -Iinclude -Isrc -Itests/fuzz $$< tests/fuzz/replay.c -o $$@ \
 	    $(1)/libfanoise.a $$(DEP_LIBS)
 $(1)/obj $(1)/tests:
 	@mkdir -p $$@
@@ -89,7 +90,7 @@ endef
 FUZZ_BINS := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(ALL_FUZZ_TARGETS))
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_COMMON) $(FUZZ_DIR)/libfanoise.a
-	$(FUZZ_CC) -std=c11 $(WARN) -O1 -g -fsanitize=fuzzer $(FUZZ_FLAGS) -Iinclude -Itests/fuzz \
+	$(FUZZ_CC) -std=c11 $(WARN) -O1 -g -fsanitize=fuzzer $(FUZZ_FLAGS) -Iinclude -Isrc -Itests/fuzz \
 	    $< -o $@ $(FUZZ_DIR)/libfanoise.a $(DEP_LIBS)
 
 # New inputs go to $(FUZZ_DIR)/corpus/T (not committed); tests/fuzz/corpus/T seeds it. Crashes
@@ -130,7 +131,7 @@ REPLAYS := $(patsubst %,$(PLAIN_DIR)/replay_%,$(ALL_FUZZ_TARGETS))
 
 $(PLAIN_DIR)/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_COMMON) $(STLIB)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Itests/fuzz $< tests/fuzz/replay.c -o $@ $(STLIB) $(DEP_LIBS)
+	$(CC) $(ALL_CFLAGS) -Isrc -Itests/fuzz $< tests/fuzz/replay.c -o $@ $(STLIB) $(DEP_LIBS)
 
 # $(1) = directory of the replay binaries.
 define replay_all
@@ -148,12 +149,15 @@ fuzz-replay: $(REPLAYS)
 
 # Line coverage that the corpora (committed seeds plus the working corpus of past `make fuzz`
 # runs) reach in the files the targets exist to test: gcc --coverage, replayed, gcov. The three
-# data targets share src/dataset_load.c and are measured together. An input that fails its
+# data targets share src/dataset_load.c and src/byte_source.c and are measured together. An input that fails its
 # target aborts the replay before gcov's data is written, so a failing replay is redone one
 # input per process.
 COV_DIR := $(BUILD)/fuzz-cov
-COV_GROUPS := net_load:src/io.c idx+cifar+csv:src/dataset_load.c \
-              api:$(subst $(eval) ,+,$(filter-out src/dataset_load.c src/dataset_transform.c,$(SRCS)))
+COV_GROUPS := net_load:src/io.c idx+cifar+csv:src/dataset_load.c+src/byte_source.c \
+              checkpoint:src/checkpoint.c+src/optimizer.c+src/iter.c \
+              load_path:src/io.c+src/dataset_load.c+src/byte_source.c+src/fileio.c+src/options.c \
+              api:$(subst $(eval) ,+,$(filter-out src/dataset_load.c src/dataset_transform.c \
+                  src/byte_source.c src/fileio.c src/file_replace.c src/options.c,$(SRCS)))
 $(eval $(call fan_variant,$(COV_DIR),$(CC),-O0 -g --coverage))
 
 fuzz-coverage: $(patsubst %,$(COV_DIR)/replay_%,$(ALL_FUZZ_TARGETS))
@@ -179,6 +183,13 @@ fuzz-coverage: $(patsubst %,$(COV_DIR)/replay_%,$(ALL_FUZZ_TARGETS))
 
 SAN_TESTS := $(patsubst tests/%.c,$(SAN_DIR)/tests/%,$(sort $(wildcard tests/test_*.c)))
 SAN_REPLAYS := $(patsubst %,$(SAN_DIR)/replay_%,$(ALL_FUZZ_TARGETS))
+
+# tests/test_cli.c runs the tool next to it: the ASan test runs an ASan build of the tool.
+$(SAN_DIR)/bin/fanoise: $(CLI_SRCS) $(wildcard cli/*.h) include/fanoise.h $(SAN_DIR)/libfanoise.a
+	@mkdir -p $(@D)
+	$(SAN_CC) -std=c11 $(WARN) -O1 -g $(SAN_FLAGS) -Iinclude $(CLI_SRCS) -o $@ \
+	    $(SAN_DIR)/libfanoise.a $(DEP_LIBS)
+$(SAN_DIR)/tests/test_cli: $(SAN_DIR)/bin/fanoise
 
 asan: $(SAN_TESTS) $(SAN_REPLAYS)
 	$(call run_binaries,$(SAN_TESTS),$(SAN_ENV),,asan)
@@ -206,7 +217,8 @@ ABIDW_FLAGS := --headers-dir include --drop-private-types --no-corpus-path --no-
 
 # Two comparisons. Against every released baseline (abi/libfanoise-X.Y.Z.abi of this major),
 # ignoring added symbols: nothing released may change or go (abidiff already filters harmless
-# changes such as appended enumerators). Against abi/libfanoise.abi, exactly: every addition is
+# changes such as appended enumerators; abi/appended.suppr names the other allowed kind, fields
+# appended to fan_progress). Against abi/libfanoise.abi, exactly: every addition is
 # deliberate and committed with the change that makes it.
 RELEASED_ABIS := $(sort $(wildcard abi/libfanoise-$(VERSION_MAJOR).*.abi))
 
@@ -214,7 +226,8 @@ abi-check: $(SHLIB)
 	@mkdir -p $(ABI_DIR)
 	@abidw $(ABIDW_FLAGS) --out-file $(ABI_DIR)/libfanoise.abi $(SHLIB)
 	@for base in $(RELEASED_ABIS); do \
-	    abidiff --no-show-locs --no-added-syms $$base $(ABI_DIR)/libfanoise.abi > $(ABI_DIR)/released.txt; \
+	    abidiff --no-show-locs --no-added-syms --suppressions abi/appended.suppr $$base \
+	        $(ABI_DIR)/libfanoise.abi > $(ABI_DIR)/released.txt; \
 	    rc=$$?; \
 	    if [ $$rc -ne 0 ]; then cat $(ABI_DIR)/released.txt; \
 	        echo "abi: INCOMPATIBLE with the released $$base (status $$rc): within a major version only additions are allowed (docs/abi.md)"; \
@@ -243,7 +256,7 @@ CLANG ?= clang
 CLANGXX ?= clang++
 # Every C file of the tree with the include directories its neighbours need, and the C++ examples.
 CLANG_SRCS := $(sort $(wildcard tests/*.c tests/fuzz/*.c examples/*.c examples/*/*.c bench/*.c \
-                                bindings/*/tests/*.c))
+                                bindings/*/tests/*.c cli/*.c))
 CLANG_INCS := -Iinclude -Isrc -Itests -Itests/fuzz -Iexamples/paper -Ibench
 CLANG_CXX_SRCS := $(sort $(wildcard examples/cpp/*.cpp))
 
@@ -269,6 +282,25 @@ clang-check:
 	    || fail=$$((fail+1)); \
 	echo "clang-check: $$((n - fail)) passed, $$fail failed"; test $$fail -eq 0
 
-.PHONY: fuzz fuzz-merge fuzz-replay fuzz-coverage asan valgrind tsan abi-check abi-baseline clang-check
+# ---- FAN_NODISCARD -------------------------------------------------------------------------
 
-CHECK_TARGETS += fuzz-replay abi-check clang-check
+# Under C2x and C++17, with gcc and clang: `(void)call()` compiles under -Werror, and an ignored
+# status still fails it. The objects are built (not just parsed): gcc reports unused results
+# only when it generates code.
+NODISCARD_CHECK := tests/nodiscard_check.c
+nodiscard-check:
+	@for c in "$(CC) -std=c2x" "$(CLANG) -std=c2x" "g++ -x c++ -std=c++17" \
+	          "$(CLANGXX) -x c++ -std=c++17"; do \
+	    $$c -Wall -Wextra -Wpedantic -Werror -Iinclude -c $(NODISCARD_CHECK) -o /dev/null \
+	        || { echo "nodiscard-check: a cast to void did not silence $$c"; exit 1; }; \
+	    if $$c -Wall -Wextra -Werror -DFAN_PROBE_IGNORED -Iinclude -c $(NODISCARD_CHECK) \
+	        -o /dev/null 2>/dev/null; then \
+	        echo "nodiscard-check: an ignored status went unreported by $$c"; exit 1; fi; \
+	done; echo "nodiscard-check: (void) silences FAN_NODISCARD, an ignored status warns (C2x, C++17; gcc, clang)"
+
+.PHONY: fuzz fuzz-merge fuzz-replay fuzz-coverage asan valgrind tsan abi-check abi-baseline \
+        clang-check nodiscard-check
+
+# nodiscard-check needs clang and g++, the ABI check abigail-tools: both run in make ci.
+CHECK_TARGETS += fuzz-replay
+CI_TARGETS += abi-check clang-check asan tsan nodiscard-check

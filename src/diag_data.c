@@ -85,18 +85,19 @@ fan_status fan_diag_gram_dimensionality(const fan_net *net, size_t hidden, const
     double *gram = fan__calloc(al, w, w * sizeof(double)); /* w * w * 8 overflow -> NULL */
     double *ad = fan__calloc(al, rows, w * sizeof(double));
     double *sv = fan__calloc(al, w, sizeof(double));
-    fan_status st = FAN_E_NOMEM;
-    if (gram && ad && sv) {
-        /* G = A^T A accumulated chunk by chunk in double: O(samples * w^2) time, and memory
-           that does not grow with the number of samples. */
-        for (size_t r0 = 0; r0 < n; r0 += rows) {
-            const size_t m = n - r0 < rows ? n - r0 : rows;
-            fan__dataset_gather(ds, NULL, r0, m, ws.x, NULL);
-            fan__net_forward_into(net, ws.x, m, ws.hs, 0);
-            const float *a = ws.hs[hidden];
-            for (size_t i = 0; i < m * w; i++) ad[i] = a[i];
-            fan__dgemm(1, 0, w, w, m, 1.0, ad, w, ad, w, 1.0, gram, w);
-        }
+    fan_status st = gram && ad && sv ? FAN_OK : FAN_E_NOMEM;
+    /* G = A^T A accumulated chunk by chunk in double: O(samples * w^2) time, and memory that
+       does not grow with the number of samples. */
+    for (size_t r0 = 0; st == FAN_OK && r0 < n; r0 += rows) {
+        const size_t m = n - r0 < rows ? n - r0 : rows;
+        fan__dataset_gather(ds, NULL, r0, m, ws.x, NULL);
+        st = fan__net_forward_checked(net, ws.x, m, ws.hs, 0);
+        if (st != FAN_OK) break;
+        const float *a = ws.hs[hidden];
+        for (size_t i = 0; i < m * w; i++) ad[i] = a[i];
+        fan__dgemm(1, 0, w, w, m, 1.0, ad, w, ad, w, 1.0, gram, w);
+    }
+    if (st == FAN_OK) {
         /* Cosine similarity; a neuron with a zero activation vector has no direction, so its
            row and column are zero (it adds a zero eigenvalue, which the entropy ignores). */
         for (size_t i = 0; i < w; i++) sv[i] = gram[i * w + i];
@@ -114,8 +115,11 @@ fan_status fan_diag_gram_dimensionality(const fan_net *net, size_t hidden, const
     fan__free(al, ad);
     fan__free(al, gram);
     fan__free(al, ws.block);
+    if (st == FAN_E_NUMERIC) return st; /* the forward pass said which layer overflowed */
     if (st == FAN_E_NOMEM)
         return fan__fail(fan__net_errbuf(net), st, "cannot allocate the %zu x %zu Gram matrix", w, w);
+    FAN__FAIL_IF(fan__net_errbuf(net), st == FAN_E_NONFINITE, st, "the %zu x %zu Gram matrix "
+                 "holds NaN or infinity (activations overflowed)", w, w);
     FAN__FAIL_IF(fan__net_errbuf(net), st != FAN_OK, st, "the SVD of the %zu x %zu Gram matrix did not "
                  "converge", w, w);
     return FAN_OK;
@@ -157,6 +161,8 @@ fan_status fan_diag_readout(const fan_net *net, const float *x, size_t n, double
                  "hist has 0 bins; it needs at least 1");
     FAN__CHECK(check_softmax(net));
     const size_t L = fan_net_num_layers(net), c = fan__net_sizes(net)[L], dim = fan__net_sizes(net)[0];
+    FAN__FAIL_IF(fan__net_errbuf(net), !fan__all_finite(x, n * dim), FAN_E_NONFINITE,
+                 "input x contains NaN or infinity");
     const size_t rows = n < DIAG_CHUNK ? n : DIAG_CHUNK;
     chunk_ws ws;
     FAN__CHECK(chunk_alloc(net, rows, 0, 0, &ws));
@@ -165,7 +171,11 @@ fan_status fan_diag_readout(const fan_net *net, const float *x, size_t n, double
     double max_sum = 0.0, ent_sum = 0.0;
     for (size_t r0 = 0; r0 < n; r0 += rows) {
         const size_t m = n - r0 < rows ? n - r0 : rows;
-        fan__net_forward_into(net, x + r0 * dim, m, ws.hs, 1);
+        const fan_status st = fan__net_forward_checked(net, x + r0 * dim, m, ws.hs, 1);
+        if (st != FAN_OK) {
+            fan__free(fan__net_allocator(net), ws.block);
+            return st;
+        }
         for (size_t r = 0; r < m; r++) {
             const float *p = ws.hs[L] + r * c;
             double mx = 0.0, ent = 0.0;
@@ -216,7 +226,12 @@ fan_status fan_diag_calibration_error(const fan_net *net, const fan_dataset *ds,
     for (size_t r0 = 0; r0 < n; r0 += rows) {
         const size_t m = n - r0 < rows ? n - r0 : rows;
         fan__dataset_gather(ds, NULL, r0, m, ws.x, ws.labels);
-        fan__net_forward_into(net, ws.x, m, ws.hs, 1);
+        const fan_status st = fan__net_forward_checked(net, ws.x, m, ws.hs, 1);
+        if (st != FAN_OK) {
+            fan__free(fan__net_allocator(net), bins);
+            fan__free(fan__net_allocator(net), ws.block);
+            return st;
+        }
         for (size_t r = 0; r < m; r++) {
             const float *p = ws.hs[L] + r * c;
             const size_t pred = argmax(p, c);

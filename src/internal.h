@@ -7,6 +7,7 @@
 #include "fanoise.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,9 +17,23 @@
 #define FAN__ERRMSG_CAP 256
 
 /**
- * Records a formatted message in err (may be NULL) and returns status. Handles keep their
- * message behind a `char *err` member so that const handles can still record why a call failed,
- * the one write a const call makes, and only on failure.
+ * A message buffer: its text and the flag that serialises the threads writing it. Handles keep
+ * one, behind a `char *err` member pointing at its text, so that const handles can still record
+ * why a call failed (the one write a const call makes, and only on failure), and so that two
+ * threads failing at once on one const handle take turns instead of racing. Every buffer that
+ * fan__fail writes is the text of one of these: fan__fail finds the flag from the text.
+ */
+typedef struct fan__msg {
+    atomic_flag busy;
+    char text[FAN__ERRMSG_CAP];
+} fan__msg;
+
+/** Makes m empty with its flag free; returns m->text, the buffer fan__fail takes. */
+char *fan__msg_init(fan__msg *m);
+
+/**
+ * Records a formatted message in err (may be NULL; else the text of a fan__msg) and returns
+ * status. The message is formatted first, then copied in while holding the buffer's flag.
  */
 fan_status fan__fail(char *err, fan_status status, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -163,7 +178,8 @@ void fan__dgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, double a
  * Singular values (descending) of the row-major rows x cols double matrix a, which is destroyed.
  * sv has min(rows, cols) entries. If u is not NULL it receives the first min(rows, cols) left
  * singular vectors as columns of a row-major rows x min(rows, cols) matrix. LAPACK workspace comes
- * from al. Returns FAN_OK, FAN_E_NOMEM or FAN_E_LAPACK (no convergence); records no message.
+ * from al. Returns FAN_OK, FAN_E_NONFINITE (a holds NaN or infinity: LAPACK is not called),
+ * FAN_E_NOMEM or FAN_E_LAPACK (no convergence); records no message.
  */
 fan_status fan__svd(const fan_allocator *al, double *a, size_t rows, size_t cols, double *sv,
                     double *u);
@@ -185,6 +201,13 @@ const float *fan__net_feedback(const fan_net *net, size_t l);
 size_t fan__net_feedback_rows(const fan_net *net, size_t l);
 /** dW_l of the last gradient computation. */
 const float *fan__net_gradient(const fan_net *net, size_t l);
+
+/** fan_net_create recording why it failed in err (may be NULL). */
+fan_status fan__net_create(fan_net **out, const size_t *sizes, size_t n_sizes,
+                           const fan_allocator *alloc, char *err);
+/** A deep copy of src (out and src not NULL) with another allocator, the failure told in err. */
+fan_status fan__net_clone(fan_net **out, const fan_net *src, const fan_allocator *alloc,
+                          char *err);
 
 /** Everything but the numbers: what a file stores before W, b and B. */
 typedef struct fan__net_desc {
@@ -246,6 +269,12 @@ void fan__net_restore_rule_state(fan_net *net);
 void fan__net_forward_into(const fan_net *net, const float *x, size_t n, float *const *hs,
                            int softmax);
 /**
+ * fan__net_forward_into, then FAN_E_NUMERIC (recorded on net) if any layer's activations are not
+ * finite: what every call that reports results from a forward pass uses.
+ */
+fan_status fan__net_forward_checked(const fan_net *net, const float *x, size_t n,
+                                   float *const *hs, int softmax);
+/**
  * Output error of the loss for a batch whose output activations are in y (n x outputs),
  * writing dL/d(pre-activation) of the output layer into delta and returning the mean loss
  * (double). targets is n x outputs.
@@ -283,6 +312,8 @@ fan_status fan__net_gradients_labels(fan_net *net, const float *x, const int32_t
                                      size_t n, float *loss);
 fan_status fan__net_gradients_targets(fan_net *net, const float *x, const float *targets,
                                       size_t n, float *loss);
+/** The hook of fan_net_set_gradient_hook (NULL if none) and its user pointer, for the step. */
+fan_gradient_hook fan__net_gradient_hook(const fan_net *net, void **user);
 /**
  * Runs a job on the net's threads (pool.h): n_phases phases of items[p] items, fn(ctx, phase,
  * item) each, any item on any thread, phase after phase; returns when all have run. With one
@@ -320,7 +351,7 @@ fan_status fan__net_check_labels(const fan_net *net, const int32_t *labels, size
 /* ---- optimizer (optimizer.c) ------------------------------------------------------------- */
 
 /** Number of hyperparameters (FAN_OPT_* values are 0 .. FAN__OPT_COUNT - 1). */
-#define FAN__OPT_COUNT 8
+#define FAN__OPT_COUNT 14
 
 /* Optimizers only update (the step itself, with its checks, is in train.c). */
 char *fan__optimizer_errbuf(const fan_optimizer *opt);
@@ -344,10 +375,48 @@ int fan__optimizer_update_range(fan_optimizer *opt, fan__kernels isa, float *p, 
  * parameters as they were before the step, readable until the next step.
  */
 const float *fan__optimizer_end_step(fan_optimizer *opt);
-/** lr * weight decay: how much a step of plain SGD shrinks a parameter towards zero. */
+/**
+ * Scheduled lr * weight decay of the last update: how much a step of plain SGD shrank a parameter
+ * towards zero.
+ */
 double fan__optimizer_contraction(const fan_optimizer *opt);
+/** The learning rate the last update used (the schedule's value at its step). */
+double fan__optimizer_last_lr(const fan_optimizer *opt);
 /** Undoes the last step on p[0..n) (n = the state's size) and the optimizer's state. */
 void fan__optimizer_rollback(fan_optimizer *opt, float *p, size_t n);
+/** fan_optimizer_load_mem with its message in err (may be NULL); buf is not NULL. */
+fan_status fan__optimizer_load(fan_optimizer **out, const void *buf, size_t len,
+                               const fan_allocator *alloc, char *err);
+
+/* ---- saving files (io.c) ------------------------------------------------------------------- */
+
+/** A file being written by fan__save_atomic (opaque; io.c). */
+typedef struct fan__writer fan__writer;
+/** Appends n bytes to the file; after a failed write later calls do nothing (the save fails). */
+void fan__writer_put(fan__writer *w, const void *p, size_t n);
+/** Produces the whole content of a file, in order, through fan__writer_put. */
+typedef void (*fan__emit_fn)(const void *ctx, fan__writer *w);
+/**
+ * Replaces the file at path atomically with the bytes emit(ctx, w) produces, by the protocol of
+ * file_replace.c: symbolic links followed to their target, whose permission bits are kept; the
+ * bytes go to the target's one temporary name (removed again by the next save if a crash leaves
+ * it), which is synced and renamed over the target, and the directory is synced. On any failure
+ * before the rename the target is left as it was, and err (may be NULL) says why. Every file the
+ * library writes (models, checkpoints) goes through here, and all of it through the file layer
+ * (fileio.h), so that the save path is one piece of code under the fault-injection tests.
+ * @return FAN_OK; FAN_E_NULL (path); FAN_E_IO; FAN_E_NOMEM.
+ */
+fan_status fan__save_atomic(const char *path, fan__emit_fn emit, const void *ctx,
+                            const fan_allocator *al, char *err);
+
+/**
+ * Reads the whole regular file at path into *data (len bytes from al; the caller frees it). A
+ * directory, FIFO or device fails with FAN_E_IO; a file larger than max_bytes (0: no bound but
+ * half the address space) fails with FAN_E_LIMIT before anything is allocated.
+ * @return FAN_OK; FAN_E_IO; FAN_E_LIMIT; FAN_E_NOMEM (message in err).
+ */
+fan_status fan__read_file(const char *path, uint64_t max_bytes, const fan_allocator *al,
+                          unsigned char **data, size_t *len, char *err);
 
 /* ---- datasets (dataset.c) ---------------------------------------------------------------- */
 
@@ -360,5 +429,18 @@ void fan__dataset_gather(const fan_dataset *ds, const size_t *idx, size_t first,
                          float *x, int32_t *labels);
 /** The dataset's allocator. */
 const fan_allocator *fan__dataset_allocator(const fan_dataset *ds);
+/** The dataset's message buffer (a failing call on a const dataset records its message). */
+char *fan__dataset_errbuf(const fan_dataset *ds);
+
+/** What identifies a dataset's batches: sizes, storage, normalisation and a content hash. */
+typedef struct fan__dataset_fp {
+    uint64_t count, dim, classes;
+    uint32_t storage; /* 0: uint8 samples, 1: float samples */
+    uint32_t norm;    /* fan_norm */
+    double mean, std; /* FAN_NORM_STANDARDIZE's; 0 and 1 otherwise */
+    uint64_t hash;    /* CRC-32 of the samples << 32 | CRC-32 of the labels (docs/file-format.md) */
+} fan__dataset_fp;
+/** Fills fp; reads every sample once (zlib's CRC-32, a few GB/s). */
+void fan__dataset_fingerprint(const fan_dataset *ds, fan__dataset_fp *fp);
 
 #endif /* FAN_INTERNAL_H */

@@ -1,6 +1,6 @@
 /*
  * iter_internal.h - what the training loops (train.c) need to know about an iterator's position
- * that the public API does not expose. Owned by iter.c.
+ * that the public API does not expose, and the checkpoint's way to recreate one. Owned by iter.c.
  */
 #ifndef FAN_ITER_INTERNAL_H
 #define FAN_ITER_INTERNAL_H
@@ -31,5 +31,22 @@ typedef void (*fan__runner)(void *runner, void (*fn)(void *ctx, size_t phase, si
  */
 fan_status fan__iter_next_on(fan_iter *it, fan__runner run, void *runner, const float **x,
                              const int32_t **labels, const float **targets, size_t *n);
+/** Byte of an iterator state blob that holds its kind: 0 batch, 1 noise (docs/file-format.md). */
+#define FAN__ITER_STATE_KIND_OFFSET 12u
+/**
+ * Bytes the iterator a state blob describes would allocate (over ds for a batch iterator), so
+ * that a loader can refuse a small input that asks for a huge allocation; 0 for a malformed
+ * blob (its parser then says why).
+ */
+uint64_t fan__iter_state_alloc_bytes(const void *buf, size_t len, const fan_dataset *ds);
+/** The dataset a batch iterator runs over; NULL for a noise iterator. */
+const fan_dataset *fan__iter_dataset(const fan_iter *it);
+/**
+ * Creates the iterator a state blob (fan_iter_get_state) describes: a noise iterator from the
+ * blob alone, a batch iterator over ds (which must match the blob's dim, classes and sample
+ * count). The message of a failure goes to err (may be NULL).
+ */
+fan_status fan__iter_from_state(fan_iter **out, const void *buf, size_t len,
+                                const fan_dataset *ds, const fan_allocator *alloc, char *err);
 
 #endif /* FAN_ITER_INTERNAL_H */

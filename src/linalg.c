@@ -3,6 +3,7 @@
 
 #include <cblas.h>
 #include <lapacke.h>
+#include <math.h>
 
 /* Callers keep every dimension below FAN_MAX_MATRIX, which fits in a blasint. */
 void fan__sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
@@ -31,6 +32,11 @@ fan_status fan__svd(const fan_allocator *al, double *a, size_t rows, size_t cols
        transposition copies (and its malloc). A^T = U' S V'^T gives A = V' S U'^T, so A's left
        singular vectors are V'; LAPACK returns V'^T column-major (k x rows, ld k), which is V'
        row-major (rows x k): exactly the layout u wants. */
+    /* LAPACK is never given NaN or infinity: dgesdd then prints through xerbla ("On entry to
+       DLASCL parameter number 4 had an illegal value"), reports convergence with garbage, or
+       does not return at all (seen with infinite entries). */
+    for (size_t i = 0; i < rows * cols; i++)
+        if (!isfinite(a[i])) return FAN_E_NONFINITE;
     const lapack_int m = (lapack_int)cols, n = (lapack_int)rows;
     const lapack_int k = m < n ? m : n;
     const char jobz = u != NULL ? 'S' : 'N';

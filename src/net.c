@@ -122,9 +122,10 @@ static fan_status net_alloc(fan_net **out, const size_t *sizes, size_t n_sizes,
     fan_allocator al;
     fan__alloc_init(&al, alloc);
     fan_net *net = fan__calloc(&al, 1, sizeof *net);
-    FAN__FAIL_IF(err, net == NULL, FAN_E_NOMEM, "cannot allocate the network handle");
+    FAN__FAIL_IF(err, net == NULL, FAN_E_NOMEM,
+                 "cannot allocate the handle of a net of %zu weight layers", n_sizes - 1);
     net->alloc = al;
-    net->err = net->err_storage;
+    net->err = fan__msg_init(&net->err_storage);
     net->n_layers = n_sizes - 1;
     memcpy(net->sizes, sizes, n_sizes * sizeof *sizes);
     for (size_t l = 0; l < net->n_layers; l++)
@@ -167,14 +168,14 @@ static fan_status validate_sizes(const size_t *sizes, size_t n_sizes, char *err)
     return FAN_OK;
 }
 
-fan_status fan_net_create(fan_net **out, const size_t *sizes, size_t n_sizes,
-                          const fan_allocator *alloc)
+fan_status fan__net_create(fan_net **out, const size_t *sizes, size_t n_sizes,
+                           const fan_allocator *alloc, char *err)
 {
-    FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
+    FAN__FAIL_IF(err, out == NULL, FAN_E_NULL, "out is NULL");
     *out = NULL;
-    FAN__CHECK(validate_sizes(sizes, n_sizes, NULL));
+    FAN__CHECK(validate_sizes(sizes, n_sizes, err));
     fan_net *net = NULL;
-    FAN__CHECK(net_alloc(&net, sizes, n_sizes, alloc, NULL));
+    FAN__CHECK(net_alloc(&net, sizes, n_sizes, alloc, err));
     fan_status st = fan_net_init(net, 0, 1);
     if (st != FAN_OK) {
         fan_net_free(net);
@@ -182,6 +183,12 @@ fan_status fan_net_create(fan_net **out, const size_t *sizes, size_t n_sizes,
     }
     *out = net;
     return FAN_OK;
+}
+
+fan_status fan_net_create(fan_net **out, const size_t *sizes, size_t n_sizes,
+                          const fan_allocator *alloc)
+{
+    return fan__net_create(out, sizes, n_sizes, alloc, NULL);
 }
 
 void fan_net_free(fan_net *net)
@@ -213,23 +220,17 @@ fan_status fan_net_clone(fan_net **out, const fan_net *src)
     FAN__FAIL_IF(NULL, out == NULL, FAN_E_NULL, "out is NULL");
     *out = NULL;
     FAN__FAIL_IF(NULL, src == NULL, FAN_E_NULL, "src is NULL");
-    fan_net *net = NULL;
-    FAN__CHECK(net_alloc(&net, src->sizes, src->n_layers + 1, &src->alloc, src->err));
-    rule_blocks b;
-    fan_status st = blocks_alloc(net, src->rule, &b, src->err);
-    if (st != FAN_OK) {
-        fan_net_free(net);
-        return st;
-    }
-    blocks_install(net, src->rule, &b);
-    /* Copy every setting and value; the pointers and the workspace stay the clone's own. */
-    memcpy(net->act, src->act, sizeof net->act);
-    net->loss = src->loss;
-    net->init_w = src->init_w;
-    net->init_b = src->init_b;
-    net->leaky_slope = src->leaky_slope;
-    net->weight_seed = src->weight_seed;
-    net->feedback_seed = src->feedback_seed;
+    return fan__net_clone(out, src, &src->alloc, src->err);
+}
+
+fan_status fan__net_clone(fan_net **out, const fan_net *src, const fan_allocator *alloc,
+                          char *err)
+{
+    /* A net with every setting of src, then its values; pointers and workspace stay its own. */
+    fan__net_desc d;
+    fan__net_describe(src, &d);
+    FAN__CHECK(fan__net_from_desc(out, &d, alloc, err));
+    fan_net *net = *out;
     fan__net_copy_exec(net, src);
     net->has_grads = src->has_grads;
     memcpy(net->params, src->params, src->n_params * sizeof(float));
@@ -242,7 +243,6 @@ fan_status fan_net_clone(fan_net **out, const fan_net *src)
     }
     net->magnitude_rng = src->magnitude_rng;
     net->magnitude_rng_last = src->magnitude_rng_last;
-    *out = net;
     return FAN_OK;
 }
 
@@ -672,4 +672,58 @@ void fan__net_save_rule_state(fan_net *net)
 void fan__net_restore_rule_state(fan_net *net)
 {
     if (net->fb_backup) memcpy(net->feedback, net->fb_backup, net->n_feedback * sizeof(float));
+}
+
+/* ---- views and the training hook (scale-out: mpi/fanoise_mpi.h builds on these) ----------- */
+
+fan_status fan_net_parameters(fan_net *net, float **data, size_t *len)
+{
+    FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
+    FAN__FAIL_IF(net->err, data == NULL || len == NULL, FAN_E_NULL, "%s is NULL",
+                 data == NULL ? "data" : "len");
+    *data = net->params;
+    *len = net->n_params;
+    return FAN_OK;
+}
+
+fan_status fan_net_gradients(fan_net *net, float **data, size_t *len)
+{
+    FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
+    FAN__FAIL_IF(net->err, data == NULL || len == NULL, FAN_E_NULL, "%s is NULL",
+                 data == NULL ? "data" : "len");
+    /* Between calls `grads` holds the current gradients; from now on it stays this block. */
+    if (net->grads_view == NULL) net->grads_view = net->grads;
+    *data = net->grads_view;
+    *len = net->n_params;
+    return FAN_OK;
+}
+
+void fan__net_grads_prepare(fan_net *net)
+{
+    if (net->grads_view == NULL) return;
+    memcpy(net->grads_next, net->grads_view, net->n_params * sizeof(float));
+    net->grads = net->grads_next;
+    net->grads_next = net->grads_view;
+}
+
+void fan__net_grads_settle(fan_net *net)
+{
+    if (net->grads_view == NULL || net->grads == net->grads_view) return;
+    memcpy(net->grads_view, net->grads, net->n_params * sizeof(float));
+    net->grads_next = net->grads;
+    net->grads = net->grads_view;
+}
+
+fan_status fan_net_set_gradient_hook(fan_net *net, fan_gradient_hook fn, void *user)
+{
+    FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
+    net->hook = fn;
+    net->hook_user = fn != NULL ? user : NULL;
+    return FAN_OK;
+}
+
+fan_gradient_hook fan__net_gradient_hook(const fan_net *net, void **user)
+{
+    *user = net->hook_user;
+    return net->hook;
 }

@@ -63,8 +63,8 @@ extern const fan__rule_ops fan__rule_bp, fan__rule_fa, fan__rule_dfa, fan__rule_
 
 struct fan_net {
     fan_allocator alloc;
-    char *err; /* points at err_storage; see fan__fail */
-    char err_storage[FAN__ERRMSG_CAP];
+    char *err; /* points at err_storage.text; see fan__fail */
+    fan__msg err_storage;
 
     size_t n_layers;                    /* weight layers L */
     size_t sizes[FAN_MAX_LAYERS + 1];   /* widths, sizes[0] = inputs */
@@ -87,6 +87,13 @@ struct fan_net {
        can put it back (fan__net_undo_gradients). */
     int prev_has_grads;
     fan__rng prev_magnitude_rng_last;
+    /* The block fan_net_gradients handed out (NULL until then). From then on `grads` is this
+       block between calls, whatever the swaps of a gradient computation do inside one
+       (fan__net_grads_prepare / fan__net_grads_settle). */
+    float *grads_view;
+    /* fan_net_set_gradient_hook: run by the training step between gradients and update. */
+    fan_gradient_hook hook;
+    void *hook_user;
 
     /* Stored feedback B_l, fb_rows[l] x sizes[l] (the rule decides the rows), one block. */
     size_t n_feedback;
@@ -171,6 +178,16 @@ int fan__net_run_pass(fan_net *net, const float *x, const float *targets, size_t
 
 /* The stored B_l, for rules whose error pass reads it as it is. */
 const float *fan__rule_stored_feedback(const fan_net *net, size_t l, float *scratch);
+
+/*
+ * Keeping the gradient view's address fixed. A gradient computation writes into grads_next and
+ * swaps it with grads when all is finite; once a view is out, prepare (before the backward pass)
+ * copies the current gradients aside and points grads_next at the view, and settle (after a
+ * failed computation or an undo) copies the gradients that must stay back into the view.
+ * Both do nothing for a net that never handed out a view.
+ */
+void fan__net_grads_prepare(fan_net *net);
+void fan__net_grads_settle(fan_net *net);
 
 /* Draws a rows x cols matrix from an initialiser (fan_in = cols, fan_out = rows). */
 void fan__net_draw(float *m, size_t rows, size_t cols, fan_init init, fan__rng *r);

@@ -163,6 +163,19 @@ void fan__net_forward_into(const fan_net *net, const float *x, size_t n, float *
     }
 }
 
+fan_status fan__net_forward_checked(const fan_net *net, const float *x, size_t n,
+                                   float *const *hs, int softmax)
+{
+    fan__net_forward_into(net, x, n, hs, softmax);
+    /* Every layer, not only the outputs: ReLU maps a NaN born of an overflow (inf - inf) to 0,
+       which would hide it from the outputs. */
+    for (size_t l = 1; l <= net->n_layers; l++)
+        FAN__FAIL_IF(net->err, !fan__all_finite(hs[l], n * net->sizes[l]), FAN_E_NUMERIC,
+                     "the activations of layer %zu overflowed to infinity or NaN (weights too "
+                     "large for these inputs)", l);
+    return FAN_OK;
+}
+
 double fan__net_output_delta(const fan_net *net, const float *y, const float *targets, size_t n,
                              float *delta)
 {
@@ -268,6 +281,19 @@ static fan_status check_batch(const fan_net *net, const float *x, size_t n)
     return FAN_OK;
 }
 
+/* fan__net_forward_checked's check on the workspace of the last pass of n rows. */
+static fan_status check_activations(const fan_net *net, size_t n)
+{
+    for (size_t l = 1; l <= net->n_layers; l++)
+        for (size_t r = 0; r < n; r++)
+            FAN__FAIL_IF(net->err, !fan__all_finite_isa(net->kernels, net->h[l] + r * net->ld[l],
+                                                        net->sizes[l]),
+                         FAN_E_NUMERIC,
+                         "the activations of layer %zu overflowed to infinity or NaN (weights "
+                         "too large for these inputs)", l);
+    return FAN_OK;
+}
+
 fan_status fan_net_forward(fan_net *net, const float *x, size_t n, float *probs, size_t probs_len)
 {
     FAN__CHECK(check_batch(net, x, n));
@@ -280,11 +306,9 @@ fan_status fan_net_forward(fan_net *net, const float *x, size_t n, float *probs,
                  "input x contains NaN or infinity");
     FAN__CHECK(reserve(net, n));
     (void)fan__net_run_pass(net, x, NULL, n, FAN__PASS_PROBS);
+    FAN__CHECK(check_activations(net, n));
     const float *out = net->h[net->n_layers];
     const size_t ld = net->ld[net->n_layers];
-    for (size_t r = 0; r < n; r++)
-        FAN__FAIL_IF(net->err, !fan__all_finite(out + r * ld, c), FAN_E_NUMERIC,
-                     "the outputs overflowed to infinity or NaN");
     for (size_t r = 0; r < n; r++) memcpy(probs + r * c, out + r * ld, c * sizeof *probs);
     return FAN_OK;
 }
@@ -313,6 +337,7 @@ static fan_status gradients(fan_net *net, const float *x, const float *targets, 
        draw back. */
     const fan__rng before = net->magnitude_rng_last;
     if (ops->before_backward) ops->before_backward(net);
+    fan__net_grads_prepare(net);
     int bad = fan__net_run_pass(net, x, targets, n, FAN__PASS_TRAIN);
     const double lv = pass_loss(net, n);
     if (!isfinite(lv) || bad) {
@@ -320,6 +345,7 @@ static fan_status gradients(fan_net *net, const float *x, const float *targets, 
             net->magnitude_rng = before;
             ops->before_backward(net);
         }
+        fan__net_grads_settle(net);
         return nonfinite(net, x, n);
     }
     float *t = net->grads;
@@ -337,6 +363,7 @@ void fan__net_undo_gradients(fan_net *net)
     float *t = net->grads;
     net->grads = net->grads_next;
     net->grads_next = t;
+    fan__net_grads_settle(net);
     net->has_grads = net->prev_has_grads;
     if (net->rule->before_backward) {
         /* Drawing again from the state before the previous draw gives back the previous
@@ -419,6 +446,7 @@ fan_status fan__net_eval_chunk(fan_net *net, const float *x, const int32_t *labe
     /* The loss routine of training gives the exact loss from the output activations; the error
        it also writes goes to scratch space and is discarded. */
     (void)fan__net_run_pass(net, x, net->onehot, m, FAN__PASS_LOSS);
+    FAN__CHECK(check_activations(net, m));
     *loss_sum += pass_loss(net, m) * (double)m;
     const float *out = net->h[L];
     for (size_t i = 0; i < m; i++)

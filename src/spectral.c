@@ -67,6 +67,7 @@ fan_status fan__svd_floats(const fan_allocator *al, const float *a, size_t rows,
                            double *sv, double *u)
 {
     const size_t len = rows * cols; /* callers bound rows * cols by FAN_MAX_MATRIX */
+    if (!fan__all_finite(a, len)) return FAN_E_NONFINITE; /* before allocating the copy */
     double *d = fan__calloc(al, len, sizeof *d);
     if (d == NULL) return FAN_E_NOMEM;
     for (size_t i = 0; i < len; i++) d[i] = a[i];

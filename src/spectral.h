@@ -23,7 +23,8 @@ void fan__spectrum_stats(const double *sv, size_t n, double *erank, double *pr, 
 /**
  * Singular values (descending, min(rows, cols) of them) and optionally the left singular vectors
  * (see fan__svd) of the row-major float matrix a, which is only read: it is copied into double
- * scratch from al. Returns FAN_OK, FAN_E_NOMEM or FAN_E_LAPACK and records no message.
+ * scratch from al. Returns FAN_OK, FAN_E_NONFINITE, FAN_E_NOMEM or FAN_E_LAPACK and records no
+ * message.
  */
 fan_status fan__svd_floats(const fan_allocator *al, const float *a, size_t rows, size_t cols,
                            double *sv, double *u);

@@ -91,6 +91,17 @@ fan_status fan_optimizer_step(fan_optimizer *opt, fan_net *net)
 static fan_status step_after(fan_optimizer *opt, fan_net *net, fan_status st)
 {
     if (st != FAN_OK) return fan__fail(fan__optimizer_errbuf(opt), st, "%s", fan_net_errmsg(net));
+    /* The gradient hook (fan_net_set_gradient_hook) sits between gradients and update; when it
+       refuses, the step ends as a failed update does, with this call's gradients undone. */
+    void *user = NULL;
+    const fan_gradient_hook hook = fan__net_gradient_hook(net, &user);
+    if (hook != NULL && (st = hook(net, user)) != FAN_OK) {
+        fan__net_undo_gradients(net);
+        (void)fan__fail(fan__net_errbuf(net), st,
+                        "the gradient hook returned %d (%s); the step was not applied", (int)st,
+                        fan_strerror(st));
+        return fan__fail(fan__optimizer_errbuf(opt), st, "%s", fan_net_errmsg(net));
+    }
     /* The gradients this call computed are undone with the update, so a failed step leaves the
        net exactly as it was. */
     return apply(opt, net, 1);
@@ -156,8 +167,124 @@ static void on_net_threads(void *net, void (*fn)(void *ctx, size_t phase, size_t
     fan__net_parallel(net, fn, ctx, items, n_phases);
 }
 
+/* ---- validation, early stopping and the best epoch's weights (fan_train_v2) ----------------- */
+
+/* What fan_train_v2 adds to the loop: a validation set, the best epoch so far and a copy of the
+   net's W, b and B at that epoch. A loop without options has val == NULL and does nothing here. */
+typedef struct watch {
+    const fan_dataset *val;
+    size_t patience;
+    int restore_best;
+    double min_delta;
+    int seen;          /* a validation has run */
+    size_t since_best; /* validations since the best one */
+    float *best;       /* W and b (net params layout), then every B_l; NULL unless restore_best */
+    size_t n_params, n_feedback;
+} watch;
+
+static size_t feedback_floats(const fan_net *net)
+{
+    const size_t *sizes = fan__net_sizes(net);
+    size_t n = 0;
+    for (size_t l = 0; l < fan_net_num_layers(net); l++) n += fan__net_feedback_rows(net, l) * sizes[l];
+    return n;
+}
+
+/* Copies W, b, B into (save) or out of (!save) w->best. */
+static void snapshot(fan_net *net, watch *w, int save)
+{
+    size_t n;
+    float *p = fan__net_params_mut(net, &n);
+    float *q = w->best + n;
+    if (save)
+        memcpy(w->best, p, n * sizeof *p);
+    else
+        memcpy(p, w->best, n * sizeof *p);
+    const size_t *sizes = fan__net_sizes(net);
+    for (size_t l = 0; l < fan_net_num_layers(net); l++) {
+        const size_t k = fan__net_feedback_rows(net, l) * sizes[l];
+        if (save)
+            memcpy(q, fan__net_feedback(net, l), k * sizeof *q);
+        else
+            memcpy(fan__net_feedback_mut(net, l), q, k * sizeof *q);
+        q += k;
+    }
+}
+
+/* Fills w from the caller's options (NULL: none) under the struct_size rule and allocates the
+   snapshot. */
+static fan_status watch_init(watch *w, fan_net *net, const fan_train_options *o)
+{
+    char *err = fan__net_errbuf(net);
+    memset(w, 0, sizeof *w);
+    if (o == NULL) return FAN_OK;
+    const size_t n = o->struct_size;
+    /* A struct_size beyond this is an uninitialised field, not a newer header. */
+    FAN__FAIL_IF(err, n < sizeof(size_t) || n > 4096, FAN_E_INVALID,
+                 "fan_train_options: struct_size %zu is not a size of the struct (set it to "
+                 "sizeof(fan_train_options), %zu in this library)",
+                 n, sizeof(fan_train_options));
+    for (size_t i = sizeof(fan_train_options); i < n; i++)
+        FAN__FAIL_IF(err, ((const unsigned char *)o)[i] != 0, FAN_E_UNSUPPORTED,
+                     "fan_train_options: byte %zu of the caller's %zu-byte struct is set, but "
+                     "this library (%s) knows only the first %zu bytes",
+                     i, n, FANOISE_VERSION_STRING, sizeof(fan_train_options));
+#define COVERS(m) (n >= offsetof(fan_train_options, m) + sizeof o->m)
+    if (COVERS(validation)) w->val = o->validation;
+    if (COVERS(patience)) w->patience = o->patience;
+    if (COVERS(restore_best)) w->restore_best = o->restore_best != 0;
+    if (COVERS(min_delta)) w->min_delta = o->min_delta;
+#undef COVERS
+    FAN__FAIL_IF(err, !(w->min_delta >= 0.0), FAN_E_INVALID,
+                 "fan_train_options: min_delta %g is negative or NaN", w->min_delta);
+    if (w->val == NULL) return FAN_OK;
+    FAN__FAIL_IF(err, fan_dataset_dim(w->val) != fan_net_input_size(net), FAN_E_SHAPE,
+                 "the validation set has %zu inputs per sample; the net takes %zu",
+                 fan_dataset_dim(w->val), fan_net_input_size(net));
+    FAN__FAIL_IF(err, fan_dataset_classes(w->val) != fan_net_output_size(net), FAN_E_SHAPE,
+                 "the validation set has %zu classes; the net has %zu outputs",
+                 fan_dataset_classes(w->val), fan_net_output_size(net));
+    if (w->restore_best) {
+        w->n_params = fan_net_num_params(net);
+        w->n_feedback = feedback_floats(net);
+        w->best = fan__calloc(fan__net_allocator(net), w->n_params + w->n_feedback, sizeof(float));
+        FAN__FAIL_IF(err, w->best == NULL, FAN_E_NOMEM,
+                     "cannot allocate a copy of %zu weights for restore_best",
+                     w->n_params + w->n_feedback);
+    }
+    return FAN_OK;
+}
+
+/* At the end of an epoch: evaluates, updates the best epoch and fills p's validation fields. */
+static fan_status watch_epoch(watch *w, fan_net *net, fan_progress *p)
+{
+    FAN__CHECK(fan_net_evaluate(net, w->val, &p->val_loss, &p->val_accuracy));
+    p->validated = 1;
+    if (!w->seen || p->val_loss < p->best_val_loss - w->min_delta) {
+        w->seen = 1;
+        w->since_best = 0;
+        p->best_val_loss = p->val_loss;
+        p->best_epoch = p->epoch;
+        if (w->best != NULL) snapshot(net, w, 1);
+    } else {
+        w->since_best++;
+    }
+    return FAN_OK;
+}
+
+/* The call ends with st: puts the best epoch back when asked, and frees the copy. */
+static fan_status watch_end(watch *w, fan_net *net, fan_status st)
+{
+    if (w->best != NULL && w->seen &&
+        (st == FAN_OK || st == FAN_EARLY_STOPPED || st == FAN_STOPPED))
+        snapshot(net, w, 0);
+    fan__free(fan__net_allocator(net), w->best);
+    w->best = NULL;
+    return st;
+}
+
 static fan_status run(fan_net *net, fan_optimizer *opt, fan_iter *it, run_mode mode, size_t count,
-                      fan_progress_fn cb, void *user)
+                      watch *w, fan_progress_fn cb, void *user)
 {
     FAN__CHECK(check_shapes(net, it));
     const int noise = fan_iter_is_noise(it);
@@ -203,11 +330,16 @@ static fan_status run(fan_net *net, fan_optimizer *opt, fan_iter *it, run_mode m
         p.batch_in_epoch = noise ? p.step - 1 : fan__iter_batch_index(it) - 1;
         p.samples += n;
         p.loss = (double)loss;
+        p.lr = fan__optimizer_last_lr(opt);
         epoch_steps++;
         epoch_sum += (double)loss;
         p.epoch_loss = epoch_sum / (double)epoch_steps;
         p.end_of_epoch = !noise && fan__iter_batches_left(it) == 0;
+        p.validated = 0;
+        if (w->val != NULL && p.end_of_epoch) FAN__CHECK(watch_epoch(w, net, &p));
         if (cb != NULL && cb(&p, user) != 0) return FAN_STOPPED;
+        if (p.validated && w->patience > 0 && w->since_best >= w->patience)
+            return FAN_EARLY_STOPPED;
     }
 }
 
@@ -217,14 +349,28 @@ fan_status fan_train(fan_net *net, fan_optimizer *opt, fan_iter *it, size_t epoc
     FAN__CHECK(check_args(net, opt, it));
     FAN__FAIL_IF(fan__net_errbuf(net), fan_iter_is_noise(it), FAN_E_INVALID,
                  "a noise iterator has no epochs: use fan_train_steps or fan_pretrain_noise");
-    return run(net, opt, it, RUN_EPOCHS, epochs, cb, user);
+    watch w = {0};
+    return run(net, opt, it, RUN_EPOCHS, epochs, &w, cb, user);
+}
+
+fan_status fan_train_v2(fan_net *net, fan_optimizer *opt, fan_iter *it, size_t epochs,
+                        const fan_train_options *options, fan_progress_fn cb, void *user)
+{
+    FAN__CHECK(check_args(net, opt, it));
+    FAN__FAIL_IF(fan__net_errbuf(net), fan_iter_is_noise(it), FAN_E_INVALID,
+                 "a noise iterator has no epochs: use fan_train_steps or fan_pretrain_noise");
+    FAN__CHECK(check_shapes(net, it));
+    watch w;
+    FAN__CHECK(watch_init(&w, net, options));
+    return watch_end(&w, net, run(net, opt, it, RUN_EPOCHS, epochs, &w, cb, user));
 }
 
 fan_status fan_train_steps(fan_net *net, fan_optimizer *opt, fan_iter *it, size_t steps,
                            fan_progress_fn cb, void *user)
 {
     FAN__CHECK(check_args(net, opt, it));
-    return run(net, opt, it, RUN_STEPS, steps, cb, user);
+    watch w = {0};
+    return run(net, opt, it, RUN_STEPS, steps, &w, cb, user);
 }
 
 fan_status fan_pretrain_noise(fan_net *net, fan_optimizer *opt, fan_iter *noise, size_t steps,
@@ -233,7 +379,8 @@ fan_status fan_pretrain_noise(fan_net *net, fan_optimizer *opt, fan_iter *noise,
     FAN__CHECK(check_args(net, opt, noise));
     FAN__FAIL_IF(fan__net_errbuf(net), !fan_iter_is_noise(noise), FAN_E_INVALID,
                  "fan_pretrain_noise needs a noise iterator (fan_iter_create_noise)");
-    return run(net, opt, noise, RUN_STEPS, steps, cb, user);
+    watch w = {0};
+    return run(net, opt, noise, RUN_STEPS, steps, &w, cb, user);
 }
 
 /* ---- evaluation --------------------------------------------------------------------------- */

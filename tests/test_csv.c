@@ -255,6 +255,36 @@ static int file_exists(const char *path)
     return f != NULL;
 }
 
+/* A row of FAN_MAX_WIDTH + 2 columns (one more feature than a net may take): 33.5 MB of "0,". */
+static void test_csv_row_wider_than_the_column_limit_fails_with_limit(void **state)
+{
+    (void)state;
+    const size_t cols = (size_t)FAN_MAX_WIDTH + 2, len = 2 * cols;
+    char *text = malloc(len);
+    assert_non_null(text);
+    for (size_t i = 0; i < cols; i++) {
+        text[2 * i] = '0';
+        text[2 * i + 1] = ',';
+    }
+    text[len - 1] = '\n';
+    char msg[256];
+    fan_create_options o;
+    memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    o.errmsg = msg;
+    o.errmsg_cap = sizeof msg;
+    fan_dataset *ds = NULL;
+    assert_int_equal(fan_dataset_load_csv_mem_ex(&ds, text, len, FAN_CSV_LAST_COLUMN, 0, &o),
+                     FAN_E_LIMIT);
+    assert_null(ds);
+    assert_true(strstr(msg, "columns") != NULL);
+    /* The same through the old entry point (which a row of this width used to pass). */
+    assert_int_equal(fan_dataset_load_csv_mem(&ds, text, len, FAN_CSV_LAST_COLUMN, 0, NULL),
+                     FAN_E_LIMIT);
+    assert_null(ds);
+    free(text);
+}
+
 static void test_real_sklearn_digits_csv_has_1797_rows_of_64(void **state)
 {
     (void)state;
@@ -282,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_csv_rejects_malformed_input_with_specific_status),
         cmocka_unit_test(test_csv_gzip_memory_and_files_match_plain),
         cmocka_unit_test(test_csv_loader_fails_cleanly_at_every_allocation),
+        cmocka_unit_test(test_csv_row_wider_than_the_column_limit_fails_with_limit),
         cmocka_unit_test(test_real_sklearn_digits_csv_has_1797_rows_of_64),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);

@@ -791,6 +791,41 @@ static void test_diagnostics_survive_every_allocation_failure(void **state)
     assert_int_equal(c.live_blocks, 0);
 }
 
+/* A net whose weights are finite but so large that every forward pass overflows: no call may
+   report FAN_OK with infinities or NaN, and none may write its outputs. */
+static void test_overflowing_nets_get_numeric_errors_never_nan_results(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {4, 3, 3, 2};
+    fan_net *net = NULL;
+    TU_OK(fan_net_create(&net, sizes, 4, NULL));
+    TU_OK(fan_net_set_rule(net, FAN_RULE_DFA));
+    for (size_t l = 0; l < 3; l++) {
+        float w[12];
+        for (int i = 0; i < 12; i++) w[i] = 1e30f;
+        TU_OK(fan_net_set_weights(net, l, w, sizes[l] * sizes[l + 1], NULL, 0));
+    }
+    float x[8] = {1, 2, 3, 4, 4, 3, 2, 1}, p[4];
+    const int32_t y[2] = {0, 1};
+    int32_t labels[2] = {0, 1};
+    fan_dataset *ds = NULL;
+    TU_OK(fan_dataset_from_arrays(&ds, x, labels, 2, 4, 2, NULL));
+    assert_int_equal(fan_net_forward(net, x, 2, p, 4), FAN_E_NUMERIC);
+    assert_non_null(strstr(fan_net_errmsg(net), "overflowed"));
+    double v = -1, hist[4], deg[3] = {-1, -1, -1};
+    assert_int_equal(fan_net_evaluate(net, ds, &v, NULL), FAN_E_NUMERIC);
+    assert_int_equal(fan_diag_readout(net, x, 2, &v, NULL, hist, 4), FAN_E_NUMERIC);
+    assert_int_equal(fan_diag_calibration_error(net, ds, 5, &v), FAN_E_NUMERIC);
+    assert_int_equal(fan_diag_gram_dimensionality(net, 1, ds, 0, &v), FAN_E_NUMERIC);
+    assert_int_equal(fan_diag_delta_alignment(net, x, y, 2, deg, 3), FAN_E_NUMERIC);
+    for (int i = 0; i < 3; i++) assert_true(deg[i] == -1.0);
+    /* DFA compares B_1 with W_2 W_1, a product that overflows. */
+    assert_int_equal(fan_diag_alignment(net, 1, NULL, 0, &v, NULL), FAN_E_NUMERIC);
+    assert_true(v == -1.0 || isfinite(v));
+    fan_dataset_free(ds);
+    fan_net_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -815,6 +850,7 @@ int main(void)
         cmocka_unit_test(test_calibration_error_rejects_bad_arguments),
         cmocka_unit_test(test_diagnostics_between_steps_leave_training_bit_identical),
         cmocka_unit_test(test_diagnostics_survive_every_allocation_failure),
+        cmocka_unit_test(test_overflowing_nets_get_numeric_errors_never_nan_results),
     };
     return cmocka_run_group_tests_name("diag", tests, NULL, NULL);
 }

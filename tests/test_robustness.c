@@ -112,6 +112,20 @@ static void test_null_pointers_to_gradient_and_io_functions_give_e_null(void **s
     assert_null(o);
     assert_true(mentions(msg, "null"));
     EXPECT(FAN_E_NULL, fan_net_load_v2(&o, NULL, NULL, 0, NULL, NULL, 0)); /* errmsg may be NULL */
+    /* The _ex loaders: the message goes to the options' buffer; NULL options are defaults. */
+    fan_create_options opts = {sizeof opts, NULL, msg, sizeof msg, 0};
+    EXPECT(FAN_E_NULL, fan_net_load_ex(NULL, "unused.fan", &opts));
+    assert_true(mentions(msg, "null"));
+    o = SENTINEL;
+    EXPECT(FAN_E_NULL, fan_net_load_ex(&o, NULL, &opts));
+    assert_null(o);
+    assert_true(mentions(msg, "null"));
+    EXPECT(FAN_E_NULL, fan_net_load_ex(&o, NULL, NULL));
+    EXPECT(FAN_E_NULL, fan_net_load_mem_ex(NULL, buf, sizeof buf, &opts));
+    o = SENTINEL;
+    EXPECT(FAN_E_NULL, fan_net_load_mem_ex(&o, NULL, sizeof buf, &opts));
+    assert_null(o);
+    assert_true(mentions(msg, "null"));
     assert_unchanged();
 }
 
@@ -176,6 +190,33 @@ static void test_null_pointers_to_dataset_functions_give_e_null(void **state)
     assert_null(o);
     EXPECT(FAN_E_NULL, fan_dataset_load_csv_mem(NULL, px, 2, FAN_CSV_LAST_COLUMN, 0, NULL));
     EXPECT(FAN_E_NULL, fan_dataset_load_csv_mem(&o, NULL, 2, FAN_CSV_LAST_COLUMN, 0, NULL));
+    char msg[64];
+    const fan_create_options opts = {sizeof opts, NULL, msg, sizeof msg, 0};
+    o = SENTINEL;
+    EXPECT(FAN_E_NULL, fan_dataset_load_idx_ex(NULL, "i", "l", &opts));
+    EXPECT(FAN_E_NULL, fan_dataset_load_idx_ex(&o, "i", NULL, &opts));
+    assert_null(o);
+    assert_true(mentions(msg, "null"));
+    EXPECT(FAN_E_NULL, fan_dataset_load_idx_ex(&o, NULL, "l", NULL));
+    EXPECT(FAN_E_NULL, fan_dataset_load_idx_mem_ex(NULL, px, 2, px, 2, &opts));
+    o = SENTINEL;
+    EXPECT(FAN_E_NULL, fan_dataset_load_idx_mem_ex(&o, px, 2, NULL, 2, &opts));
+    assert_null(o);
+    EXPECT(FAN_E_NULL, fan_dataset_load_idx_mem_ex(&o, NULL, 2, px, 2, &opts));
+    EXPECT(FAN_E_NULL, fan_dataset_load_cifar_ex(NULL, paths, 1, 1, &opts));
+    o = SENTINEL;
+    EXPECT(FAN_E_NULL, fan_dataset_load_cifar_ex(&o, NULL, 1, 1, &opts));
+    assert_null(o);
+    EXPECT(FAN_E_NULL, fan_dataset_load_cifar_ex(&o, paths, 2, 1, &opts));
+    assert_true(mentions(msg, "paths[1]"));
+    EXPECT(FAN_E_NULL, fan_dataset_load_cifar_mem_ex(NULL, px, 2, 1, &opts));
+    EXPECT(FAN_E_NULL, fan_dataset_load_cifar_mem_ex(&o, NULL, 2, 1, &opts));
+    EXPECT(FAN_E_NULL, fan_dataset_load_csv_ex(NULL, "f.csv", FAN_CSV_LAST_COLUMN, 0, &opts));
+    o = SENTINEL;
+    EXPECT(FAN_E_NULL, fan_dataset_load_csv_ex(&o, NULL, FAN_CSV_LAST_COLUMN, 0, &opts));
+    assert_null(o);
+    EXPECT(FAN_E_NULL, fan_dataset_load_csv_mem_ex(NULL, px, 2, FAN_CSV_LAST_COLUMN, 0, &opts));
+    EXPECT(FAN_E_NULL, fan_dataset_load_csv_mem_ex(&o, NULL, 2, FAN_CSV_LAST_COLUMN, 0, NULL));
     EXPECT(FAN_E_NULL, fan_dataset_from_arrays(NULL, x, y, 2, 1, 2, NULL));
     o = SENTINEL;
     EXPECT(FAN_E_NULL, fan_dataset_from_arrays(&o, NULL, y, 2, 1, 2, NULL));
@@ -360,10 +401,12 @@ static void test_enumeration_values_out_of_range_are_invalid(void **state)
     fan_optimizer *o = SENTINEL;
     EXPECT(FAN_E_INVALID, fan_optimizer_create(&o, (fan_optimizer_kind)4, F.net, &F.al));
     assert_null(o);
-    EXPECT(FAN_E_INVALID, fan_optimizer_set(F.opt, (fan_optimizer_param)8, 0.1));
-    EXPECT(FAN_E_INVALID, fan_optimizer_get(F.opt, (fan_optimizer_param)8, &v));
-    EXPECT(FAN_E_INVALID, fan_optimizer_param_bounds((fan_optimizer_param)8, &v, &v, &v));
-    EXPECT(FAN_E_INVALID, fan_iter_set(F.it, (fan_iter_param)6, 0));
+    /* 14: the first value after FAN_OPT_WARMUP_STEPS. */
+    EXPECT(FAN_E_INVALID, fan_optimizer_set(F.opt, (fan_optimizer_param)14, 0.1));
+    EXPECT(FAN_E_INVALID, fan_optimizer_get(F.opt, (fan_optimizer_param)14, &v));
+    EXPECT(FAN_E_INVALID, fan_optimizer_param_bounds((fan_optimizer_param)14, &v, &v, &v));
+    /* 8: the first value after FAN_ITER_SHARD_COUNT. */
+    EXPECT(FAN_E_INVALID, fan_iter_set(F.it, (fan_iter_param)8, 0));
     EXPECT(FAN_E_INVALID, fan_iter_set(F.noise, FAN_ITER_NOISE_KIND, 2));
     EXPECT(FAN_E_INVALID, fan_iter_set(F.noise, FAN_ITER_LABEL_MODE, 2));
     EXPECT(FAN_E_INVALID, fan_iter_set(F.it, FAN_ITER_NOISE_STD, 2)); /* wrong kind of iterator */

@@ -3,16 +3,20 @@
    formulas, the vector angle, spectrum summaries, argument checks, allocation failures) and the
    spectral diagnostics of a net's W, B and dW, with principal angles between W's and B's
    dominant subspaces. */
+#define _POSIX_C_SOURCE 200809L /* dup, dup2, fileno, mkstemp */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fanoise.h"
+#include "spectral.h"
 #include "testutil.h"
 
 /* Singular values computed in double from exactly representable float inputs agree with the
@@ -473,6 +477,125 @@ static void test_principal_angles_reject_bad_arguments(void **state)
     assert_int_equal(c.live_blocks, 0);
 }
 
+/* ---- non-finite matrices never reach LAPACK ----------------------------------------------- */
+
+/* Redirects stdout and stderr into a temporary file while a block of calls runs, so that the
+   test can check that the library (and LAPACK under it) printed nothing. */
+typedef struct capture {
+    int saved_out, saved_err, fd;
+    char path[32];
+} capture;
+
+static void capture_begin(capture *c)
+{
+    fflush(stdout);
+    fflush(stderr);
+    strcpy(c->path, "/tmp/fan_capture_XXXXXX");
+    c->fd = mkstemp(c->path);
+    assert_true(c->fd >= 0);
+    c->saved_out = dup(1);
+    c->saved_err = dup(2);
+    assert_true(dup2(c->fd, 1) == 1 && dup2(c->fd, 2) == 2);
+}
+
+/* Restores the streams; returns the number of bytes printed meanwhile. */
+static long capture_end(capture *c)
+{
+    fflush(stdout);
+    fflush(stderr);
+    dup2(c->saved_out, 1);
+    dup2(c->saved_err, 2);
+    close(c->saved_out);
+    close(c->saved_err);
+    const long n = (long)lseek(c->fd, 0, SEEK_END);
+    close(c->fd);
+    unlink(c->path);
+    return n;
+}
+
+/* Statuses collected while the output is captured, checked once it is restored (a failing
+   assertion inside the capture would print into the capture file). */
+#define MAX_CALLS 32
+
+static void assert_all(const fan_status *got, size_t n, fan_status want)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (got[i] != want) print_error("call %zu returned %d, not %d\n", i, got[i], want);
+        assert_int_equal(got[i], want);
+    }
+}
+
+static void test_svd_of_nonfinite_matrices_fails_without_calling_lapack(void **state)
+{
+    (void)state;
+    tu_counter cnt = {0};
+    fan_allocator al = tu_allocator(&cnt);
+    const float poison[] = {NAN, INFINITY, -INFINITY};
+    fan_status st[MAX_CALLS];
+    size_t k = 0;
+    capture c;
+    capture_begin(&c);
+    for (size_t p = 0; p < 3; p++) {
+        float a[12];
+        double d[12], sv[3];
+        tu_fill(a, 12, p, -1, 1);
+        a[7] = poison[p];
+        for (size_t i = 0; i < 12; i++) d[i] = a[i];
+        st[k++] = fan__svd_floats(&al, a, 4, 3, sv, NULL);
+        st[k++] = fan__svd(&al, d, 4, 3, sv, NULL);
+    }
+    assert_int_equal(capture_end(&c), 0);
+    assert_all(st, k, FAN_E_NONFINITE);
+    assert_int_equal(cnt.live_blocks, 0);
+}
+
+/* A net whose weights are not finite (no public call makes one; the test writes one directly)
+   and a net whose activations overflow: every SVD-based diagnostic fails with
+   FAN_E_NONFINITE, prints nothing and returns, where before LAPACK returned FAN_OK with an
+   effective rank of 0 for infinite weights, or did not return at all (principal angles). */
+static void test_spectral_diagnostics_of_nonfinite_nets_fail_with_nonfinite(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {6, 5, 4};
+    fan_net *net = NULL;
+    TU_OK(fan_net_create(&net, sizes, 3, NULL));
+    fan_status st[MAX_CALLS];
+    size_t k = 0;
+    double v = -1.0;
+    capture c;
+    capture_begin(&c);
+    const float poison[] = {NAN, INFINITY, -INFINITY};
+    for (size_t p = 0; p < 3; p++) {
+        fan__net_weights_mut(net, 1)[3] = poison[p];
+        double sv[4], deg[2];
+        st[k++] = fan_diag_singular_values(net, 1, FAN_MATRIX_WEIGHTS, sv, 4);
+        st[k++] = fan_diag_effective_rank(net, 1, FAN_MATRIX_WEIGHTS, &v);
+        st[k++] = fan_diag_participation_ratio(net, 1, FAN_MATRIX_WEIGHTS, &v);
+        st[k++] = fan_diag_stable_rank(net, 1, FAN_MATRIX_WEIGHTS, &v);
+        st[k++] = fan_diag_principal_angles(net, 1, 2, deg, 2);
+    }
+    fan__net_weights_mut(net, 1)[3] = 0.0f;
+    /* Finite weights and inputs whose products overflow: the forward pass reports it
+       (FAN_E_NUMERIC) before any Gram matrix is formed. */
+    float w[30], x[12];
+    for (size_t i = 0; i < 30; i++) w[i] = 3e38f;
+    for (size_t i = 0; i < 12; i++) x[i] = 3e38f;
+    const fan_status set = fan_net_set_weights(net, 0, w, 30, NULL, 0);
+    const int32_t labels[2] = {0, 1};
+    fan_dataset *ds = NULL;
+    const fan_status made = fan_dataset_from_arrays(&ds, x, labels, 2, 6, 4, NULL);
+    fan_status gram = FAN_OK;
+    if (made == FAN_OK) gram = fan_diag_gram_dimensionality(net, 1, ds, 0, &v);
+    assert_int_equal(capture_end(&c), 0);
+    TU_OK(set);
+    TU_OK(made);
+    assert_all(st, k, FAN_E_NONFINITE);
+    assert_int_equal(gram, FAN_E_NUMERIC);
+    assert_true(v == -1.0);
+    fan_dataset_free(ds);
+    fan_net_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -494,6 +617,8 @@ int main(void)
         cmocka_unit_test(test_principal_angles_vanish_for_the_same_and_the_negated_matrix),
         cmocka_unit_test(test_principal_angles_of_constructed_subspaces),
         cmocka_unit_test(test_principal_angles_reject_bad_arguments),
+        cmocka_unit_test(test_svd_of_nonfinite_matrices_fails_without_calling_lapack),
+        cmocka_unit_test(test_spectral_diagnostics_of_nonfinite_nets_fail_with_nonfinite),
     };
     return cmocka_run_group_tests_name("spectral", tests, NULL, NULL);
 }

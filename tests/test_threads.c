@@ -526,6 +526,48 @@ static void test_threaded_divergence_changes_nothing(void **state)
     fan_net_free(net);
 }
 
+/* Threads failing at once on one const net: each call records its message on the handle (the
+   documented exception to "const changes nothing"). The writes take turns: under
+   ThreadSanitizer (make tsan) this test reported a data race before messages had a flag. */
+typedef struct failing {
+    const fan_net *net;
+    size_t wrong_status;
+} failing;
+
+static void *fail_on_const_net(void *arg)
+{
+    failing *f = arg;
+    double deg;
+    float w[4];
+    for (int k = 0; k < 2000; k++) {
+        if (fan_diag_alignment(f->net, 99, NULL, 0, &deg, NULL) != FAN_E_INVALID) f->wrong_status++;
+        if (fan_net_get_weights(f->net, 0, w, 4, NULL, 0) != FAN_E_SHAPE) f->wrong_status++;
+    }
+    return NULL;
+}
+
+static void test_failing_calls_on_one_const_net_take_turns_with_its_message(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {5, 4, 3};
+    fan_net *net = NULL;
+    TU_OK(fan_net_create(&net, sizes, 3, NULL));
+    pthread_t th[N_THREADS];
+    failing f[N_THREADS];
+    for (size_t i = 0; i < N_THREADS; i++) {
+        f[i] = (failing){net, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, fail_on_const_net, &f[i]), 0);
+    }
+    for (size_t i = 0; i < N_THREADS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(f[i].wrong_status, 0);
+    }
+    /* The message is one whole message of the two kinds, never a mix. */
+    const char *m = fan_net_errmsg(net);
+    assert_true(strstr(m, "layer 99 does not exist") == m || strstr(m, "w has length 4") == m);
+    fan_net_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -537,6 +579,7 @@ int main(void)
         cmocka_unit_test(test_threaded_steps_allocate_nothing_and_free_everything),
         cmocka_unit_test(test_threaded_divergence_changes_nothing),
         cmocka_unit_test(test_iterator_batches_do_not_depend_on_who_runs_their_items),
+        cmocka_unit_test(test_failing_calls_on_one_const_net_take_turns_with_its_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

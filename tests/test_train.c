@@ -176,7 +176,7 @@ static void test_fa_training_separates_blobs(void **state)
 }
 
 /* The recipe of the next test: a 32-16-4 FA net on N(0, 1) noise with Adam. Found by a sweep
-   over seeds; lr 1e-3 aligns less and lr 1e-4 needs twice the steps (cf. PAPER.md section 3). */
+   over seeds; lr 1e-3 aligns less and lr 1e-4 needs twice the steps (docs/paper.md, section 3). */
 #define NOISE_LR 3e-4
 #define NOISE_STEPS 5000
 /* Minimum drop of the mean angle that the test demands; seeds gave drops of 7 to 22 degrees. */

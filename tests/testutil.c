@@ -66,6 +66,17 @@ void tu_fill(float *v, size_t n, uint64_t seed, float lo, float hi)
     }
 }
 
+void tu_fill_bytes(uint8_t *p, size_t n, uint64_t seed)
+{
+    uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        p[i] = (uint8_t)(x >> 32);
+    }
+}
+
 size_t tu_gzip_mem(const void *in, size_t len, uint8_t *out, size_t cap)
 {
     z_stream z;

@@ -30,6 +30,9 @@ void tu_assert_ok(fan_status s, const char *msg, const char *expr, const char *f
 /* Fills v with deterministic pseudo-random floats in [lo, hi) from seed. */
 void tu_fill(float *v, size_t n, uint64_t seed, float lo, float hi);
 
+/* Fills p with deterministic pseudo-random bytes from seed. */
+void tu_fill_bytes(uint8_t *p, size_t n, uint64_t seed);
+
 /* Gzip (RFC 1952) of in[0..len) into out (cap bytes); returns the compressed length. */
 size_t tu_gzip_mem(const void *in, size_t len, uint8_t *out, size_t cap);
 /* Writes len bytes to path, plain or through gzopen (level 9). */

@@ -1,9 +1,9 @@
 // noise_alignment_check.cpp - the paper's central effect on a small network (Cheon, Lee, Paik 2024,
-// claims 2-4 of shared/PAPER.md): training on pure noise with feedback alignment turns the
+// claims 2-4 of docs/paper.md): training on pure noise with feedback alignment turns the
 // forward weights toward the fixed feedback matrix, pushes the readout toward chance and lowers
 // the effective rank; the same noise training under backprop (which never uses B) leaves the
 // angle at 90 degrees. Exits non-zero if any of that fails.
-#include "fanoise.hpp"
+#include <fanoise.hpp>
 
 #include <cstdio>
 
@@ -31,19 +31,19 @@ struct Result {
 
 Result pretrain(fan_rule rule) {
     fanoise::Net net({kDim, kHidden, kClasses});
-    net.init(kWeightSeed, kFeedbackSeed).rule(rule);
+    net.init(kWeightSeed, kFeedbackSeed).set_rule(rule);
     fanoise::Iter probe = fanoise::Iter::noise(kDim, kClasses, kProbe, kProbeSeed);
-    const fanoise::BatchView x = probe.next();  // fresh noise the training never sees
+    const fanoise::Batch x = probe.next();  // fresh noise the training never sees
     Result r{};
-    r.angle_before = net.alignment(1);
-    r.readout_before = net.mean_max_prob(x);
+    r.angle_before = net.alignment(1).mean;
+    r.readout_before = net.readout(x.x, x.n).mean_max_prob;
     r.erank_before = net.effective_rank(1);
     fanoise::Optimizer adam(net, FAN_OPTIMIZER_ADAM);
     adam.set(FAN_OPT_LR, kLr);
     fanoise::Iter noise = fanoise::Iter::noise(kDim, kClasses, kBatch, kNoiseSeed);
     net.pretrain_noise(adam, noise, kSteps, [](const fan_progress &) { return false; });
-    r.angle_after = net.alignment(1);
-    r.readout_after = net.mean_max_prob(x);
+    r.angle_after = net.alignment(1).mean;
+    r.readout_after = net.readout(x.x, x.n).mean_max_prob;
     r.erank_after = net.effective_rank(1);
     std::printf("%s: angle %.1f -> %.1f deg, mean max prob %.3f -> %.3f, erank(W_1) %.2f -> %.2f\n",
                 rule == FAN_RULE_FA ? "FA" : "BP", r.angle_before, r.angle_after,

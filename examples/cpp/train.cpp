@@ -1,7 +1,7 @@
-// train.cpp - the C++ wrapper (fanoise.hpp) on a small synthetic problem: noise pretraining, then
+// train.cpp - the C++ interface (include/fanoise.hpp) on a small synthetic problem: noise pretraining, then
 // feedback-alignment training on four Gaussian clusters. Exits non-zero unless training really
 // learns and the error paths behave, so `make cpp-check` tests the wrapper and the library.
-#include "fanoise.hpp"
+#include <fanoise.hpp>
 
 #include <cmath>
 #include <cstdio>
@@ -43,7 +43,7 @@ fanoise::Dataset clusters() {
 int main() {
     fanoise::Dataset data = clusters();
     fanoise::Net net({kDim, kHidden, kClasses});
-    net.init(kWeightSeed, kFeedbackSeed).rule(FAN_RULE_FA);
+    net.init(kWeightSeed, kFeedbackSeed).set_rule(FAN_RULE_FA);
     const fanoise::Evaluation before = net.evaluate(data);
 
     // Noise pretraining with a progress callback that checks every reported loss.
@@ -71,7 +71,7 @@ int main() {
     }
     const fanoise::Evaluation after = net.evaluate(data);
     std::printf("loss %.4f -> %.4f, accuracy %.3f -> %.3f, last-layer angle %.1f deg\n",
-                before.loss, after.loss, before.accuracy, after.accuracy, net.alignment(1));
+                before.loss, after.loss, before.accuracy, after.accuracy, net.alignment(1).mean);
     expect(after.loss < 0.5 * before.loss, "training at least halves the loss");
     expect(after.accuracy >= kMinAccuracy, "training reaches 90% accuracy");
 
@@ -87,16 +87,16 @@ int main() {
     try {
         fanoise::Net bad({kDim});
         expect(false, "a one-layer size list is rejected");
-    } catch (const fanoise::error &e) {
+    } catch (const fanoise::Error &e) {
         expect(e.status() == FAN_E_INVALID, "a one-layer size list throws FAN_E_INVALID");
     }
     try {
         fanoise::Optimizer o(net, FAN_OPTIMIZER_SGD);
         o.set(FAN_OPT_LR, -1.0);
         expect(false, "a negative learning rate is rejected");
-    } catch (const fanoise::error &e) {
-        expect(e.status() == FAN_E_INVALID && std::string(e.what()).size() > 0,
-               "a negative learning rate throws FAN_E_INVALID with a message");
+    } catch (const fanoise::Error &e) {
+        expect(e.status() == FAN_E_INVALID && !e.message().empty(),
+               "a negative learning rate throws FAN_E_INVALID with the library's message");
     }
     try {
         fanoise::Iter noise = fanoise::Iter::noise(kDim, kClasses, kBatch, kNoiseSeed);

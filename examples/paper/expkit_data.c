@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Fashion-MNIST training-set pixel mean and std after scaling to [0, 1] (PAPER.md section 3). */
+/* Fashion-MNIST training-set pixel mean and std after scaling to [0, 1] (docs/paper.md, section 3). */
 #define FASHION_MEAN 0.286
 #define FASHION_STD 0.353
 /* The scikit-learn digits: 8x8 pixels with values 0..16, 1,797 samples; 500 held out for

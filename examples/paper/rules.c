@@ -15,6 +15,11 @@
  *
  * WM nets run a mirror phase (fan_net_mirror) at the start of each phase and every
  * --mirror-every steps, in noise and data training alike.
+ *
+ * A run that diverges (a step fails with FAN_E_NUMERIC: the library changes nothing on such a
+ * step) stops training there; its remaining evaluation points are those of the net as it was, and
+ * results.csv marks it. With --resume, a run that was interrupted continues: the recipes of
+ * recipes.csv are reused and the seeds already in results.csv are read back instead of rerun.
  */
 #include "expkit.h"
 
@@ -55,6 +60,7 @@ typedef struct settings {
     size_t mirror_steps;   /* WM: steps of one mirror phase */
     double mirror_lr, mirror_decay;
     const char *datasets, *depths, *rules;
+    int resume; /* reuse recipes.csv and the finished seeds of results.csv in --out */
 } settings;
 
 /* ---- WM's mirror phases, run from the progress callback between training steps ----------- */
@@ -92,24 +98,36 @@ static mirror_hook hook_for(fan_net *net, const settings *s, uint64_t seed, ek_p
 
 /* ---- one run ------------------------------------------------------------------------------ */
 
-static void noise_phase(fan_net *net, const settings *s, uint64_t seed, ek_progress *pg)
+/* A training call that may diverge: FAN_E_NUMERIC (the failed step changed nothing) ends the
+   run's training and returns 1; any other failure is a bug and ends the program. */
+static int diverged(fan_status st, const fan_net *net)
+{
+    if (st == FAN_E_NUMERIC) return 1;
+    EK_TRY(st, fan_net_errmsg(net));
+    return 0;
+}
+
+/* Returns 1 if the noise phase diverged (the net is then as it was before the failing step). */
+static int noise_phase(fan_net *net, const settings *s, uint64_t seed, ek_progress *pg)
 {
     const ek_recipe *r = &s->r;
     fan_iter *it = ek_make_noise(r, fan_net_input_size(net), fan_net_output_size(net), seed);
     fan_optimizer *opt = ek_make_opt(r->noise_opt, r->noise_lr, r->noise_momentum, net);
     mirror_hook h = hook_for(net, s, seed + MIRROR_SEED_OFFSET, pg);
-    EK_TRY(fan_pretrain_noise(net, opt, it, r->noise_steps, hook_cb, &h), fan_net_errmsg(net));
+    const int bad = diverged(fan_pretrain_noise(net, opt, it, r->noise_steps, hook_cb, &h), net);
     if (pg) ek_progress_add(pg, (double)r->noise_steps);
     fan_optimizer_free(opt);
     fan_iter_free(it);
+    return bad;
 }
 
 /* Trains on `train` with one recipe, evaluating on `eval` at evals_per_epoch points per epoch;
-   returns the accuracy AUC and the final accuracy. */
-static void data_phase(fan_net *net, const settings *s, size_t recipe, const fan_dataset *train,
-                       const fan_dataset *eval, uint64_t seed, ek_progress *pg, double *auc,
-                       double *final_acc)
+   returns the accuracy AUC and the final accuracy, and 1 if training diverged. */
+static int data_phase(fan_net *net, const settings *s, size_t recipe, const fan_dataset *train,
+                      const fan_dataset *eval, uint64_t seed, ek_progress *pg, double *auc,
+                      double *final_acc)
 {
+    int bad = 0;
     const ek_recipe *r = &s->r;
     fan_iter *it = NULL;
     EK_TRY(fan_iter_create_batches(&it, train, r->batch, seed + SHUFFLE_SEED_OFFSET, NULL), "");
@@ -128,11 +146,13 @@ static void data_phase(fan_net *net, const settings *s, size_t recipe, const fan
             const size_t target =
                 e * bpe + (q * bpe + r->evals_per_epoch / 2) / r->evals_per_epoch;
             if (target > done) {
-                EK_TRY(fan_train_steps(net, opt, it, target - done, hook_cb, &h),
-                       fan_net_errmsg(net));
+                if (!bad)
+                    bad = diverged(fan_train_steps(net, opt, it, target - done, hook_cb, &h),
+                                   net);
                 if (pg) ek_progress_add(pg, (double)(target - done));
                 done = target;
             }
+            /* After a divergence the points are those of the net as training left it. */
             pts[k].epoch = (double)done / (double)bpe;
             EK_TRY(fan_net_evaluate(net, eval, &pts[k].test_loss, &pts[k].test_acc),
                    fan_net_errmsg(net));
@@ -143,6 +163,7 @@ static void data_phase(fan_net *net, const settings *s, size_t recipe, const fan
     free(pts);
     fan_optimizer_free(opt);
     fan_iter_free(it);
+    return bad;
 }
 
 /* A fresh net of the recipe's shape under `rule`. */
@@ -176,7 +197,7 @@ static void selection_begin(selection_nets *sn, const settings *s, fan_rule rule
         const uint64_t seed = SELECTION_SEED0 + si;
         sn->net[si][0] = fresh_net(s, 2, rule, seed);
         sn->net[si][1] = copy_of(sn->net[si][0]);
-        noise_phase(sn->net[si][1], s, seed + NOISE_SEED_OFFSET, pg);
+        (void)noise_phase(sn->net[si][1], s, seed + NOISE_SEED_OFFSET, pg);
     }
 }
 
@@ -201,7 +222,7 @@ static size_t select_recipe(const settings *s, const char *dataset, fan_rule rul
             for (int noise = 0; noise <= 1; noise++) {
                 fan_net *net = copy_of(sn->net[si][noise]);
                 double auc, fin;
-                data_phase(net, s, g, train, val, SELECTION_SEED0 + si, pg, &auc, &fin);
+                (void)data_phase(net, s, g, train, val, SELECTION_SEED0 + si, pg, &auc, &fin);
                 sum += isfinite(auc) ? auc : 0.0;
                 fan_net_free(net);
             }
@@ -227,22 +248,23 @@ typedef struct rule_cell {
     double *hid0[2], *hid_noise[2], *hid1[2];   /* first hidden layer (layer 1) */
     double *erank_noise[2], *erank1[2];          /* W of the last layer */
     double *delta1[2];                           /* error-signal angle to BP at layer 1, final */
+    double *diverged[2];                         /* 1 if the noise or data phase diverged */
 } rule_cell;
 
 static void cell_alloc(rule_cell *c, size_t seeds)
 {
-    double **all[] = {c->auc,   c->fin,      c->last0,       c->last_noise, c->last1,
-                      c->hid0,  c->hid_noise, c->hid1,       c->erank_noise, c->erank1,
-                      c->delta1};
+    double **all[] = {c->auc,   c->fin,       c->last0,       c->last_noise, c->last1,
+                      c->hid0,  c->hid_noise, c->hid1,        c->erank_noise, c->erank1,
+                      c->delta1, c->diverged};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         for (int k = 0; k < 2; k++) all[i][k] = ek_xcalloc(seeds, sizeof(double));
 }
 
 static void cell_free(rule_cell *c)
 {
-    double **all[] = {c->auc,   c->fin,      c->last0,       c->last_noise, c->last1,
-                      c->hid0,  c->hid_noise, c->hid1,       c->erank_noise, c->erank1,
-                      c->delta1};
+    double **all[] = {c->auc,   c->fin,       c->last0,       c->last_noise, c->last1,
+                      c->hid0,  c->hid_noise, c->hid1,        c->erank_noise, c->erank1,
+                      c->delta1, c->diverged};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         for (int k = 0; k < 2; k++) free(all[i][k]);
 }
@@ -281,7 +303,7 @@ static void run_seed(const settings *s, size_t depth, size_t k, uint64_t seed, s
     start[1] = copy_of(start[0]);
     const double last0 = ek_angle(start[0], last, NULL, NULL, 0);
     const double hid0 = ek_angle(start[0], 1, NULL, NULL, 0);
-    noise_phase(start[1], s, seed + NOISE_SEED_OFFSET, pg);
+    const int noise_bad = noise_phase(start[1], s, seed + NOISE_SEED_OFFSET, pg);
     for (size_t d = 0; d < ts->n; d++) {
         rule_cell *cell = &cells[d];
         const size_t recipe = ts->recipe[d][k];
@@ -292,21 +314,22 @@ static void run_seed(const settings *s, size_t depth, size_t k, uint64_t seed, s
             cell->last_noise[noise][si] = ek_angle(net, last, NULL, NULL, 0);
             cell->hid_noise[noise][si] = ek_angle(net, 1, NULL, NULL, 0);
             cell->erank_noise[noise][si] = ek_erank(net, last);
-            data_phase(net, s, recipe, ts->train[d], ts->test[d], seed, pg,
-                       &cell->auc[noise][si], &cell->fin[noise][si]);
+            const int bad = data_phase(net, s, recipe, ts->train[d], ts->test[d], seed, pg,
+                                       &cell->auc[noise][si], &cell->fin[noise][si]);
+            cell->diverged[noise][si] = bad || (noise && noise_bad);
             cell->last1[noise][si] = ek_angle(net, last, NULL, NULL, 0);
             cell->hid1[noise][si] = ek_angle(net, 1, NULL, NULL, 0);
             cell->erank1[noise][si] = ek_erank(net, last);
             cell->delta1[noise][si] = delta_angle(net, ts->test[d]);
             fprintf(csv, "%s,%zu,%s,%s,%llu,%s,%g,%g,%.5f,%.5f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,"
-                         "%.4f,%.4f,%.3f\n",
+                         "%.4f,%.4f,%.3f,%d\n",
                     ts->name[d], depth, fan_rule_name(rule), noise ? "noise" : "none",
                     (unsigned long long)seed, GRID[recipe].opt, GRID[recipe].lr,
                     GRID[recipe].wd, cell->auc[noise][si], cell->fin[noise][si],
                     cell->last0[noise][si], cell->last_noise[noise][si], cell->last1[noise][si],
                     cell->hid0[noise][si], cell->hid_noise[noise][si], cell->hid1[noise][si],
                     cell->erank_noise[noise][si], cell->erank1[noise][si],
-                    cell->delta1[noise][si]);
+                    cell->delta1[noise][si], (int)cell->diverged[noise][si]);
             fflush(csv);
             fan_net_free(net);
         }
@@ -319,9 +342,10 @@ static void print_header(const char *dataset, size_t depth, size_t seeds)
 {
     printf("\n%s, %zu weight layers, %zu paired seeds (p: paired t-test, noise vs none)\n",
            dataset, depth, seeds);
-    printf("%-5s %-18s %-15s %-15s %-9s %-15s %-9s %-22s %-22s %-13s %-13s\n", "rule", "recipe",
-           "AUC none", "AUC noise", "p AUC", "final gain", "p final", "last angle 0>noise>data",
-           "hidden angle 0>noise>data", "erank noise", "delta vs BP");
+    printf("%-5s %-18s %-15s %-15s %-9s %-15s %-9s %-22s %-22s %-13s %-13s %-9s\n", "rule",
+           "recipe", "AUC none", "AUC noise", "p AUC", "final gain", "p final",
+           "last angle 0>noise>data", "hidden angle 0>noise>data", "erank n/y", "delta n/y",
+           "diverged");
 }
 
 static void print_row(fan_rule rule, size_t recipe, const rule_cell *c, size_t n, FILE *summary,
@@ -347,13 +371,19 @@ static void print_row(fan_rule rule, size_t recipe, const rule_cell *c, size_t n
              st_mean(c->erank_noise[1], n));
     char dl[64];
     snprintf(dl, sizeof dl, "%.1f/%.1f", st_mean(c->delta1[0], n), st_mean(c->delta1[1], n));
-    printf("%-5s %-18s %-15s %-15s %-9s %-15s %-9s %-22s %-22s %-13s %-13s\n",
+    unsigned div[2] = {0, 0};
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 2; k++) div[k] += c->diverged[k][i] != 0.0;
+    char dv[32];
+    snprintf(dv, sizeof dv, "%u/%u", div[0], div[1]);
+    printf("%-5s %-18s %-15s %-15s %-9s %-15s %-9s %-22s %-22s %-13s %-13s %-9s\n",
            fan_rule_name(rule), rec, ek_fmt_msd(c->auc[0], n, 4, b[0], 64),
            ek_fmt_msd(c->auc[1], n, 4, b[1], 64), st_format_p(pa.p, b[2], 64),
-           ek_fmt_msd(gain, n, 4, b[3], 64), st_format_p(pf.p, b[4], 64), ang, hang, er, dl);
+           ek_fmt_msd(gain, n, 4, b[3], 64), st_format_p(pf.p, b[4], 64), ang, hang, er, dl,
+           dv);
     fprintf(summary,
             "%s,%zu,%s,%s,%g,%g,%.5f,%.5f,%.5f,%.5f,%.3g,%.5f,%.5f,%.3g,%.2f,%.2f,%.2f,%.2f,%.2f,"
-            "%.2f,%.2f,%.2f,%.3f,%.3f,%.2f,%.2f\n",
+            "%.2f,%.2f,%.2f,%.3f,%.3f,%.2f,%.2f,%u,%u\n",
             dataset, depth, fan_rule_name(rule), GRID[recipe].opt, GRID[recipe].lr,
             GRID[recipe].wd,
             st_mean(c->auc[0], n), st_sd(c->auc[0], n), st_mean(c->auc[1], n),
@@ -361,8 +391,115 @@ static void print_row(fan_rule rule, size_t recipe, const rule_cell *c, size_t n
             st_mean(c->last0[1], n), st_mean(c->last_noise[1], n), st_mean(c->last1[0], n),
             st_mean(c->last1[1], n), st_mean(c->hid_noise[1], n), st_mean(c->hid1[0], n),
             st_mean(c->hid1[1], n), st_mean(c->last0[0], n), st_mean(c->erank_noise[0], n),
-            st_mean(c->erank_noise[1], n), st_mean(c->delta1[0], n), st_mean(c->delta1[1], n));
+            st_mean(c->erank_noise[1], n), st_mean(c->delta1[0], n), st_mean(c->delta1[1], n),
+            div[0], div[1]);
     fflush(summary);
+}
+
+/* ---- resuming an interrupted study -------------------------------------------------------- */
+
+typedef struct study {
+    const char *dsets[MAX_DATASETS];
+    size_t nd, depths[MAX_DEPTHS], ndep, seeds;
+    uint64_t seed0;
+    int have_recipe[MAX_DATASETS][N_RULES];
+    /* result rows read back per (depth, rule, seed); a seed is done with 2 per dataset */
+    unsigned char rows[MAX_DEPTHS][N_RULES][64];
+} study;
+
+static int index_of(const char *const *names, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0) return (int)i;
+    return -1;
+}
+
+static int rule_index(const char *name)
+{
+    for (int k = 0; k < N_RULES; k++)
+        if (strcmp(fan_rule_name(RULES[k]), name) == 0) return k;
+    return -1;
+}
+
+/* Reads the chosen recipes of an earlier run (rows with chosen = 1). */
+static void load_recipes(const char *path, study *st, task_set *ts)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return;
+    char line[512], ds[32], rule[16], opt[16];
+    double lr, wd, score;
+    int chosen;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%31[^,],%15[^,],%15[^,],%lf,%lf,%lf,%d", ds, rule, opt, &lr, &wd,
+                   &score, &chosen) == 7 &&
+            chosen == 1) {
+            const int d = index_of(st->dsets, st->nd, ds), k = rule_index(rule);
+            if (d < 0 || k < 0) continue;
+            for (size_t g = 0; g < N_RECIPES; g++)
+                if (strcmp(GRID[g].opt, opt) == 0 && GRID[g].lr == lr && GRID[g].wd == wd) {
+                    ts->recipe[d][k] = g;
+                    st->have_recipe[d][k] = 1;
+                }
+        }
+    fclose(f);
+}
+
+/* Reads the per-seed rows of an earlier run back into the cells. */
+static void load_results(const char *path, study *st,
+                         rule_cell cells[MAX_DEPTHS][N_RULES][MAX_DATASETS])
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return;
+    char line[1024], ds[32], rule[16], cond[16], opt[16];
+    size_t depth;
+    unsigned long long seed;
+    double lr, wd, v[11];
+    int bad = 0;
+    while (fgets(line, sizeof line, f)) {
+        const int n = sscanf(line,
+                             "%31[^,],%zu,%15[^,],%15[^,],%llu,%15[^,],%lf,%lf,%lf,%lf,%lf,%lf,"
+                             "%lf,%lf,%lf,%lf,%lf,%lf,%lf,%d",
+                             ds, &depth, rule, cond, &seed, opt, &lr, &wd, &v[0], &v[1], &v[2],
+                             &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10], &bad);
+        if (n < 19) continue; /* the header, or a row cut short by the interruption */
+        if (n == 19) bad = 0;  /* rows of a build that did not mark divergence */
+        const int d = index_of(st->dsets, st->nd, ds), k = rule_index(rule);
+        int i = -1;
+        for (size_t j = 0; j < st->ndep; j++)
+            if (st->depths[j] == depth) i = (int)j;
+        if (d < 0 || k < 0 || i < 0 || seed < st->seed0 || seed - st->seed0 >= st->seeds)
+            continue;
+        const size_t si = (size_t)(seed - st->seed0);
+        const int noise = strcmp(cond, "noise") == 0;
+        rule_cell *c = &cells[i][k][d];
+        c->auc[noise][si] = v[0];
+        c->fin[noise][si] = v[1];
+        c->last0[noise][si] = v[2];
+        c->last_noise[noise][si] = v[3];
+        c->last1[noise][si] = v[4];
+        c->hid0[noise][si] = v[5];
+        c->hid_noise[noise][si] = v[6];
+        c->hid1[noise][si] = v[7];
+        c->erank_noise[noise][si] = v[8];
+        c->erank1[noise][si] = v[9];
+        c->delta1[noise][si] = v[10];
+        c->diverged[noise][si] = bad;
+        st->rows[i][k][si]++;
+    }
+    fclose(f);
+}
+
+/* Opens an output CSV: appended to when resuming a file that exists, else new with a header. */
+static FILE *csv_for(const ek_common *c, int resume, const char *name, const char *header)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", c->out, name);
+    FILE *probe = resume ? fopen(path, "r") : NULL;
+    if (probe == NULL) return ek_csv_open(c, name, header);
+    fclose(probe);
+    FILE *f = fopen(path, "a");
+    if (f == NULL) ek_die("cannot append to %s", path);
+    return f;
 }
 
 static int rule_wanted(const char *list, fan_rule r)
@@ -389,8 +526,9 @@ int main(int argc, char **argv)
     s.datasets = "fashion,mnist";
     s.depths = "2,4";
     s.rules = "all";
+    s.resume = 0;
     ek_common c = {.seeds = 10, .out = "out/rules"};
-    ek_option opts[EK_RECIPE_NOPTS + 10];
+    ek_option opts[EK_RECIPE_NOPTS + 11];
     ek_recipe_options(&s.r, opts);
     const ek_option mine[] = {
         {"datasets", EK_STRING, &s.datasets, "comma-separated: fashion, mnist"},
@@ -402,6 +540,7 @@ int main(int argc, char **argv)
         {"mirror-steps", EK_SIZE, &s.mirror_steps, "WM: steps of one mirror phase"},
         {"mirror-lr", EK_DOUBLE, &s.mirror_lr, "WM: mirror learning rate"},
         {"mirror-decay", EK_DOUBLE, &s.mirror_decay, "WM: mirror weight decay"},
+        {"resume", EK_FLAG, &s.resume, "continue an interrupted run in --out"},
     };
     const size_t n_mine = sizeof mine / sizeof mine[0];
     memcpy(opts + EK_RECIPE_NOPTS, mine, sizeof mine);
@@ -427,37 +566,63 @@ int main(int argc, char **argv)
     for (size_t k = 0; k < N_RULES; k++) nr += (size_t)rule_wanted(s.rules, RULES[k]);
     if (nr == 0) ek_die("--rules names no known rule");
 
+    if (c.seeds > 64) ek_die("--seeds must be at most 64");
+    study st = {.nd = nd, .ndep = ndep, .seeds = c.seeds, .seed0 = c.seed0};
+    memcpy(st.dsets, dsets, nd * sizeof *dsets);
+    memcpy(st.depths, depths, ndep * sizeof *depths);
+    rule_cell cells[MAX_DEPTHS][N_RULES][MAX_DATASETS];
+    for (size_t i = 0; i < ndep; i++)
+        for (size_t k = 0; k < N_RULES; k++)
+            for (size_t d = 0; d < nd; d++) cell_alloc(&cells[i][k][d], c.seeds);
+    task_set ts = {.n = nd};
+    if (s.resume) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/recipes.csv", c.out);
+        load_recipes(path, &st, &ts);
+        snprintf(path, sizeof path, "%s/results.csv", c.out);
+        load_results(path, &st, cells);
+    }
+    /* A seed is done when all its rows were read back; a partly written seed is run again
+       (its rows then appear twice in results.csv; the later ones are the ones used). */
+    size_t todo_select = 0;
+    double todo_final = 0;
+    for (size_t k = 0; k < N_RULES; k++) {
+        if (!rule_wanted(s.rules, RULES[k])) continue;
+        for (size_t d = 0; d < nd; d++) todo_select += !st.have_recipe[d][k];
+        for (size_t i = 0; i < ndep; i++)
+            for (size_t si = 0; si < c.seeds; si++)
+                if (st.rows[i][k][si] < 2 * nd) todo_final += (double)depths[i] / 2.0;
+    }
+
     /* Progress units: noise steps and data steps (a data step costs about a noise step). */
     const double data_steps = (double)s.r.epochs * (double)(s.r.train_n - s.val_n) /
                               (double)s.r.batch;
     const double noise = (double)s.r.noise_steps;
-    double units = (double)nr * (double)s.select_seeds *
-                   (noise + (double)nd * N_RECIPES * 2.0 * data_steps);
-    for (size_t i = 0; i < ndep; i++)
-        units += (double)nr * (double)c.seeds * (noise + (double)nd * 2.0 * data_steps) *
-                 (double)depths[i] / 2.0;
+    const double units =
+        (double)todo_select * (double)s.select_seeds * (noise + N_RECIPES * 2.0 * data_steps) +
+        todo_final * (noise + (double)nd * 2.0 * data_steps);
     ek_progress pg;
     ek_progress_init(&pg, &c, units);
 
-    FILE *recipes =
-        ek_csv_open(&c, "recipes.csv", "dataset,rule,optimizer,lr,weight_decay,val_auc,chosen");
-    FILE *results = ek_csv_open(&c, "results.csv",
-                                "dataset,depth,rule,cond,seed,optimizer,lr,weight_decay,auc,"
-                                "final_acc,last_init,last_noise,last_final,hidden_init,"
-                                "hidden_noise,hidden_final,erank_last_noise,erank_last_final,"
-                                "delta_hidden");
+    FILE *recipes = csv_for(&c, s.resume, "recipes.csv",
+                            "dataset,rule,optimizer,lr,weight_decay,val_auc,chosen");
+    FILE *results = csv_for(&c, s.resume, "results.csv",
+                            "dataset,depth,rule,cond,seed,optimizer,lr,weight_decay,auc,"
+                            "final_acc,last_init,last_noise,last_final,hidden_init,"
+                            "hidden_noise,hidden_final,erank_last_noise,erank_last_final,"
+                            "delta_hidden,diverged");
     FILE *summary = ek_csv_open(
         &c, "summary.csv",
         "dataset,depth,rule,optimizer,lr,weight_decay,auc_none,auc_none_sd,auc_noise,"
         "auc_noise_sd,p_auc,final_none,final_noise,p_final,last_init,last_after_noise,"
         "last_final_none,last_final_noise,hidden_after_noise,hidden_final_none,"
-        "hidden_final_noise,last_init_none,erank_none,erank_noise,delta_none,delta_noise");
+        "hidden_final_noise,last_init_none,erank_none,erank_noise,delta_none,delta_noise,"
+        "diverged_none,diverged_noise");
 
     /* The data: training sets with their validation part carved out (the final runs train on
        the same part the selection trained on), and the test sets. */
     ek_task task[MAX_DATASETS];
     fan_dataset *train[MAX_DATASETS], *val[MAX_DATASETS];
-    task_set ts = {.n = nd};
     for (size_t d = 0; d < nd; d++) {
         task[d] = ek_task_load(dsets[d], c.data_dir, s.r.train_n, 7);
         EK_TRY(fan_dataset_split(&train[d], &val[d], task[d].train, s.val_n, 11),
@@ -468,38 +633,43 @@ int main(int argc, char **argv)
     }
     for (size_t k = 0; k < N_RULES; k++) {
         if (!rule_wanted(s.rules, RULES[k])) continue;
+        int need = 0;
+        for (size_t d = 0; d < nd; d++) need |= !st.have_recipe[d][k];
+        if (!need) continue;
         char phase[64];
         snprintf(phase, sizeof phase, "choosing %s's recipe", fan_rule_name(RULES[k]));
         ek_progress_phase(&pg, phase);
         selection_nets sn;
         selection_begin(&sn, &s, RULES[k], &pg);
         for (size_t d = 0; d < nd; d++)
-            ts.recipe[d][k] =
-                select_recipe(&s, dsets[d], RULES[k], &sn, train[d], val[d], recipes, &pg);
+            if (!st.have_recipe[d][k])
+                ts.recipe[d][k] =
+                    select_recipe(&s, dsets[d], RULES[k], &sn, train[d], val[d], recipes, &pg);
         selection_end(&sn);
     }
-    rule_cell cells[MAX_DEPTHS][N_RULES][MAX_DATASETS];
     for (size_t i = 0; i < ndep; i++)
         for (size_t k = 0; k < N_RULES; k++) {
             if (!rule_wanted(s.rules, RULES[k])) continue;
             char phase[64];
             snprintf(phase, sizeof phase, "depth %zu: %s", depths[i], fan_rule_name(RULES[k]));
             ek_progress_phase(&pg, phase);
-            for (size_t d = 0; d < nd; d++) cell_alloc(&cells[i][k][d], c.seeds);
             for (size_t si = 0; si < c.seeds; si++)
-                run_seed(&s, depths[i], k, c.seed0 + si, si, &ts, cells[i][k], results, &pg);
+                if (st.rows[i][k][si] < 2 * nd)
+                    run_seed(&s, depths[i], k, c.seed0 + si, si, &ts, cells[i][k], results,
+                             &pg);
         }
     ek_progress_done(&pg);
     for (size_t d = 0; d < nd; d++)
         for (size_t i = 0; i < ndep; i++) {
             print_header(dsets[d], depths[i], c.seeds);
-            for (size_t k = 0; k < N_RULES; k++) {
-                if (!rule_wanted(s.rules, RULES[k])) continue;
-                print_row(RULES[k], ts.recipe[d][k], &cells[i][k][d], c.seeds, summary, dsets[d],
-                          depths[i]);
-                cell_free(&cells[i][k][d]);
-            }
+            for (size_t k = 0; k < N_RULES; k++)
+                if (rule_wanted(s.rules, RULES[k]))
+                    print_row(RULES[k], ts.recipe[d][k], &cells[i][k][d], c.seeds, summary,
+                              dsets[d], depths[i]);
         }
+    for (size_t i = 0; i < ndep; i++)
+        for (size_t k = 0; k < N_RULES; k++)
+            for (size_t d = 0; d < nd; d++) cell_free(&cells[i][k][d]);
     for (size_t d = 0; d < nd; d++) {
         fan_dataset_free(val[d]);
         fan_dataset_free(train[d]);

@@ -8,9 +8,10 @@ set style fill solid 0.6 noborder
 set style data histograms
 set style histogram errorbars gap 1 lw 1
 set errorbars lc rgb "black"
-set yrange [0:1]
+set yrange [0:1.15]
+set ytics 0, 0.2, 1
 set ylabel "test-accuracy AUC"
-set key top right
+set key top center horizontal
 panel(k) = sprintf("every ::%d::%d", 8 * k, 8 * k + 7)
 do for [k = 0:3] {
     set title sprintf("(%s) %s, %s weight layers", word("a b c d", k + 1), \

@@ -223,7 +223,8 @@ static void op_optimizer(world *w, uint8_t which)
         break;
     case 1: {
         if (w->opt == NULL) break;
-        const fan_optimizer_param p = (fan_optimizer_param)(fz_u8(&w->r) % 9);
+        /* Every known parameter (schedules are 8 to 13) and one unknown. */
+        const fan_optimizer_param p = (fan_optimizer_param)(fz_u8(&w->r) % 15);
         double before = 0.0, after = 0.0;
         const fan_status g = fan_optimizer_get(w->opt, p, &before);
         s = fan_optimizer_set(w->opt, p, pick_double(w));
@@ -277,6 +278,16 @@ static void op_data(world *w, uint8_t which)
     /* Dropping the last partial batch is refused when it would leave empty epochs. */
     if (which & 16)
         FZ_ASSERT(fan_iter_set(w->batches, FAN_ITER_DROP_LAST, 1) == (n < batch ? FAN_E_INVALID : FAN_OK));
+    /* Sharding: a count that leaves a part empty, or an index not below the count, is refused;
+       a sharded iterator then trains like any other. */
+    if (which & 64) {
+        const size_t count = 1 + fz_u8(&w->r) % 4, index = fz_u8(&w->r) % 5;
+        s = fan_iter_set(w->batches, FAN_ITER_SHARD_COUNT, (double)count);
+        FZ_ASSERT(s == FAN_OK || s == FAN_E_INVALID);
+        if (s == FAN_OK)
+            FZ_ASSERT((fan_iter_set(w->batches, FAN_ITER_SHARD_INDEX, (double)index) == FAN_OK) ==
+                      (index < count));
+    }
     snapshot(w);
     s = (which & 32) ? fan_train(w->net, w->opt, w->batches, 1, NULL, NULL)
                      : fan_train_steps(w->net, w->opt, w->batches, 1 + fz_u8(&w->r) % MAX_STEPS, NULL, NULL);

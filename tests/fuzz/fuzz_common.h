@@ -58,7 +58,8 @@ static inline fan_allocator fz_allocator(fz_counter *c)
 /* Every status a public function may return, per the header. */
 static inline int fz_known_status(fan_status s)
 {
-    return (s >= FAN_OK && s <= FAN_E_UNSUPPORTED) || s == FAN_DONE || s == FAN_STOPPED;
+    return (s >= FAN_OK && s <= FAN_E_UNSUPPORTED) || s == FAN_DONE || s == FAN_STOPPED ||
+           s == FAN_EARLY_STOPPED;
 }
 
 /* The loaders' documented failure statuses. */

@@ -14,6 +14,11 @@ Container layouts (see each fuzz_*.c):
   csv       byte 0 label column (255 = FAN_CSV_LAST_COLUMN, else byte % 8), byte 1 flags
             (bit 0 skip_header, bit 1: the target gzips the text), then the text.
   api       a script of byte-coded API calls (fuzz_api.c); seeds are arbitrary bytes.
+  checkpoint  a checkpoint file as is (docs/file-format.md); batch-iterator seeds ran over the
+            fixed dataset of fuzz_checkpoint.c, whose fingerprint ck_fingerprint() computes.
+  load_path 9 header bytes (loader and gzip flags, kind of path, budget, fault number u16,
+            loader argument, flags, length of the first file u16), then the first file and the
+            second (fuzz_load_path.c).
 """
 import gzip
 import os
@@ -218,8 +223,184 @@ def api_seeds():
     write("api", "mixed", bytes((i * 73 + 11) % 256 for i in range(512)))
 
 
+# ---- checkpoints (mirrors src/checkpoint.c, src/optimizer.c, src/iter.c) ----------------------
+def crc_tail(body):
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def model_v2(sizes, rule=1, acts=None, state=b"", fb_rows=None):
+    """A model file of format version 2: W's shape for B unless fb_rows says otherwise."""
+    L = len(sizes) - 1
+    acts = acts if acts is not None else [1] * (L - 1) + [0]
+    fb_rows = fb_rows if fb_rows is not None else sizes[1:]
+    out = bytearray(MAGIC)
+    out += struct.pack("<IIIIIIIf", 2, 0, L, rule, 0, 0, 0, 0.01)
+    out += struct.pack("<QQ", 0, 1)
+    out += b"".join(struct.pack("<Q", s) for s in sizes)
+    out += b"".join(struct.pack("<I", a) for a in acts)
+    out += b"".join(struct.pack("<Q", r) for r in fb_rows)
+    out += struct.pack("<Q", len(state)) + state
+    k = 0
+    for l in range(L):
+        for part in (sizes[l] * sizes[l + 1], sizes[l + 1], fb_rows[l] * sizes[l]):
+            for _ in range(part):
+                out += struct.pack("<f", ((k * 37 % 17) - 8) / 16.0)
+                k += 1
+    return crc_tail(bytes(out))
+
+
+# fan_optimizer_param defaults in order: the first 8 are what the 0.1 library had; schedules
+# (8 to 13) came with checkpoints.
+OPT_DEFAULTS_V01 = [0.01, 0.0, 0.0, 0.0, 0.9, 0.999, 1e-8, 0.99]
+OPT_DEFAULTS = OPT_DEFAULTS_V01 + [0.0, 1.0, 0.1, 1.0, 0.0, 0.0]
+
+
+def opt_state(sizes, kind=0, hp=None, steps=0, moment=0.0):
+    hp = hp if hp is not None else OPT_DEFAULTS
+    L = len(sizes) - 1
+    n = sum(sizes[l] * sizes[l + 1] + sizes[l + 1] for l in range(L))
+    out = bytearray(b"FANOPTS\x1a")
+    out += struct.pack("<IIIIQQ", 1, kind, len(hp), L, steps, n)
+    out += b"".join(struct.pack("<Q", s) for s in sizes)
+    out += b"".join(struct.pack("<d", v) for v in hp)
+    buffers = 1 if kind == 0 else 2
+    out += struct.pack("<f", moment) * (n * buffers)
+    return crc_tail(bytes(out))
+
+
+RNG = (0x0123456789ABCDEF, 0x0F1E2D3C4B5A6978, 0x1111111111111111, 0x2222222222222222)
+
+
+def iter_common(kind, dim, classes, batch, seed=9, index=0, epochs=0):
+    return (b"FANITER\x1a" + struct.pack("<II", 1, kind)
+            + struct.pack("<QQQQQQ", dim, classes, batch, seed, index, epochs))
+
+
+def iter_noise(dim, classes, batch, kind=0, label_mode=0, mean=0.0, std=1.0, index=3):
+    body = iter_common(1, dim, classes, batch, index=index)
+    body += struct.pack("<IIdd", kind, label_mode, mean, std) + struct.pack("<4Q", *RNG) * 2
+    return crc_tail(body)
+
+
+def iter_batches(dim, classes, batch, size, flags=1 | 8, epochs=2):
+    """At an epoch boundary (flag 1), where the position and the two streams are free."""
+    body = iter_common(0, dim, classes, batch, epochs=epochs)
+    body += struct.pack("<QQI", size, 0, flags) + struct.pack("<4Q", *RNG) * 2
+    return crc_tail(body)
+
+
+CK_N, CK_DIM, CK_CLASSES = 5, 3, 2
+
+
+def ck_fingerprint():
+    samples = b"".join(struct.pack("<f", (i % 7) / 4.0 - 0.5) for i in range(CK_N * CK_DIM))
+    labels = b"".join(struct.pack("<i", i % 2) for i in range(CK_N))
+    h = zlib.crc32(samples) << 32 | zlib.crc32(labels)
+    return struct.pack("<QQQIIddQ", CK_N, CK_DIM, CK_CLASSES, 1, 0, 0.0, 1.0, h)
+
+
+def checkpoint(net, opt=b"", it=b"", fingerprint=None, version=1, flags=None):
+    fp = fingerprint if fingerprint is not None else b"\0" * 56
+    if flags is None:
+        flags = (1 if opt else 0) | (2 if it else 0) | (4 if fingerprint is not None else 0)
+    body = (b"FANCKPT\x1a" + struct.pack("<IIQQQ", version, flags, len(net), len(opt), len(it))
+            + fp + net + opt + it)
+    return crc_tail(body)
+
+
+def checkpoint_seeds():
+    sizes = [CK_DIM, 4, CK_CLASSES]
+    net = model_v2(sizes)
+    fp = ck_fingerprint()
+    write("checkpoint", "net-only", checkpoint(net))
+    write("checkpoint", "sgd-noise", checkpoint(net, opt_state(sizes, steps=7),
+                                                iter_noise(CK_DIM, CK_CLASSES, 4)))
+    write("checkpoint", "adam-batches", checkpoint(net, opt_state(sizes, kind=1, steps=3,
+                                                                  moment=0.25),
+                                                   iter_batches(CK_DIM, CK_CLASSES, 2, CK_N), fp))
+    write("checkpoint", "rmsprop-uniform-soft-noise",
+          checkpoint(net, opt_state(sizes, kind=3), iter_noise(CK_DIM, CK_CLASSES, 2, 1, 1, 0.5,
+                                                               2.0)))
+    # brSF keeps 32 bytes of rule state; DFA's B has the output count as rows.
+    write("checkpoint", "brsf-adamw-batches-drop-last",
+          checkpoint(model_v2([CK_DIM, 4, 3, CK_CLASSES], rule=4, state=struct.pack("<4Q", *RNG)),
+                     opt_state([CK_DIM, 4, 3, CK_CLASSES], kind=2),
+                     iter_batches(CK_DIM, CK_CLASSES, 2, CK_N, flags=1 | 4 | 8), fp))
+    write("checkpoint", "dfa-net", checkpoint(model_v2([CK_DIM, 4, 3, CK_CLASSES], rule=2,
+                                                       fb_rows=[CK_CLASSES, CK_CLASSES,
+                                                                CK_CLASSES])))
+    good = checkpoint(net, opt_state(sizes), iter_batches(CK_DIM, CK_CLASSES, 2, CK_N), fp)
+    write("checkpoint", "truncated", good[:len(good) // 2])
+    write("checkpoint", "bad-magic", b"FANCKPX" + good[7:])
+    write("checkpoint", "bad-crc", good[:-4] + b"\0\0\0\0")
+    write("checkpoint", "version-2", checkpoint(net, version=2))
+    write("checkpoint", "flags-disagree", checkpoint(net, opt_state(sizes), flags=0))
+    write("checkpoint", "no-fingerprint-for-batches",
+          checkpoint(net, b"", iter_batches(CK_DIM, CK_CLASSES, 2, CK_N)))
+    write("checkpoint", "other-dataset",
+          checkpoint(net, b"", iter_batches(CK_DIM, CK_CLASSES, 2, CK_N), b"\1" * 56))
+    write("checkpoint", "optimizer-for-another-net",
+          checkpoint(net, opt_state([CK_DIM, 5, CK_CLASSES])))
+    write("checkpoint", "optimizer-newer-hyperparameters",
+          checkpoint(net, opt_state(sizes, hp=OPT_DEFAULTS + [1.0])))
+    write("checkpoint", "optimizer-without-schedules",
+          checkpoint(net, opt_state(sizes, kind=1, hp=OPT_DEFAULTS_V01, steps=2)))
+    write("checkpoint", "cosine-warmup-sgd-noise",
+          checkpoint(net, opt_state(sizes, hp=OPT_DEFAULTS_V01 + [3.0, 1.0, 0.1, 50.0, 0.001, 10.0],
+                                    steps=12), iter_noise(CK_DIM, CK_CLASSES, 4)))
+    write("checkpoint", "schedule-not-whole",
+          checkpoint(net, opt_state(sizes, hp=OPT_DEFAULTS_V01 + [1.5])))
+    write("checkpoint", "noise-of-another-width",
+          checkpoint(net, b"", iter_noise(CK_DIM + 1, CK_CLASSES, 4)))
+    write("checkpoint", "noise-huge-batch",
+          checkpoint(net, b"", iter_noise(CK_DIM, CK_CLASSES, 100000000)))
+    write("checkpoint", "empty", b"")
+
+
+def load_path(loader, files, kind=0, budget=0, fault=0, param=0, param2=0, gz_a=False,
+              gz_b=False):
+    a = files[0]
+    b = files[1] if len(files) > 1 else b""
+    flags = loader | (4 if gz_a else 0) | (8 if gz_b else 0)
+    return (bytes([flags, kind, budget]) + struct.pack("<H", fault) + bytes([param, param2])
+            + struct.pack("<H", len(a)) + a + b)
+
+
+def load_path_seeds():
+    net = model([4, 3, 2])
+    write("load_path", "net-regular", load_path(0, [net]))
+    for kind, name in ((1, "link"), (2, "directory"), (3, "fifo"), (4, "dangling-link")):
+        write("load_path", "net-" + name, load_path(0, [net], kind=kind))
+    write("load_path", "net-budget-64", load_path(0, [net], budget=6))
+    write("load_path", "net-longer-than-header", load_path(0, [net + bytes(4096)]))
+    write("load_path", "net-version-2", load_path(0, [model([4, 3, 2], version=2)]))
+    for n in (1, 2, 3, 4, 5):
+        write("load_path", "net-fault-%d" % n, load_path(0, [net], fault=n))
+    img = idx_images(3, 4, 4)
+    lab = idx_labels([0, 7, 9])
+    write("load_path", "idx-raw", load_path(1, [img, lab]))
+    write("load_path", "idx-gzip", load_path(1, [img, lab], gz_a=True, gz_b=True))
+    write("load_path", "idx-gzip-fault-9", load_path(1, [img, lab], gz_a=True, fault=9))
+    write("load_path", "idx-budget-32", load_path(1, [img, lab], budget=5))
+    write("load_path", "idx-claims-more", load_path(1, [struct.pack(">IIII", 0x803, 100000, 28,
+                                                                     28) + bytes(64), lab],
+                                                    gz_a=True))
+    rec = cifar_record([3])
+    write("load_path", "cifar-one", load_path(2, [rec]))
+    write("load_path", "cifar-two", load_path(2, [rec, cifar_record([9])], param2=2))
+    write("load_path", "cifar-100", load_path(2, [cifar_record([5, 42])], param=1))
+    write("load_path", "cifar-fault-7", load_path(2, [rec, rec], param2=2, fault=7))
+    rows = b"a,b,c,label\n0.5,1,2,0\n3,4.25,-5,1\n6,7,8e-3,2\n"
+    write("load_path", "csv-header", load_path(3, [rows], param=255, param2=1))
+    write("load_path", "csv-gzip", load_path(3, [rows], param=255, param2=1, gz_a=True))
+    write("load_path", "csv-budget-16", load_path(3, [rows], param=255, param2=1, budget=4))
+    write("load_path", "csv-link", load_path(3, [rows], kind=1, param=255, param2=1))
+    write("load_path", "csv-fault-4", load_path(3, [rows], param=255, param2=1, fault=4))
+
+
 def main():
-    for name in sys.argv[1:] or ["net_load", "idx", "cifar", "csv", "api"]:
+    for name in sys.argv[1:] or ["net_load", "idx", "cifar", "csv", "api", "checkpoint",
+                                 "load_path"]:
         globals()[name + "_seeds"]()
 
 

@@ -19,17 +19,19 @@ ENUMS = {name: dict((m, int(v)) for m, v in re.findall(r"\b(FAN_\w+)\s*=\s*(\d+)
 
 DEFINES = dict(re.findall(r"^#define\s+(FAN\w*)[ \t]+(.+?)\s*$", TEXT, re.M))
 # Attribute macros are not constants.
-DEFINES = {k: v for k, v in DEFINES.items() if "__attribute__" not in v}
+DEFINES = {k: v for k, v in DEFINES.items() if "__attribute__" not in v and "[[" not in v}
 
 DECLS = re.findall(r"FAN_API\s+(?:FAN_NODISCARD\s+)?([^;(]*?)\b(fan_\w+)\s*\(([^)]*)\)\s*;",
                    TEXT, re.S)
 
 OPAQUE = {"fan_net": _lib.fan_net, "fan_optimizer": _lib.fan_optimizer,
           "fan_dataset": _lib.fan_dataset, "fan_iter": _lib.fan_iter,
-          "fan_allocator": _lib.fan_allocator, "fan_progress": _lib.fan_progress}
+          "fan_allocator": _lib.fan_allocator, "fan_progress": _lib.fan_progress,
+          "fan_train_options": _lib.fan_train_options,
+          "fan_create_options": _lib.fan_create_options}
 SCALARS = {"size_t": c_size_t, "double": c_double, "float": c_float, "uint64_t": c_uint64,
            "int": c_int, "unsigned": c_uint, "int32_t": c_int32, "uint8_t": c_uint8,
-           "fan_progress_fn": _lib.PROGRESS_FN}
+           "fan_progress_fn": _lib.PROGRESS_FN, "fan_gradient_hook": _lib.GRADIENT_HOOK}
 
 
 def define_value(name):
@@ -39,11 +41,12 @@ def define_value(name):
         return v.strip('"')
     if v == "((size_t)-1)":
         return ctypes.c_size_t(-1).value
+    v = re.sub(r"\((?:uint64_t|size_t)\)", "", v)  # casts to unsigned types wide enough here
     expr = re.sub(r"\b(FAN\w+)\b", lambda m: str(define_value(m.group(1))), v)
     expr = re.sub(r"(\d+)[uU]\b", r"\1", expr)
-    if not re.fullmatch(r"[\d\s()+*]+", expr):
+    if not re.fullmatch(r"[\d\s()+*<]+", expr):
         raise ValueError(f"cannot evaluate {name} = {v}")
-    return eval(expr)  # only digits, spaces, parentheses, + and *
+    return eval(expr)  # only digits, spaces, parentheses, +, * and <<
 
 
 def expected_ctype(decl):

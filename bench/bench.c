@@ -10,8 +10,9 @@
  *                feed=pregathered instead times fan_net_train_batch over batches gathered
  *                before the clock starts (isolates the iterator's cost)
  *         noise  fan_pretrain_noise on a Gaussian noise iterator (noise generation is timed)
- *         diag   fan_diag_alignment + fan_diag_singular_values + fan_diag_effective_rank of
- *                weight layer 0 (rows = sizes[1], cols = sizes[0])
+ *         diag   fan_diag_alignment + fan_diag_spectrum (singular values and effective rank from
+ *                one SVD) of weight layer 0 (rows = sizes[1], cols = sizes[0]); also times
+ *                the single-figure calls, which run two SVDs
  *         gemm   cblas_sgemm at the shapes of one training step (bench_ceiling.c)
  *         peak   cblas_sgemm on a large square (the BLAS's best case)
  *         rss    a full Fashion-MNIST job (load train and test, one FA epoch at batch 64,
@@ -20,7 +21,7 @@
  *                `steps` noise batches through fan_pretrain_noise (for perf record --delay or
  *                callgrind --toggle-collect)
  *   keys  sizes=784,100,10 rule=fa|bp batch=64 reps=5 steps=0 opt=sgd|adam lr=0.01
- *         warmup=20 eval=1 feed=iter|pregathered dim=1024 data=DIR
+ *         warmup=20 eval=1 feed=iter|pregathered dim=1024 data=DIR threads=1 (FAN_NET_THREADS)
  *
  * Uses only the public header (plus cblas.h in bench_ceiling.c): the harness is a client.
  */
@@ -55,7 +56,7 @@ typedef struct opts {
     size_t sizes[BENCH_MAX_SIZES];
     size_t n_sizes;
     fan_rule rule;
-    size_t batch, reps, steps, warmup, dim;
+    size_t batch, reps, steps, warmup, dim, threads;
     int adam, eval, pregathered;
     double lr;
     const char *data;
@@ -150,6 +151,7 @@ static void parse(opts *o, int argc, char **argv)
     o->warmup = 20;
     o->dim = 1024;
     o->eval = 1;
+    o->threads = 1;
     o->lr = 0.01;
     o->data = "/usr/share/datasets/fashion-mnist";
     for (int i = 2; i < argc; i++) {
@@ -168,6 +170,7 @@ static void parse(opts *o, int argc, char **argv)
         else if (KEY("steps")) o->steps = (size_t)strtoull(v, NULL, 10);
         else if (KEY("warmup")) o->warmup = (size_t)strtoull(v, NULL, 10);
         else if (KEY("dim")) o->dim = (size_t)strtoull(v, NULL, 10);
+        else if (KEY("threads")) o->threads = (size_t)strtoull(v, NULL, 10);
         else if (KEY("eval")) o->eval = atoi(v);
         else if (KEY("opt")) o->adam = strcmp(v, "adam") == 0;
         else if (KEY("lr")) o->lr = strtod(v, NULL);
@@ -207,6 +210,7 @@ static fan_net *make_net(const opts *o, uint64_t rep)
     fan_status st = fan_net_create(&net, o->sizes, o->n_sizes, NULL);
     if (st != FAN_OK) die("fan_net_create", st, "");
     NET_OK(net, fan_net_set_rule(net, o->rule));
+    NET_OK(net, fan_net_set(net, FAN_NET_THREADS, (double)o->threads));
     NET_OK(net, fan_net_init(net, rep, FEEDBACK_SEED_BASE + rep));
     return net;
 }
@@ -246,9 +250,9 @@ static void print_header(const opts *o, const char *kind)
 {
     printf("{\"side\": \"libfanoise\", \"kind\": \"%s\", \"sizes\": [", kind);
     for (size_t i = 0; i < o->n_sizes; i++) printf("%s%zu", i ? ", " : "", o->sizes[i]);
-    const char *threads = getenv("OPENBLAS_NUM_THREADS");
-    printf("], \"batch\": %zu, \"threads\": %ld, ", o->batch,
-           threads != NULL ? strtol(threads, NULL, 10) : 0L); /* 0: OpenBLAS's own default */
+    const char *blas = getenv("OPENBLAS_NUM_THREADS");
+    printf("], \"batch\": %zu, \"threads\": %zu, \"openblas_threads\": %ld, ", o->batch,
+           o->threads, blas != NULL ? strtol(blas, NULL, 10) : 0L); /* 0: OpenBLAS's default */
 }
 
 /* The GEMM-bound limit (samples/s) measured now, right after a repetition, so that the
@@ -447,30 +451,29 @@ static void run_diag(const opts *o)
     const size_t k = rows < cols ? rows : cols;
     double *angles = malloc(cols * sizeof *angles), *sv = malloc(k * sizeof *sv);
     if (angles == NULL || sv == NULL) die("malloc", FAN_E_NOMEM, "diag");
-    double sec[BENCH_MAX_REPS], one[BENCH_MAX_REPS], mean_deg = 0.0, matrix_deg = 0.0;
-    double erank = 0.0, erank_one = 0.0;
+    double sec[BENCH_MAX_REPS], three[BENCH_MAX_REPS], mean_deg = 0.0, matrix_deg = 0.0;
+    double erank = 0.0, erank_three = 0.0;
     for (size_t r = 0; r <= o->reps; r++) { /* r = 0 warms up */
-        /* The three calls a user makes; fan_diag_effective_rank runs its own SVD. */
+        /* Alignment, singular values and effective rank: two calls, one SVD. */
         double t0 = bench_now();
         NET_OK(net, fan_diag_alignment(net, 0, angles, cols, &mean_deg, &matrix_deg));
-        NET_OK(net, fan_diag_singular_values(net, 0, FAN_MATRIX_WEIGHTS, sv, k));
-        NET_OK(net, fan_diag_effective_rank(net, 0, FAN_MATRIX_WEIGHTS, &erank));
+        NET_OK(net, fan_diag_spectrum(net, 0, FAN_MATRIX_WEIGHTS, sv, k, &erank, NULL, NULL));
         if (r > 0) sec[r - 1] = bench_now() - t0;
-        /* The same results from one SVD: the rank from the singular values already computed. */
+        /* The same through the single-figure calls (round one's row): two SVDs. */
         t0 = bench_now();
         NET_OK(net, fan_diag_alignment(net, 0, angles, cols, &mean_deg, &matrix_deg));
         NET_OK(net, fan_diag_singular_values(net, 0, FAN_MATRIX_WEIGHTS, sv, k));
-        NET_OK(net, fan_spectrum_summary(sv, k, &erank_one, NULL, NULL));
-        if (r > 0) one[r - 1] = bench_now() - t0;
+        NET_OK(net, fan_diag_effective_rank(net, 0, FAN_MATRIX_WEIGHTS, &erank_three));
+        if (r > 0) three[r - 1] = bench_now() - t0;
     }
     print_header(o, "diag");
     printf("\"rows\": %zu, \"cols\": %zu, ", rows, cols);
     bench_json_array(stdout, "seconds", sec, o->reps);
     printf(", \"median_seconds\": %.6f, ", median_of(sec, o->reps));
-    bench_json_array(stdout, "seconds_one_svd", one, o->reps);
-    printf(", \"median_seconds_one_svd\": %.6f, \"mean_deg\": %.4f, \"matrix_deg\": %.4f, "
-           "\"sv_max\": %.6f, \"effective_rank\": %.4f, \"effective_rank_one_svd\": %.4f}\n",
-           median_of(one, o->reps), mean_deg, matrix_deg, sv[0], erank, erank_one);
+    bench_json_array(stdout, "seconds_two_svds", three, o->reps);
+    printf(", \"median_seconds_two_svds\": %.6f, \"mean_deg\": %.4f, \"matrix_deg\": %.4f, "
+           "\"sv_max\": %.6f, \"effective_rank\": %.4f, \"effective_rank_two_svds\": %.4f}\n",
+           median_of(three, o->reps), mean_deg, matrix_deg, sv[0], erank, erank_three);
     free(sv);
     free(angles);
     fan_net_free(net);
@@ -558,6 +561,8 @@ int main(int argc, char **argv)
     } else if (strcmp(kind, "gemm") == 0) {
         print_header(&o, "gemm");
         if (bench_gemm_step(stdout, o.sizes, o.n_sizes, o.batch) != 0) return 1;
+        printf(", ");
+        bench_blas_info(stdout);
         printf("}\n");
     } else if (strcmp(kind, "peak") == 0) {
         printf("{\"side\": \"libfanoise\", \"kind\": \"peak\", ");

@@ -5,7 +5,8 @@ user writes them, with the same command line and the same JSON output.
     /usr/bin/python3 bench/peer_torch.py KIND [key=value ...]
 
 KIND and keys are those of bench/bench.c (info, train, noise, diag, rss; sizes, rule, batch,
-reps, steps, opt, lr, warmup, eval, data). Runs with Debian's python3 (python3-torch, numpy).
+reps, steps, opt, lr, warmup, eval, data, threads), plus style=autograd|hand. Runs with
+Debian's python3 (python3-torch, numpy).
 
 Same job on both sides:
 - data: Fashion-MNIST loaded once, standardised with mean 0.286 and std 0.353 (the training
@@ -17,8 +18,14 @@ Same job on both sides:
 - FA "the usual way": a custom autograd Function whose backward sends grad_output @ B down
   (B has W's shape) and returns grad_output^T @ input as the weight gradient;
 - optimizer: torch.optim.SGD or Adam with the given learning rate;
-- threads: torch.set_num_threads(OPENBLAS_NUM_THREADS); the GEMMs go to the same OpenBLAS
-  (Debian's torch calls libblas.so.3, the OpenBLAS alternative on this machine).
+- threads: torch.set_num_threads(threads); the GEMMs go to the same OpenBLAS (Debian's torch
+  calls libblas.so.3, the OpenBLAS alternative on this machine), whose own thread count comes
+  from OPENBLAS_NUM_THREADS, set by the driver (bench/run.py says which pool runs the threads).
+
+style=hand is the strongest peer: the same step written by hand under torch.no_grad(), every
+buffer allocated once (activations, errors, gradients, optimizer state, the gathered batch),
+products into preallocated outputs (torch.addmm/mm with out=) and in-place elementwise updates:
+no autograd graph, no allocation per step.
 """
 import gzip
 import json
@@ -47,14 +54,14 @@ IDX_LABELS_HEADER = 8   # magic, count
 def parse(argv):
     o = dict(sizes=[784, 100, 10], rule="fa", batch=64, reps=5, steps=0, warmup=20, dim=1024,
              eval=1, opt="sgd", lr=0.01, feed="iter", data="/usr/share/datasets/fashion-mnist",
-             budget=0.0)
+             budget=0.0, threads=1, style="autograd")
     for a in argv:
         k, _, v = a.partition("=")
         if k not in o:
             sys.exit(f"peer_torch: unknown key in '{a}'")
         if k == "sizes":
             o[k] = [int(s) for s in v.split(",")]
-        elif k in ("rule", "opt", "feed", "data"):
+        elif k in ("rule", "opt", "feed", "data", "style"):
             o[k] = v
         elif k in ("lr", "budget"):
             o[k] = float(v)
@@ -146,6 +153,139 @@ def train_steps(net, opt, x, y, batch, gen, max_steps=None):
             return samples
 
 
+class HandNet:
+    """The training step of FA or BP written out by hand, without autograd: preallocated
+    buffers, products into them, in-place updates. The same initialisation as make_net."""
+
+    def __init__(self, o, rep, batch):
+        sizes, self.rule = o["sizes"], o["rule"]
+        gw = torch.Generator().manual_seed(rep)
+        gb = torch.Generator().manual_seed(FEEDBACK_SEED_BASE + rep)
+        self.W, self.b, self.B = [], [], []
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            std = math.sqrt(2.0 / n_in)
+            self.W.append(torch.empty(n_out, n_in).normal_(0.0, std, generator=gw))
+            self.b.append(torch.zeros(n_out))
+            # The same draws as the autograd peer's FALinear buffers.
+            fb = torch.empty(n_out, n_in)
+            if self.rule == "fa":
+                fb.normal_(0.0, std, generator=gb)
+            self.B.append(fb)
+        self.L = len(self.W)
+        self.adam = o["opt"] == "adam"
+        self.lr = o["lr"]
+        self.t = 0
+        self.resize(batch)
+        self.dW = [torch.empty_like(w) for w in self.W]
+        self.db = [torch.empty_like(b) for b in self.b]
+        if self.adam:
+            params = self.W + self.b
+            self.m = [torch.zeros_like(p) for p in params]
+            self.v = [torch.zeros_like(p) for p in params]
+            self.den = [torch.empty_like(p) for p in params]
+
+    def resize(self, n):
+        sizes = [self.W[0].shape[1]] + [w.shape[0] for w in self.W]
+        self.n = n
+        self.x = torch.empty(n, sizes[0])
+        self.H = [None] + [torch.empty(n, s) for s in sizes[1:]]
+        self.D = [None] + [torch.empty(n, s) for s in sizes[1:]]
+        self.mask = [None] + [torch.empty(n, s, dtype=torch.bool) for s in sizes[1:]]
+        self.onehot = torch.empty(n, sizes[-1])
+        self.rowmax = torch.empty(n, 1)
+        self.rowsum = torch.empty(n, 1)
+
+    def forward(self, x):
+        h = x
+        for l in range(self.L):
+            torch.addmm(self.b[l], h, self.W[l].t(), out=self.H[l + 1])
+            if l + 1 < self.L:
+                self.H[l + 1].clamp_(min=0.0)
+            h = self.H[l + 1]
+        return h
+
+    def step(self, x, y):
+        """One training step on x (n x in, already in self.x or any tensor) and labels y;
+        returns the mean cross-entropy (a float only when asked, to avoid a sync)."""
+        n = x.shape[0]
+        if n != self.n:
+            self.resize(n)
+        z = self.forward(x)
+        # Softmax in place, then the output error (p - onehot) / n.
+        torch.amax(z, dim=1, keepdim=True, out=self.rowmax)
+        z.sub_(self.rowmax).exp_()
+        torch.sum(z, dim=1, keepdim=True, out=self.rowsum)
+        z.div_(self.rowsum)
+        e = self.D[self.L]
+        self.onehot.zero_().scatter_(1, y.view(-1, 1), 1.0)
+        torch.sub(z, self.onehot, out=e)
+        e.div_(n)
+        for l in range(self.L - 1, -1, -1):
+            h = x if l == 0 else self.H[l]
+            torch.mm(self.D[l + 1].t(), h, out=self.dW[l])
+            torch.sum(self.D[l + 1], dim=0, out=self.db[l])
+            if l > 0:
+                m = self.W[l] if self.rule == "bp" else self.B[l]
+                torch.mm(self.D[l + 1], m, out=self.D[l])
+                torch.le(self.H[l], 0.0, out=self.mask[l])
+                self.D[l].masked_fill_(self.mask[l], 0.0)
+        self.update()
+
+    def loss(self, y):
+        """Mean cross-entropy of the last step (its softmax is in H[L])."""
+        p = self.H[self.L].gather(1, y.view(-1, 1))
+        return -p.log().mean().item()
+
+    def update(self):
+        params, grads = self.W + self.b, self.dW + self.db
+        if not self.adam:
+            for p, g in zip(params, grads):
+                p.sub_(g, alpha=self.lr)
+            return
+        self.t += 1
+        b1, b2, eps = 0.9, 0.999, 1e-8
+        step = self.lr / (1.0 - b1 ** self.t)
+        bc2 = math.sqrt(1.0 - b2 ** self.t)
+        for p, g, m, v, den in zip(params, grads, self.m, self.v, self.den):
+            m.mul_(b1).add_(g, alpha=1.0 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1.0 - b2)
+            torch.sqrt(v, out=den)
+            den.div_(bc2).add_(eps)
+            p.addcdiv_(m, den, value=-step)
+
+    def accuracy(self, x, y):
+        correct = 0
+        for i in range(0, x.shape[0], 1000):
+            z = x[i:i + 1000]
+            for l in range(self.L):
+                z = torch.addmm(self.b[l], z, self.W[l].t())
+                if l + 1 < self.L:
+                    z.clamp_(min=0.0)
+            correct += (z.argmax(1) == y[i:i + 1000]).sum().item()
+        return correct / x.shape[0]
+
+
+def hand_steps(net, x, y, batch, gen, max_steps=None):
+    """As train_steps, on a HandNet: per batch the gather goes into the preallocated input
+    buffer (torch.index_select with out=)."""
+    n, samples, steps = x.shape[0], 0, 0
+    xb = torch.empty(batch, x.shape[1])
+    while True:
+        perm = torch.randperm(n, generator=gen)
+        for i in range(0, n, batch):
+            if max_steps is not None and steps == max_steps:
+                return samples
+            idx = perm[i:i + batch]
+            if idx.shape[0] != xb.shape[0]:
+                xb = torch.empty(idx.shape[0], x.shape[1])
+            torch.index_select(x, 0, idx, out=xb)
+            net.step(xb, y[idx])
+            samples += idx.shape[0]
+            steps += 1
+        if max_steps is None:
+            return samples
+
+
 def accuracy(net, x, y):
     with torch.no_grad():
         return (net(x).argmax(1) == y).double().mean().item()
@@ -177,30 +317,41 @@ def run_train(o):
     x, y = load_split(o, "train")
     xt, yt = load_split(o, "t10k") if o["eval"] else (None, None)
     steps = o["steps"] or None
+    hand = o["style"] == "hand"
     if o["warmup"]:
-        net = make_net(o, WARMUP_SEED)
-        train_steps(net, make_opt(o, net), x, y, o["batch"],
-                    torch.Generator().manual_seed(WARMUP_SEED), o["warmup"])
+        if hand:
+            hand_steps(HandNet(o, WARMUP_SEED, o["batch"]), x, y, o["batch"],
+                       torch.Generator().manual_seed(WARMUP_SEED), o["warmup"])
+        else:
+            net = make_net(o, WARMUP_SEED)
+            train_steps(net, make_opt(o, net), x, y, o["batch"],
+                        torch.Generator().manual_seed(WARMUP_SEED), o["warmup"])
     sec, cpu, rate, acc = [], [], [], []
     started = time.perf_counter()
     for r in range(o["reps"]):
         if out_of_time(o, started, r):
             break
-        net = make_net(o, r)
-        opt = make_opt(o, net)
         gen = torch.Generator().manual_seed(DATA_SEED_BASE + r)
-        c0, t0 = time.process_time(), time.perf_counter()
-        samples = train_steps(net, opt, x, y, o["batch"], gen, steps)
+        if hand:
+            net = HandNet(o, r, o["batch"])
+            c0, t0 = time.process_time(), time.perf_counter()
+            with torch.no_grad():
+                samples = hand_steps(net, x, y, o["batch"], gen, steps)
+        else:
+            net = make_net(o, r)
+            opt = make_opt(o, net)
+            c0, t0 = time.process_time(), time.perf_counter()
+            samples = train_steps(net, opt, x, y, o["batch"], gen, steps)
         sec.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
         rate.append(samples / sec[-1])
         if xt is not None:
-            acc.append(accuracy(net, xt, yt))
+            acc.append(net.accuracy(xt, yt) if hand else accuracy(net, xt, yt))
         print(f"  pytorch rep {r}: {sec[-1]:.3f} s, {rate[-1]:.0f} samples/s"
               + (f", acc {acc[-1]:.4f}" if acc else ""), file=sys.stderr)
     out = header(o, "train")
-    out.update(rule=o["rule"], feed="pre-loaded float tensor, randperm + index per batch",
-               samples=samples)
+    out.update(rule=o["rule"], style=o["style"],
+               feed="pre-loaded float tensor, randperm + index per batch", samples=samples)
     timing(out, sec, cpu, rate)
     if acc:
         out.update(accuracy=acc, median_accuracy=float(np.median(acc)))
@@ -217,22 +368,37 @@ def run_noise(o):
         warm = r == 0
         if not warm and out_of_time(o, started, r - 1):
             break
-        net = make_net(o, WARMUP_SEED if warm else r - 1)
-        opt = make_opt(o, net)
+        hand = o["style"] == "hand"
+        rep = WARMUP_SEED if warm else r - 1
         gen = torch.Generator().manual_seed(DATA_SEED_BASE + r)
         run = o["warmup"] if warm else steps
         tail_from = max(run - NOISE_LOSS_TAIL, 0)
         tail_sum = 0.0
-        c0, t0 = time.process_time(), time.perf_counter()
-        for step in range(run):
-            xb = torch.randn(batch, dim, generator=gen)
-            yb = torch.randint(0, classes, (batch,), generator=gen)
-            opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(net(xb), yb)
-            loss.backward()
-            opt.step()
-            if step >= tail_from:
-                tail_sum += loss.item()
+        if hand:
+            net = HandNet(o, rep, batch)
+            xb = torch.empty(batch, dim)
+            yb = torch.empty(batch, dtype=torch.int64)
+            c0, t0 = time.process_time(), time.perf_counter()
+            with torch.no_grad():
+                for step in range(run):
+                    xb.normal_(generator=gen)
+                    yb.random_(0, classes, generator=gen)
+                    net.step(xb, yb)
+                    if step >= tail_from:
+                        tail_sum += net.loss(yb)
+        else:
+            net = make_net(o, rep)
+            opt = make_opt(o, net)
+            c0, t0 = time.process_time(), time.perf_counter()
+            for step in range(run):
+                xb = torch.randn(batch, dim, generator=gen)
+                yb = torch.randint(0, classes, (batch,), generator=gen)
+                opt.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(net(xb), yb)
+                loss.backward()
+                opt.step()
+                if step >= tail_from:
+                    tail_sum += loss.item()
         s, c = time.perf_counter() - t0, time.process_time() - c0
         if not warm:
             sec.append(s)
@@ -242,7 +408,7 @@ def run_noise(o):
             print(f"  pytorch noise rep {r - 1}: {s:.3f} s, {rate[-1]:.0f} samples/s, "
                   f"loss {tail[-1]:.4f}", file=sys.stderr)
     out = header(o, "noise")
-    out.update(rule=o["rule"], samples=steps * batch)
+    out.update(rule=o["rule"], style=o["style"], samples=steps * batch)
     timing(out, sec, cpu, rate)
     out.update(tail_loss=tail, median_tail_loss=float(np.median(tail)))
     return out
@@ -298,8 +464,7 @@ def main():
     if len(sys.argv) < 2:
         sys.exit("usage: peer_torch.py info|train|noise|diag|rss [key=value ...]")
     kind, o = sys.argv[1], parse(sys.argv[2:])
-    threads = int(os.environ.get("OPENBLAS_NUM_THREADS", "2"))
-    torch.set_num_threads(threads)
+    torch.set_num_threads(o["threads"])
     if kind == "info":
         out = {"side": "pytorch", "kind": "info", "torch": torch.__version__,
                "numpy": np.__version__, "threads": torch.get_num_threads(),

@@ -28,7 +28,9 @@
  *   message (fan_*_errmsg) is safe once no other thread may still fail on that handle: a reader
  *   racing a writer can see a message being replaced. A custom allocator of a handle that several
  *   threads use at once, even through const calls, must itself be thread-safe: diagnostics take
- *   scratch memory from it. fan_strerror and the version functions are always safe.
+ *   scratch memory from it. fan_strerror and the version functions are always safe. A net with
+ *   FAN_NET_THREADS > 1 runs parts of its calls on threads it owns; they return before the call
+ *   does, and only the calling thread ever calls the allocator.
  * - Memory goes through the fan_allocator given at creation (NULL means the C library's
  *   malloc/free); the library never prints, exits, aborts or keeps global mutable state.
  */
@@ -230,7 +232,24 @@ typedef enum fan_matrix {
 
 /** Scalar settings of a network, for fan_net_set / fan_net_get. */
 typedef enum fan_net_param {
-    FAN_NET_LEAKY_SLOPE = 0 /**< Negative slope of FAN_ACT_LEAKY_RELU; default 0.01, [0, 1]. */
+    FAN_NET_LEAKY_SLOPE = 0, /**< Negative slope of FAN_ACT_LEAKY_RELU; default 0.01, [0, 1]. */
+    /**
+     * Threads the net's own calls use: a whole number in [1, FAN_MAX_THREADS], default 1.
+     * Every training, inference and evaluation call on the net (fan_net_train_batch, fan_train,
+     * fan_pretrain_noise, fan_net_compute_gradients, fan_net_forward, fan_net_loss_value,
+     * fan_net_evaluate, fan_optimizer_step, and the batches fan_train and fan_pretrain_noise
+     * draw) shares its work between that many threads, which the net starts on its first such
+     * call after the setting and stops in fan_net_free (or when the setting changes). The work
+     * is cut into pieces of rows and columns whose size does not depend on the count, each
+     * computed by single-threaded kernels, nothing summed across pieces: results are
+     * bit-identical from run to run, and with the library's own AVX2 / AVX-512 kernels equal to
+     * one thread's bit for bit (on the BLAS path, within float rounding). A thread the OS has
+     * not scheduled holds nothing up (the others take its pieces); waiting threads spin for up
+     * to 0.1 ms, then sleep. On the BLAS path (a CPU without AVX2, or FANOISE_KERNELS=cblas) set
+     * OPENBLAS_NUM_THREADS=1 so that the two kinds of threads do not compete for cores. Not
+     * saved in model files; copied by fan_net_clone.
+     */
+    FAN_NET_THREADS = 1
 } fan_net_param;
 
 /** Optimizer algorithms. */
@@ -318,6 +337,8 @@ typedef struct fan_net fan_net;
 
 /** Largest number of weight layers a network may have. */
 #define FAN_MAX_LAYERS 64
+/** Largest FAN_NET_THREADS. */
+#define FAN_MAX_THREADS 64
 /** Largest width of any layer (inputs, hidden or outputs). */
 #define FAN_MAX_WIDTH 16777216u
 /** Largest number of elements of one weight matrix. */
@@ -1551,11 +1572,23 @@ FAN_API FAN_NODISCARD fan_status fan_diag_singular_values(const fan_net *net, si
                                                           fan_matrix which, double *sv, size_t n);
 /**
  * Effective rank exp(-sum p_i log p_i), p_i = s_i / sum s (Roy and Vetterli 2007). 0 for a zero
- * matrix. Each call runs one SVD; to get several summaries of one matrix, call
- * fan_diag_singular_values once and pass the values to fan_spectrum_summary.
+ * matrix. Each call runs one SVD; for several summaries of one matrix, or the singular values as
+ * well, fan_diag_spectrum gives them all from one.
  */
 FAN_API FAN_NODISCARD fan_status fan_diag_effective_rank(const fan_net *net, size_t layer,
                                                          fan_matrix which, double *erank);
+/**
+ * The spectrum of W_l, B_l or dW_l and all its summaries from one SVD: the singular values in
+ * descending order into sv (n = min(rows, cols)), and the effective rank, participation ratio
+ * and stable rank as the three functions around this one define them (each output may be NULL;
+ * sv may not). The cheap way to get several spectral figures of one matrix: each of those
+ * functions runs an SVD of its own.
+ * @return FAN_OK; FAN_E_NULL; FAN_E_INVALID (layer, which); FAN_E_SHAPE (n); FAN_E_LAPACK;
+ *         FAN_E_NOMEM. Thread safety as for every const diagnostic.
+ */
+FAN_API FAN_NODISCARD fan_status fan_diag_spectrum(const fan_net *net, size_t layer,
+                                                   fan_matrix which, double *sv, size_t n,
+                                                   double *erank, double *pr, double *srank);
 /** Participation ratio (sum s_i^2)^2 / sum s_i^4. 0 for a zero matrix. */
 FAN_API FAN_NODISCARD fan_status fan_diag_participation_ratio(const fan_net *net, size_t layer,
                                                               fan_matrix which, double *pr);

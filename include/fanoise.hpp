@@ -724,6 +724,18 @@ public:
         check(fan_diag_singular_values(get(), layer, which, sv.data(), sv.size()));
         return sv;
     }
+    /** The singular values of W_l, B_l or dW_l and their three summaries, from one SVD. */
+    std::pair<std::vector<double>, Spectrum> spectrum(std::size_t layer,
+                                                     fan_matrix which = FAN_MATRIX_WEIGHTS) const {
+        Shape s{layer_outputs(layer), layer_inputs(layer)};
+        if (which == FAN_MATRIX_FEEDBACK) s = feedback_shape(layer);
+        std::pair<std::vector<double>, Spectrum> r;
+        r.first.resize(s.rows < s.cols ? s.rows : s.cols);
+        check(fan_diag_spectrum(get(), layer, which, r.first.data(), r.first.size(),
+                                &r.second.effective_rank, &r.second.participation_ratio,
+                                &r.second.stable_rank));
+        return r;
+    }
     double effective_rank(std::size_t layer, fan_matrix which = FAN_MATRIX_WEIGHTS) const {
         double v = 0.0;
         check(fan_diag_effective_rank(get(), layer, which, &v));

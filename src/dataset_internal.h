@@ -33,6 +33,8 @@ struct fan_dataset {
        whenever the normalisation changes: one multiply-add per value, which compilers
        vectorise for uint8 and float storage alike (faster than a 256-entry look-up table). */
     float scale, offset;
+    /* Vector width of the batch conversion, chosen at creation (every width, the same bits). */
+    fan__kernels isa;
 };
 
 /**

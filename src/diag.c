@@ -255,6 +255,14 @@ fan_status fan_diag_singular_values(const fan_net *net, size_t layer, fan_matrix
     return layer_svd(net, layer, which, sv, n, "the singular values");
 }
 
+fan_status fan_diag_spectrum(const fan_net *net, size_t layer, fan_matrix which, double *sv,
+                             size_t n, double *erank, double *pr, double *srank)
+{
+    FAN__CHECK(layer_svd(net, layer, which, sv, n, "the spectrum"));
+    fan__spectrum_stats(sv, n, erank, pr, srank);
+    return FAN_OK;
+}
+
 /* One SVD of the layer's matrix, then the requested summaries (outputs may be NULL). */
 static fan_status layer_stats(const fan_net *net, size_t layer, fan_matrix which, const void *out,
                               double *erank, double *pr, double *srank)

@@ -75,6 +75,8 @@ typedef struct fan__rng {
 } fan__rng;
 
 void fan__rng_seed(fan__rng *r, uint64_t seed);
+/** Advances *x by the golden gamma and returns it mixed (splitmix64): the seeding sequence. */
+uint64_t fan__splitmix64(uint64_t *x);
 /**
  * What a random stream is for. Streams of different purposes never share a state, even when a
  * user passes the same seed to a net and an iterator, so W_0's draws, the shuffle and the noise
@@ -110,10 +112,54 @@ void fan__normal_tables_init(fan__normal_tables *t);
 /** Fills out[0..n) with N(mean, std^2) floats (ziggurat; tables from fan__normal_tables_init). */
 void fan__rng_fill_normal(fan__rng *r, const fan__normal_tables *t, float *out, size_t n,
                           float mean, float std);
+/**
+ * The ziggurat's slow path for a 32-bit draw split into a layer iz and a signed position hz that
+ * fell outside its layer's rectangle: draws from r until it accepts. Shared by the one-at-a-time
+ * and the bulk generators (rng_bulk.c).
+ */
+float fan__zig_slow(fan__rng *r, const fan__normal_tables *t, int32_t hz, unsigned iz);
 /** Fills out[0..n) with U[lo, hi) floats. */
 void fan__rng_fill_uniform(fan__rng *r, float *out, size_t n, float lo, float hi);
 /** Fisher-Yates shuffle of idx[0..n). */
 void fan__rng_shuffle(fan__rng *r, size_t *idx, size_t n);
+
+/* ---- instruction sets (kernels.c) -------------------------------------------------------- */
+
+/**
+ * Which vector code the hot paths run (the GEMM kernels, the bulk normal generator, the optimizer's
+ * update). Values order the sets: a higher one needs more of the CPU.
+ */
+typedef enum fan__kernels {
+    FAN__KERNELS_CBLAS = 0,  /* the BLAS the library links: any CPU */
+    FAN__KERNELS_AVX2 = 1,   /* AVX2 + FMA, 256-bit (x86-64-v3) */
+    FAN__KERNELS_AVX512 = 2  /* AVX-512F, 512-bit */
+} fan__kernels;
+
+/**
+ * The best set this CPU and OS support (CPUID feature bits and the register state the OS saves,
+ * XCR0), lowered to FANOISE_KERNELS when that environment variable names a set ("cblas",
+ * "avx2", "avx512"; anything else is ignored). Reads only; called when a net or a noise iterator
+ * is created.
+ */
+fan__kernels fan__kernels_detect(void);
+/** Highest set the CPU supports, ignoring the environment. */
+fan__kernels fan__kernels_supported(void);
+/** "cblas", "avx2" or "avx512". */
+const char *fan__kernels_name(fan__kernels k);
+
+/**
+ * Normal noise in bulk (rng_bulk.c): fan__rng_fill_normal's distribution, a different sequence.
+ * The values of a call come in blocks of FAN__NORMAL_BLOCK; block k depends only on the call's
+ * seed (one draw from r) and k, so blocks may be filled in any order, on any thread, and every
+ * `isa` gives the same bits. fan__rng_fill_normal_bulk fills them all in order;
+ * fan__rng_normal_block fills block k (count values, the last block may be short) of out.
+ */
+#define FAN__NORMAL_BLOCK 4096
+void fan__rng_fill_normal_bulk(fan__kernels isa, fan__rng *r, const fan__normal_tables *t,
+                               float *out, size_t n, float mean, float std);
+void fan__rng_normal_block(fan__kernels isa, uint64_t seed, size_t k,
+                           const fan__normal_tables *t, float *out, size_t count, float mean,
+                           float std);
 
 /* ---- linear algebra (linalg.c: the only file that includes cblas.h / lapacke.h) ----------- */
 
@@ -269,6 +315,24 @@ fan_status fan__net_gradients_targets(fan_net *net, const float *x, const float 
 /** The hook of fan_net_set_gradient_hook (NULL if none) and its user pointer, for the step. */
 fan_gradient_hook fan__net_gradient_hook(const fan_net *net, void **user);
 /**
+ * Runs a job on the net's threads (pool.h): n_phases phases of items[p] items, fn(ctx, phase,
+ * item) each, any item on any thread, phase after phase; returns when all have run. With one
+ * thread, or before the pool has started, the caller runs them in order. What an item computes
+ * must not depend on the thread that runs it.
+ */
+void fan__net_parallel(fan_net *net, void (*fn)(void *ctx, size_t phase, size_t item), void *ctx,
+                       const size_t *items, size_t n_phases);
+/**
+ * Calls fn(ctx, first, count) on the net's threads for ranges covering all its parameters (the
+ * layout of fan__net_params_mut), each range on the thread that computes its gradients in a
+ * training pass, so that an update finds them in that core's caches. Ranges are disjoint; any
+ * order; returns when all are done.
+ */
+void fan__net_parallel_params(fan_net *net, void (*fn)(void *ctx, size_t first, size_t count),
+                              void *ctx);
+/** The instruction set the net's hot paths use, chosen when it was created (net_exec.c). */
+fan__kernels fan__net_kernels(const fan_net *net);
+/**
  * Puts back what the last successful gradient computation replaced (the previous gradients, and
  * for brSF the previous magnitudes), for a training step whose update then failed. Valid once,
  * right after that computation.
@@ -294,11 +358,23 @@ char *fan__optimizer_errbuf(const fan_optimizer *opt);
 /** 1 if the optimizer's state was sized for a net of these widths. */
 int fan__optimizer_fits(const fan_optimizer *opt, const size_t *sizes, size_t n_layers,
                         size_t n_params);
+/** Starts a step: computes the coefficients every range of it uses. */
+void fan__optimizer_begin_step(fan_optimizer *opt);
 /**
- * Applies one update to p[0..n) from g with the optimizer's state and advances its step count.
- * Returns 1 if every updated parameter and state value is finite. Never allocates.
+ * Saves p[first, first + count) and the optimizer's state there, so that fan__optimizer_rollback
+ * can restore them exactly, then applies one update to them from g with the coefficients of
+ * fan__optimizer_begin_step, without advancing the step count. isa picks the vector width; every
+ * width gives the same bits. Disjoint ranges may be updated from different threads at once.
+ * Returns 1 if every updated parameter and state value is finite. Never allocates: the copy is
+ * made at creation.
  */
-int fan__optimizer_update(fan_optimizer *opt, float *p, const float *g, size_t n);
+int fan__optimizer_update_range(fan_optimizer *opt, fan__kernels isa, float *p, const float *g,
+                                size_t first, size_t count);
+/**
+ * Ends a step whose ranges have all been updated: advances the step count, and returns the
+ * parameters as they were before the step, readable until the next step.
+ */
+const float *fan__optimizer_end_step(fan_optimizer *opt);
 /**
  * Scheduled lr * weight decay of the last update: how much a step of plain SGD shrank a parameter
  * towards zero.
@@ -306,12 +382,7 @@ int fan__optimizer_update(fan_optimizer *opt, float *p, const float *g, size_t n
 double fan__optimizer_contraction(const fan_optimizer *opt);
 /** The learning rate the last update used (the schedule's value at its step). */
 double fan__optimizer_last_lr(const fan_optimizer *opt);
-/**
- * Saves the state and p[0..n) (n = the state's size) so that fan__optimizer_rollback restores
- * both exactly; returns the saved parameters, readable until the next save. Never allocates: the
- * copy is made at creation.
- */
-const float *fan__optimizer_save(fan_optimizer *opt, const float *p, size_t n);
+/** Undoes the last step on p[0..n) (n = the state's size) and the optimizer's state. */
 void fan__optimizer_rollback(fan_optimizer *opt, float *p, size_t n);
 /** fan_optimizer_load_mem with its message in err (may be NULL); buf is not NULL. */
 fan_status fan__optimizer_load(fan_optimizer **out, const void *buf, size_t len,

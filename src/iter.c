@@ -6,6 +6,7 @@
  */
 #include "byteorder.h"
 #include "iter_internal.h"
+#include "kernels.h"
 #include "options.h"
 
 #include <float.h>
@@ -51,6 +52,7 @@ struct fan_iter {
     /* Noise iterators. */
     fan__rng input_rng, label_rng;
     fan__normal_tables tables;
+    fan__kernels isa; /* vector width of the bulk generator, chosen at creation (same bits) */
     fan_noise_kind kind;
     fan_label_mode label_mode;
     double mean, std;
@@ -170,6 +172,7 @@ static fan_status create_noise(fan_iter **out, size_t dim, size_t n_classes, siz
     it->mean = 0.0;
     it->std = 1.0;
     fan__normal_tables_init(&it->tables);
+    it->isa = fan__kernels_detect();
     restart(it);
     *out = it;
     return FAN_OK;
@@ -381,12 +384,56 @@ static size_t batches_for(const fan_iter *it, size_t left)
     return it->drop_last ? left / it->batch : ceil_div(left, it->batch);
 }
 
-static void next_noise(fan_iter *it, const int32_t **labels, const float **targets)
+/* A batch's bulk work as items: the rows of a gather, or the blocks of normal noise. */
+typedef struct batch_work {
+    fan_iter *it;
+    const size_t *idx; /* the epoch's order from the batch's first row, or NULL */
+    size_t first, rows;
+    uint64_t seed; /* normal noise: the call's seed */
+} batch_work;
+
+/* Rows per gather item: whole cache lines of the float rows whatever the dimension. */
+#define GATHER_ITEM 16
+
+static void gather_item(void *arg, size_t phase, size_t item)
+{
+    (void)phase;
+    const batch_work *w = arg;
+    const size_t r0 = item * GATHER_ITEM;
+    const size_t m = w->rows - r0 < GATHER_ITEM ? w->rows - r0 : GATHER_ITEM;
+    fan__dataset_gather(w->it->ds, w->idx ? w->idx + r0 : NULL, w->first + r0, m,
+                        w->it->x + r0 * w->it->dim, w->it->labels + r0);
+}
+
+static void noise_item(void *arg, size_t phase, size_t item)
+{
+    (void)phase;
+    const batch_work *w = arg;
+    const fan_iter *it = w->it;
+    const size_t count = it->batch * it->dim, left = count - item * FAN__NORMAL_BLOCK;
+    fan__rng_normal_block(it->isa, w->seed, item, &it->tables, it->x,
+                          left < FAN__NORMAL_BLOCK ? left : FAN__NORMAL_BLOCK, (float)it->mean,
+                          (float)it->std);
+}
+
+/* Runs a batch's items through run, or on this thread when run is NULL. */
+static void run_items(fan__runner run, void *runner, void (*fn)(void *, size_t, size_t),
+                      batch_work *w, size_t items)
+{
+    if (run != NULL) {
+        run(runner, fn, w, &items, 1);
+        return;
+    }
+    for (size_t i = 0; i < items; i++) fn(w, 0, i);
+}
+
+static void next_noise(fan_iter *it, fan__runner run, void *runner, const int32_t **labels,
+                       const float **targets)
 {
     const size_t count = it->batch * it->dim;
     if (it->kind == FAN_NOISE_GAUSSIAN) {
-        fan__rng_fill_normal(&it->input_rng, &it->tables, it->x, count, (float)it->mean,
-                             (float)it->std);
+        batch_work w = {it, NULL, 0, 0, fan__rng_next(&it->input_rng)};
+        run_items(run, runner, noise_item, &w, (count + FAN__NORMAL_BLOCK - 1) / FAN__NORMAL_BLOCK);
     } else {
         const double a = SQRT3 * it->std;
         fan__rng_fill_uniform(&it->input_rng, it->x, count, (float)(it->mean - a),
@@ -428,13 +475,13 @@ static size_t next_batch_rows(fan_iter *it)
     return left < it->batch ? left : it->batch;
 }
 
-fan_status fan_iter_next(fan_iter *it, const float **x, const int32_t **labels,
-                         const float **targets, size_t *n)
+fan_status fan__iter_next_on(fan_iter *it, fan__runner run, void *runner, const float **x,
+                             const int32_t **labels, const float **targets, size_t *n)
 {
     FAN__FAIL_IF(NULL, it == NULL, FAN_E_NULL, "iterator is NULL");
     FAN__FAIL_IF(it->err, x == NULL || n == NULL, FAN_E_NULL, "%s is NULL", x == NULL ? "x" : "n");
     if (it->is_noise) {
-        next_noise(it, labels, targets);
+        next_noise(it, run, runner, labels, targets);
         it->index++;
         *x = it->x;
         *n = it->batch;
@@ -454,16 +501,20 @@ fan_status fan_iter_next(fan_iter *it, const float **x, const int32_t **labels,
        bookkeeping; only the rows handed out are this shard's part. */
     size_t off = 0, part = rows;
     if (it->shard_count > 1) shard_part(it, rows, &off, &part);
-    if (it->epoch_shuffled)
-        fan__dataset_gather(it->ds, it->perm + it->pos + off, 0, part, it->x, it->labels);
-    else
-        fan__dataset_gather(it->ds, NULL, it->pos + off, part, it->x, it->labels);
+    batch_work w = {it, it->epoch_shuffled ? it->perm + it->pos + off : NULL, it->pos + off, part, 0};
+    run_items(run, runner, gather_item, &w, (part + GATHER_ITEM - 1) / GATHER_ITEM);
     it->pos += rows;
     it->index++;
     *x = it->x;
     if (labels) *labels = it->labels;
     *n = part;
     return FAN_OK;
+}
+
+fan_status fan_iter_next(fan_iter *it, const float **x, const int32_t **labels,
+                         const float **targets, size_t *n)
+{
+    return fan__iter_next_on(it, NULL, NULL, x, labels, targets, n);
 }
 
 fan_status fan_iter_reset(fan_iter *it)

@@ -135,6 +135,7 @@ static fan_status net_alloc(fan_net **out, const size_t *sizes, size_t n_sizes,
     net->init_w = FAN_INIT_HE_NORMAL;
     net->init_b = FAN_INIT_HE_NORMAL;
     net->leaky_slope = 0.01f;
+    net->kernels = fan__kernels_detect();
     fan_status st = layout(net, err);
     if (st == FAN_OK) {
         net->params = fan__calloc(&al, net->n_params, sizeof(float));
@@ -194,6 +195,7 @@ void fan_net_free(fan_net *net)
 {
     if (net == NULL) return;
     const fan_allocator al = net->alloc;
+    fan__net_free_exec(net);
     rule_blocks b = {0};
     b.feedback = net->feedback;
     b.rule_ws = net->rule_ws;
@@ -229,6 +231,7 @@ fan_status fan__net_clone(fan_net **out, const fan_net *src, const fan_allocator
     fan__net_describe(src, &d);
     FAN__CHECK(fan__net_from_desc(out, &d, alloc, err));
     fan_net *net = *out;
+    fan__net_copy_exec(net, src);
     net->has_grads = src->has_grads;
     memcpy(net->params, src->params, src->n_params * sizeof(float));
     memcpy(net->grads, src->grads, src->n_params * sizeof(float));
@@ -311,6 +314,7 @@ fan_loss fan_net_loss(const fan_net *net)
 fan_status fan_net_set(fan_net *net, fan_net_param p, double value)
 {
     FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
+    if (p == FAN_NET_THREADS) return fan__net_set_threads(net, value);
     FAN__FAIL_IF(net->err, p != FAN_NET_LEAKY_SLOPE, FAN_E_INVALID, "unknown net parameter %d",
                  (int)p);
     FAN__FAIL_IF(net->err, !(value >= 0.0 && value <= 1.0), FAN_E_INVALID,
@@ -323,6 +327,10 @@ fan_status fan_net_get(const fan_net *net, fan_net_param p, double *value)
 {
     FAN__FAIL_IF(NULL, net == NULL, FAN_E_NULL, "net is NULL");
     FAN__FAIL_IF(net->err, value == NULL, FAN_E_NULL, "value is NULL");
+    if (p == FAN_NET_THREADS) {
+        *value = (double)fan__net_threads(net);
+        return FAN_OK;
+    }
     FAN__FAIL_IF(net->err, p != FAN_NET_LEAKY_SLOPE, FAN_E_INVALID, "unknown net parameter %d",
                  (int)p);
     *value = net->leaky_slope;

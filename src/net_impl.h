@@ -9,6 +9,8 @@
 #define FAN_NET_IMPL_H
 
 #include "internal.h"
+#include "kernels.h"
+#include "pool.h"
 
 /*
  * A learning rule, as the shared backward pass and the training step see it. A rule is one
@@ -107,13 +109,21 @@ struct fan_net {
     fan__normal_tables *tables;  /* brSF: ziggurat tables */
     float *fb_backup;            /* KP: B before a step, restored if the step fails */
 
-    /* Forward/backward workspace for up to ws_rows rows; grown, never shrunk. */
+    /* Forward/backward workspace for up to ws_rows rows; grown, never shrunk (net_pass.c). */
     size_t ws_rows;
     float *ws;
-    float *h[FAN_MAX_LAYERS + 1]; /* h[l], l >= 1: activations after layer l - 1 (rows x sizes[l]) */
-    float *delta_a, *delta_b;     /* rows x max width */
+    float *h[FAN_MAX_LAYERS + 1]; /* h[l], l >= 1: activations after layer l - 1, rows x ld[l] */
+    float *d[FAN_MAX_LAYERS + 1]; /* d[l], l >= 1: the error at those outputs; d[L] is e */
+    size_t ld[FAN_MAX_LAYERS + 1]; /* floats per row of h[l] and d[l]: sizes[l] padded */
     float *onehot;                /* rows x outputs, targets built from labels */
-    float *out_err;               /* rows x outputs, the output error e */
+    double *row_loss;             /* rows: each row's loss, summed in order by one thread */
+
+    /* How the net runs (net_exec.c): the GEMM kernels chosen from CPUID when the net was
+       created, FAN_NET_THREADS (0 stands for the default, 1) and the pool of those threads,
+       started by the first call that needs it. */
+    fan__kernels kernels;
+    size_t threads;
+    fan__pool *pool;
 };
 
 static inline float *fan__net_w(const fan_net *net, size_t l) { return net->params + net->w_off[l]; }
@@ -124,6 +134,47 @@ static inline size_t fan__net_wn(const fan_net *net, size_t l)
 {
     return net->sizes[l] * net->sizes[l + 1];
 }
+
+/* ---- execution (net_exec.c) ---- */
+
+/** FAN_NET_THREADS of the net: 1 to FAN_MAX_THREADS. */
+size_t fan__net_threads(const fan_net *net);
+/** Starts the net's pool if FAN_NET_THREADS > 1 and it is not running; FAN_E_NOMEM on failure. */
+fan_status fan__net_ensure_pool(fan_net *net);
+/** Kernels and threads as fan_net_set/fan_net_get and fan_net_clone see them. */
+fan_status fan__net_set_threads(fan_net *net, double value);
+/** Settings a clone copies; the pool is never shared. */
+void fan__net_copy_exec(fan_net *dst, const fan_net *src);
+/** Stops the pool; called by fan_net_free. */
+void fan__net_free_exec(fan_net *net);
+
+/* ---- passes (net_pass.c, net_parallel.c) ---- */
+
+/* Elementwise parts on n rows of width w with row strides ld: bias and activation; softmax;
+   times phi'(o) expressed through h = phi(o); and the loss's output error for rows [r0, r1) of a
+   batch of n (targets n x outputs, dense), each row's loss into row_loss (may be NULL), returning
+   their sum in row order. */
+void fan__bias_activate(float *z, size_t ld, const float *bias, size_t n, size_t w,
+                        fan_activation act, float slope);
+void fan__softmax_rows(float *z, size_t ld, size_t n, size_t w);
+void fan__mul_derivative(float *d, size_t ldd, const float *h, size_t ldh, size_t n, size_t w,
+                         fan_activation act, float slope);
+double fan__output_rows(const fan_net *net, const float *y, size_t ld, const float *targets,
+                        size_t r0, size_t r1, size_t n, float *delta, double *row_loss);
+
+/* What a pass of the net's workspace computes. */
+typedef enum fan__pass_mode {
+    FAN__PASS_PROBS = 1, /* forward, softmax probabilities in h[L] */
+    FAN__PASS_LOSS = 2,  /* forward, each row's loss in row_loss (targets given) */
+    FAN__PASS_TRAIN = 3  /* and the error pass and the gradients into grads_next */
+} fan__pass_mode;
+/**
+ * One pass over n rows of x on the net's threads (net_parallel.c), in the workspace (reserved
+ * for n rows). Returns 1 if a gradient came out non-finite (FAN__PASS_TRAIN), else 0. A rule's
+ * per-batch feedback is drawn before the call.
+ */
+int fan__net_run_pass(fan_net *net, const float *x, const float *targets, size_t n,
+                      fan__pass_mode mode);
 
 /* The stored B_l, for rules whose error pass reads it as it is. */
 const float *fan__rule_stored_feedback(const fan_net *net, size_t l, float *scratch);

@@ -1,21 +1,22 @@
 /*
  * net_pass.c - the forward pass, the loss and its output error, and the backward pass shared by
  * every learning rule: errors go down through the matrix the rule provides (rules.c), gradients
- * of the mean loss go into the net.
+ * of the mean loss go into the net. Here: the elementwise parts, the passes the diagnostics run
+ * on buffers of their own, the net's workspace and the public calls; the net's own passes, cut
+ * into pieces for its threads, are in net_parallel.c.
  */
 #include "net_impl.h"
 
 #include <math.h>
 #include <string.h>
 
-/* ---- forward ------------------------------------------------------------------------------ */
+/* ---- elementwise parts (rows of width w, stride ld) --------------------------------------- */
 
-/* Adds the bias and applies the activation to n rows of width w, in one pass. */
-static void bias_activate(float *z, const float *bias, size_t n, size_t w, fan_activation act,
-                          float slope)
+void fan__bias_activate(float *z, size_t ld, const float *bias, size_t n, size_t w,
+                        fan_activation act, float slope)
 {
     for (size_t r = 0; r < n; r++) {
-        float *row = z + r * w;
+        float *row = z + r * ld;
         switch (act) {
         case FAN_ACT_RELU:
             for (size_t j = 0; j < w; j++) {
@@ -43,11 +44,10 @@ static void bias_activate(float *z, const float *bias, size_t n, size_t w, fan_a
     }
 }
 
-/* In-place softmax of n rows of width w, stable by the row maximum. */
-static void softmax_rows(float *z, size_t n, size_t w)
+void fan__softmax_rows(float *z, size_t ld, size_t n, size_t w)
 {
     for (size_t r = 0; r < n; r++) {
-        float *row = z + r * w, mx = row[0];
+        float *row = z + r * ld, mx = row[0];
         for (size_t j = 1; j < w; j++) mx = row[j] > mx ? row[j] : mx;
         float sum = 0.0f;
         for (size_t j = 0; j < w; j++) {
@@ -59,6 +59,92 @@ static void softmax_rows(float *z, size_t n, size_t w)
     }
 }
 
+void fan__mul_derivative(float *d, size_t ldd, const float *h, size_t ldh, size_t n, size_t w,
+                         fan_activation act, float slope)
+{
+    for (size_t r = 0; r < n; r++) {
+        float *dr = d + r * ldd;
+        const float *hr = h + r * ldh;
+        switch (act) {
+        case FAN_ACT_RELU:
+            for (size_t i = 0; i < w; i++) dr[i] = hr[i] > 0.0f ? dr[i] : 0.0f;
+            break;
+        case FAN_ACT_LEAKY_RELU:
+            for (size_t i = 0; i < w; i++) dr[i] = hr[i] > 0.0f ? dr[i] : dr[i] * slope;
+            break;
+        case FAN_ACT_TANH:
+            for (size_t i = 0; i < w; i++) dr[i] *= 1.0f - hr[i] * hr[i];
+            break;
+        case FAN_ACT_SIGMOID:
+            for (size_t i = 0; i < w; i++) dr[i] *= hr[i] * (1.0f - hr[i]);
+            break;
+        case FAN_ACT_LINEAR:
+        default:
+            return;
+        }
+    }
+}
+
+double fan__output_rows(const fan_net *net, const float *y, size_t ld, const float *targets,
+                        size_t r0, size_t r1, size_t n, float *delta, double *row_loss)
+{
+    const size_t c = net->sizes[net->n_layers];
+    double total = 0.0;
+    for (size_t r = r0; r < r1; r++) {
+        const float *z = y + r * ld, *t = targets + r * c;
+        float *d = delta + r * ld;
+        double row = 0.0;
+        if (net->loss == FAN_LOSS_CROSS_ENTROPY) {
+            /* y holds the output activations z; the loss of a row is sum_j t_j (lse(z) - z_j),
+               and its gradient p_j * sum(t) - t_j, computed from z without forming log p. */
+            const float scale = 1.0f / (float)n;
+            float mx = z[0];
+            for (size_t j = 1; j < c; j++) mx = z[j] > mx ? z[j] : mx;
+            float sum = 0.0f, tsum = 0.0f;
+            double tz = 0.0;
+            for (size_t j = 0; j < c; j++) {
+                d[j] = expf(z[j] - mx);
+                sum += d[j];
+                tsum += t[j];
+                tz += (double)t[j] * (double)(z[j] - mx);
+            }
+            row = (double)tsum * log((double)sum) - tz;
+            const float inv = 1.0f / sum;
+            for (size_t j = 0; j < c; j++) d[j] = (d[j] * inv * tsum - t[j]) * scale;
+        } else {
+            const float scale = 2.0f / ((float)n * (float)c);
+            for (size_t j = 0; j < c; j++) {
+                const float e = z[j] - t[j];
+                row += (double)e * (double)e;
+                d[j] = e * scale;
+            }
+        }
+        if (row_loss) row_loss[r] = row;
+        total += row;
+    }
+    /* The output activation sits between the pre-activation and the loss. */
+    fan__mul_derivative(delta + r0 * ld, ld, y + r0 * ld, ld, r1 - r0, c,
+                        net->act[net->n_layers - 1], net->leaky_slope);
+    return total;
+}
+
+/* The mean loss from the sum of the row losses of a batch of n rows. */
+static double mean_loss(const fan_net *net, double sum, size_t n)
+{
+    const double per_row = net->loss == FAN_LOSS_CROSS_ENTROPY ? 1.0 : (double)net->sizes[net->n_layers];
+    return sum / ((double)n * per_row);
+}
+
+/* The mean loss of the rows of the last pass, added in row order whatever the threads. */
+static double pass_loss(const fan_net *net, size_t n)
+{
+    double sum = 0.0;
+    for (size_t r = 0; r < n; r++) sum += net->row_loss[r];
+    return mean_loss(net, sum, n);
+}
+
+/* ---- passes on caller buffers (the diagnostics'), rows of exactly the widths ---------------- */
+
 void fan__net_forward_into(const fan_net *net, const float *x, size_t n, float *const *hs,
                            int softmax)
 {
@@ -66,12 +152,15 @@ void fan__net_forward_into(const fan_net *net, const float *x, size_t n, float *
     for (size_t l = 0; l < net->n_layers; l++) {
         const size_t ni = net->sizes[l], no = net->sizes[l + 1];
         /* z = h W^T: (n x ni) times (ni x no), W stored no x ni. */
-        fan__sgemm(0, 1, n, no, ni, 1.0f, in, ni, fan__net_w(net, l), ni, 0.0f, hs[l + 1], no);
-        bias_activate(hs[l + 1], fan__net_b(net, l), n, no, net->act[l], net->leaky_slope);
+        fan__gemm(net->kernels, 0, 1, n, no, ni, in, ni, fan__net_w(net, l), ni, hs[l + 1], no);
+        fan__bias_activate(hs[l + 1], no, fan__net_b(net, l), n, no, net->act[l],
+                           net->leaky_slope);
         in = hs[l + 1];
     }
-    if (softmax && net->loss == FAN_LOSS_CROSS_ENTROPY)
-        softmax_rows(hs[net->n_layers], n, net->sizes[net->n_layers]);
+    if (softmax && net->loss == FAN_LOSS_CROSS_ENTROPY) {
+        const size_t c = net->sizes[net->n_layers];
+        fan__softmax_rows(hs[net->n_layers], c, n, c);
+    }
 }
 
 fan_status fan__net_forward_checked(const fan_net *net, const float *x, size_t n,
@@ -87,72 +176,12 @@ fan_status fan__net_forward_checked(const fan_net *net, const float *x, size_t n
     return FAN_OK;
 }
 
-/* ---- the loss and the learning rules ------------------------------------------------------ */
-
-/* phi'(o) expressed through h = phi(o), multiplied into d (n x w) in place. */
-static void mul_derivative(float *d, const float *h, size_t count, fan_activation act,
-                           float slope)
-{
-    switch (act) {
-    case FAN_ACT_RELU:
-        for (size_t i = 0; i < count; i++) d[i] = h[i] > 0.0f ? d[i] : 0.0f;
-        break;
-    case FAN_ACT_LEAKY_RELU:
-        for (size_t i = 0; i < count; i++) d[i] = h[i] > 0.0f ? d[i] : d[i] * slope;
-        break;
-    case FAN_ACT_TANH:
-        for (size_t i = 0; i < count; i++) d[i] *= 1.0f - h[i] * h[i];
-        break;
-    case FAN_ACT_SIGMOID:
-        for (size_t i = 0; i < count; i++) d[i] *= h[i] * (1.0f - h[i]);
-        break;
-    case FAN_ACT_LINEAR:
-    default:
-        break;
-    }
-}
-
 double fan__net_output_delta(const fan_net *net, const float *y, const float *targets, size_t n,
                              float *delta)
 {
     const size_t c = net->sizes[net->n_layers];
-    double total = 0.0;
-    if (net->loss == FAN_LOSS_CROSS_ENTROPY) {
-        /* y holds the output activations z; the loss of a row is sum_j t_j (lse(z) - z_j), and
-           its gradient p_j * sum(t) - t_j, computed from z without forming log p. */
-        const float scale = 1.0f / (float)n;
-        for (size_t r = 0; r < n; r++) {
-            const float *z = y + r * c, *t = targets + r * c;
-            float *d = delta + r * c, mx = z[0];
-            for (size_t j = 1; j < c; j++) mx = z[j] > mx ? z[j] : mx;
-            float sum = 0.0f, tsum = 0.0f;
-            double tz = 0.0;
-            for (size_t j = 0; j < c; j++) {
-                d[j] = expf(z[j] - mx);
-                sum += d[j];
-                tsum += t[j];
-                tz += (double)t[j] * (double)(z[j] - mx);
-            }
-            total += (double)tsum * log((double)sum) - tz;
-            const float inv = 1.0f / sum;
-            for (size_t j = 0; j < c; j++) d[j] = (d[j] * inv * tsum - t[j]) * scale;
-        }
-        total /= (double)n;
-    } else {
-        const float scale = 2.0f / ((float)n * (float)c);
-        for (size_t i = 0; i < n * c; i++) {
-            const float e = y[i] - targets[i];
-            total += (double)e * (double)e;
-            delta[i] = e * scale;
-        }
-        total /= (double)n * (double)c;
-    }
-    /* The output activation sits between the pre-activation and the loss. */
-    mul_derivative(delta, y, n * c, net->act[net->n_layers - 1], net->leaky_slope);
-    return total;
+    return mean_loss(net, fan__output_rows(net, y, c, targets, 0, n, n, delta, NULL), n);
 }
-
-/* ---- the backward pass, shared by every rule ------------------------------------------------ */
 
 const float *fan__net_feedback_matrix(const fan_net *net, fan_rule rule, size_t l,
                                       float *scratch, size_t *rows)
@@ -172,19 +201,6 @@ size_t fan__net_rule_scratch_floats(const fan_net *net, fan_rule rule)
     return most;
 }
 
-/* Sends the error down through weight layer l >= 1: delta_in (n x sizes[l]) = (src * M_l) .*
-   phi'(h_l), where src (n x rows of M_l) is the error of layer l's outputs, or the net's output
-   error for a direct rule. */
-static void delta_down(const fan_net *net, const fan__rule_ops *ops, size_t l, const float *src,
-                       const float *h_l, size_t n, float *scratch, float *delta_in)
-{
-    const size_t ni = net->sizes[l];
-    const size_t rows = fan__rule_feedback_rows(ops, net->sizes, net->n_layers, l);
-    const float *m = ops->feedback(net, l, scratch);
-    fan__sgemm(0, 0, n, ni, rows, 1.0f, src, rows, m, ni, 0.0f, delta_in, ni);
-    mul_derivative(delta_in, h_l, n * ni, net->act[l - 1], net->leaky_slope);
-}
-
 void fan__net_error_signals(const fan_net *net, fan_rule rule, const float *e,
                             const float *const *hs, size_t n, float *const *deltas,
                             float *scratch)
@@ -192,23 +208,36 @@ void fan__net_error_signals(const fan_net *net, fan_rule rule, const float *e,
     const fan__rule_ops *ops = fan__rule_lookup(rule);
     const float *d = e;
     for (size_t l = net->n_layers - 1; l >= 1; l--) {
-        delta_down(net, ops, l, ops->direct ? e : d, hs[l], n, scratch, deltas[l]);
+        /* delta_l = (src * M_l) .* phi'(h_l), src the error of layer l's outputs (or e for a
+           direct rule), M_l (rows x ni) the matrix of the rule's error pass. */
+        const size_t ni = net->sizes[l];
+        const size_t rows = fan__rule_feedback_rows(ops, net->sizes, net->n_layers, l);
+        const float *src = ops->direct ? e : d;
+        fan__gemm(net->kernels, 0, 0, n, ni, rows, src, rows, ops->feedback(net, l, scratch), ni,
+                  deltas[l], ni);
+        fan__mul_derivative(deltas[l], ni, hs[l], ni, n, ni, net->act[l - 1], net->leaky_slope);
         d = deltas[l];
     }
 }
 
 /* ---- workspace ---------------------------------------------------------------------------- */
 
+/* Floats per padded row of a width: whole 64-byte lines, so that threads writing neighbouring
+   column blocks of the same rows never write the same cache line. */
+#define ROW_ALIGN 16
+
 static fan_status reserve(fan_net *net, size_t n)
 {
+    FAN__CHECK(fan__net_ensure_pool(net));
     if (n <= net->ws_rows) return FAN_OK;
     const size_t L = net->n_layers;
-    size_t maxw = 0, per_row = 0;
+    size_t per_row = 0, ld[FAN_MAX_LAYERS + 1] = {0};
     for (size_t l = 1; l <= L; l++) {
-        maxw = net->sizes[l] > maxw ? net->sizes[l] : maxw;
-        per_row += net->sizes[l];
+        ld[l] = (net->sizes[l] + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
+        per_row += 2 * ld[l]; /* activations and errors */
     }
-    per_row += 2 * maxw + 2 * net->sizes[L]; /* two delta buffers, the targets, the output error */
+    /* The targets, and each row's loss (a double, first in the block for its alignment). */
+    per_row += net->sizes[L] + sizeof(double) / sizeof(float);
     size_t total;
     FAN__FAIL_IF(net->err, !fan__mul_ok(per_row, n, &total) || total > SIZE_MAX / sizeof(float),
                  FAN_E_LIMIT, "a batch of %zu rows needs too much workspace", n);
@@ -217,19 +246,19 @@ static fan_status reserve(fan_net *net, size_t n)
     fan__free(&net->alloc, net->ws);
     net->ws = ws;
     net->ws_rows = n;
-    float *p = ws;
+    net->row_loss = (double *)(void *)ws;
+    float *p = ws + n * (sizeof(double) / sizeof(float));
     net->h[0] = NULL;
+    net->d[0] = NULL;
+    net->ld[0] = net->sizes[0];
     for (size_t l = 1; l <= L; l++) {
+        net->ld[l] = ld[l];
         net->h[l] = p;
-        p += n * net->sizes[l];
+        p += n * ld[l];
+        net->d[l] = p;
+        p += n * ld[l];
     }
-    net->delta_a = p;
-    p += n * maxw;
-    net->delta_b = p;
-    p += n * maxw;
     net->onehot = p;
-    p += n * net->sizes[L];
-    net->out_err = p;
     return FAN_OK;
 }
 
@@ -252,6 +281,19 @@ static fan_status check_batch(const fan_net *net, const float *x, size_t n)
     return FAN_OK;
 }
 
+/* fan__net_forward_checked's check on the workspace of the last pass of n rows. */
+static fan_status check_activations(const fan_net *net, size_t n)
+{
+    for (size_t l = 1; l <= net->n_layers; l++)
+        for (size_t r = 0; r < n; r++)
+            FAN__FAIL_IF(net->err, !fan__all_finite_isa(net->kernels, net->h[l] + r * net->ld[l],
+                                                        net->sizes[l]),
+                         FAN_E_NUMERIC,
+                         "the activations of layer %zu overflowed to infinity or NaN (weights "
+                         "too large for these inputs)", l);
+    return FAN_OK;
+}
+
 fan_status fan_net_forward(fan_net *net, const float *x, size_t n, float *probs, size_t probs_len)
 {
     FAN__CHECK(check_batch(net, x, n));
@@ -263,8 +305,11 @@ fan_status fan_net_forward(fan_net *net, const float *x, size_t n, float *probs,
     FAN__FAIL_IF(net->err, !fan__all_finite(x, n * net->sizes[0]), FAN_E_NONFINITE,
                  "input x contains NaN or infinity");
     FAN__CHECK(reserve(net, n));
-    FAN__CHECK(fan__net_forward_checked(net, x, n, net->h, 1));
-    memcpy(probs, net->h[net->n_layers], n * c * sizeof *probs);
+    (void)fan__net_run_pass(net, x, NULL, n, FAN__PASS_PROBS);
+    FAN__CHECK(check_activations(net, n));
+    const float *out = net->h[net->n_layers];
+    const size_t ld = net->ld[net->n_layers];
+    for (size_t r = 0; r < n; r++) memcpy(probs + r * c, out + r * ld, c * sizeof *probs);
     return FAN_OK;
 }
 
@@ -287,33 +332,15 @@ static fan_status nonfinite(const fan_net *net, const float *x, size_t n)
 static fan_status gradients(fan_net *net, const float *x, const float *targets, size_t n,
                             float *loss)
 {
-    const size_t L = net->n_layers;
     const fan__rule_ops *ops = net->rule;
-    fan__net_forward_into(net, x, n, net->h, 0);
-    float *e = net->out_err;
-    const double lv = fan__net_output_delta(net, net->h[L], targets, n, e);
-    if (!isfinite(lv)) return nonfinite(net, x, n);
-    /* A rule with per-batch feedback draws it now; a failed step puts the previous draw back. */
-    fan__rng before = net->magnitude_rng_last;
+    /* A rule with per-batch feedback draws it before the pass; a failed step puts the previous
+       draw back. */
+    const fan__rng before = net->magnitude_rng_last;
     if (ops->before_backward) ops->before_backward(net);
     fan__net_grads_prepare(net);
-    const float *d = e;
-    for (size_t l = L; l-- > 0;) {
-        const size_t ni = net->sizes[l], no = net->sizes[l + 1];
-        const float *h_l = l == 0 ? x : net->h[l];
-        float *dw = net->grads_next + net->w_off[l], *db = net->grads_next + net->b_off[l];
-        /* dW_l = delta^T (no x n) times h_l (n x ni); delta already carries the 1/n. */
-        fan__sgemm(1, 0, no, ni, n, 1.0f, d, no, h_l, ni, 0.0f, dw, ni);
-        memset(db, 0, no * sizeof *db);
-        for (size_t r = 0; r < n; r++)
-            for (size_t j = 0; j < no; j++) db[j] += d[r * no + j];
-        if (l > 0) {
-            float *next = d == net->delta_a ? net->delta_b : net->delta_a;
-            delta_down(net, ops, l, ops->direct ? e : d, h_l, n, net->rule_ws, next);
-            d = next;
-        }
-    }
-    if (!fan__all_finite(net->grads_next, net->n_params)) {
+    int bad = fan__net_run_pass(net, x, targets, n, FAN__PASS_TRAIN);
+    const double lv = pass_loss(net, n);
+    if (!isfinite(lv) || bad) {
         if (ops->before_backward) {
             net->magnitude_rng = before;
             ops->before_backward(net);
@@ -392,8 +419,8 @@ fan_status fan_net_loss_value(fan_net *net, const float *x, const int32_t *label
                  "input x contains NaN or infinity");
     FAN__CHECK(reserve(net, n));
     fan__one_hot(labels, n, net->sizes[net->n_layers], net->onehot);
-    fan__net_forward_into(net, x, n, net->h, 0);
-    *loss = fan__net_output_delta(net, net->h[net->n_layers], net->onehot, n, net->delta_a);
+    (void)fan__net_run_pass(net, x, net->onehot, n, FAN__PASS_LOSS);
+    *loss = pass_loss(net, n);
     return FAN_OK;
 }
 
@@ -415,13 +442,15 @@ fan_status fan__net_eval_chunk(fan_net *net, const float *x, const int32_t *labe
        a bad dataset from writing outside the target rows. */
     FAN__CHECK(fan__net_check_labels(net, labels, m));
     FAN__CHECK(reserve(net, m));
-    FAN__CHECK(fan__net_forward_checked(net, x, m, net->h, 0));
-    const float *out = net->h[L];
     fan__one_hot(labels, m, c, net->onehot);
     /* The loss routine of training gives the exact loss from the output activations; the error
        it also writes goes to scratch space and is discarded. */
-    *loss_sum += fan__net_output_delta(net, out, net->onehot, m, net->delta_a) * (double)m;
-    for (size_t i = 0; i < m; i++) *correct += argmax(out + i * c, c) == (size_t)labels[i];
+    (void)fan__net_run_pass(net, x, net->onehot, m, FAN__PASS_LOSS);
+    FAN__CHECK(check_activations(net, m));
+    *loss_sum += pass_loss(net, m) * (double)m;
+    const float *out = net->h[L];
+    for (size_t i = 0; i < m; i++)
+        *correct += argmax(out + i * net->ld[L], c) == (size_t)labels[i];
     return FAN_OK;
 }
 
@@ -447,8 +476,8 @@ void fan__net_weight_product(const fan_net *net, size_t l, float *out, float *tm
     memcpy(cur, fan__net_w(net, L - 1), c * net->sizes[L - 1] * sizeof(float));
     for (size_t k = L - 1; k-- > l;) {
         /* (c x sizes[k+1]) times W_k (sizes[k+1] x sizes[k]). */
-        fan__sgemm(0, 0, c, net->sizes[k], net->sizes[k + 1], 1.0f, cur, net->sizes[k + 1],
-                   fan__net_w(net, k), net->sizes[k], 0.0f, other, net->sizes[k]);
+        fan__gemm(net->kernels, 0, 0, c, net->sizes[k], net->sizes[k + 1], cur, net->sizes[k + 1],
+                  fan__net_w(net, k), net->sizes[k], other, net->sizes[k]);
         float *t = cur;
         cur = other;
         other = t;

@@ -1,13 +1,14 @@
 /*
  * rng.c - xoshiro256** (Blackman and Vigna 2018) seeded through splitmix64, and the normal
  * generators: polar Box-Muller in double for initialisation, a ziggurat (Marsaglia and Tsang 2000,
- * 128 layers) in float for bulk noise. State lives in the caller's handle; nothing here is global.
+ * 128 layers) in float (its bulk form, many streams side by side, is rng_bulk.c). State lives in
+ * the caller's handle; nothing here is global.
  */
 #include "internal.h"
 
 #include <math.h>
 
-static uint64_t splitmix64(uint64_t *x)
+uint64_t fan__splitmix64(uint64_t *x)
 {
     uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -18,7 +19,7 @@ static uint64_t splitmix64(uint64_t *x)
 void fan__rng_seed(fan__rng *r, uint64_t seed)
 {
     uint64_t x = seed;
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+    for (int i = 0; i < 4; i++) r->s[i] = fan__splitmix64(&x);
 }
 
 void fan__rng_seed_stream(fan__rng *r, uint64_t seed, fan__rng_purpose purpose, uint64_t index)
@@ -27,8 +28,8 @@ void fan__rng_seed_stream(fan__rng *r, uint64_t seed, fan__rng_purpose purpose, 
        neighbouring pairs of one seed, and the same pair of neighbouring seeds, land far apart in
        splitmix64's sequence. */
     uint64_t x = (uint64_t)purpose;
-    uint64_t y = splitmix64(&x) ^ index;
-    fan__rng_seed(r, seed ^ splitmix64(&y));
+    uint64_t y = fan__splitmix64(&x) ^ index;
+    fan__rng_seed(r, seed ^ fan__splitmix64(&y));
 }
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
@@ -103,7 +104,7 @@ void fan__normal_tables_init(fan__normal_tables *t)
 }
 
 /* The slow path: the sample fell outside the rectangle of its layer. */
-static float zig_slow(fan__rng *r, const zig_tables *t, int32_t hz, unsigned iz)
+float fan__zig_slow(fan__rng *r, const fan__normal_tables *t, int32_t hz, unsigned iz)
 {
     for (;;) {
         float x = (float)hz * t->w[iz];
@@ -135,7 +136,7 @@ static inline float zig_draw(fan__rng *r, const zig_tables *t, uint32_t u)
     const unsigned iz = (unsigned)(u & (ZIG_LAYERS - 1));
     const int32_t hz = (int32_t)(u & ~(uint32_t)(ZIG_LAYERS - 1));
     const uint32_t mag = hz < 0 ? (uint32_t)(-(int64_t)hz) : (uint32_t)hz;
-    return mag < t->k[iz] ? (float)hz * t->w[iz] : zig_slow(r, t, hz, iz);
+    return mag < t->k[iz] ? (float)hz * t->w[iz] : fan__zig_slow(r, t, hz, iz);
 }
 
 void fan__rng_fill_normal(fan__rng *r, const fan__normal_tables *tables, float *out, size_t n,

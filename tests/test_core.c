@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "kernels.h"
 #include "testutil.h"
 
 static void test_every_status_has_distinct_text(void **state)
@@ -174,6 +175,67 @@ static void test_ziggurat_normals_have_normal_moments_and_tails(void **state)
     TU_CLOSE(sqrt(ss / 1e5 - (s / 1e5) * (s / 1e5)), 0.5, 0.01, 0);
 }
 
+/* The bulk generator: the same moments and tails, and the same bits on every vector width. */
+static void test_bulk_normals_have_normal_moments_and_the_same_bits_on_every_isa(void **state)
+{
+    (void)state;
+    fan__normal_tables t;
+    fan__normal_tables_init(&t);
+    enum { N = 2000000 };
+    static float v[N], w[N];
+    fan__rng r;
+    fan__rng_seed(&r, 12);
+    fan__rng_fill_normal_bulk(fan__kernels_supported(), &r, &t, v, N, 0.0f, 1.0f);
+    double m1 = 0, m2 = 0, m4 = 0;
+    size_t tail = 0, beyond_r = 0;
+    for (size_t i = 0; i < N; i++) {
+        const double x = v[i];
+        m1 += x;
+        m2 += x * x;
+        m4 += x * x * x * x;
+        tail += fabs(x) > 2.0;
+        beyond_r += fabs(x) > 3.5;
+    }
+    TU_CLOSE(m1 / N, 0.0, 0, 5 * sqrt(1.0 / N));
+    TU_CLOSE(m2 / N, 1.0, 0, 5 * sqrt(2.0 / N));
+    TU_CLOSE(m4 / N, 3.0, 0, 5 * sqrt(96.0 / N));
+    const double p2 = 0.0455003, p35 = 4.6525e-4;
+    TU_CLOSE((double)tail / N, p2, 0, 5 * sqrt(p2 * (1 - p2) / N));
+    TU_CLOSE((double)beyond_r / N, p35, 0, 5 * sqrt(p35 / N));
+    /* Neighbouring values come from different streams: no correlation between them. */
+    double lag = 0.0;
+    for (size_t i = 0; i + 1 < N; i++) lag += (double)v[i] * v[i + 1];
+    TU_CLOSE(lag / (N - 1), 0.0, 0, 5 * sqrt(1.0 / N));
+    /* Every length (whole rounds, chunks and a partial last round) and every vector width give
+       the same values, and leave the caller's stream in the same state. */
+    static const size_t lens[] = {1, 15, 16, 17, 1023, 1024, 1025, 50176};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        fan__rng a, b;
+        fan__rng_seed(&a, 40 + li);
+        w[lens[li]] = 7.0f;
+        fan__rng_fill_normal_bulk(FAN__KERNELS_CBLAS, &a, &t, w, lens[li], 1.5f, 0.25f);
+        assert_true(w[lens[li]] == 7.0f); /* nothing written past the end */
+        for (int isa = FAN__KERNELS_AVX2; isa <= (int)fan__kernels_supported(); isa++) {
+            fan__rng_seed(&b, 40 + li);
+            fan__rng_fill_normal_bulk((fan__kernels)isa, &b, &t, v, lens[li], 1.5f, 0.25f);
+            assert_memory_equal(v, w, lens[li] * sizeof *v);
+            assert_memory_equal(&a, &b, sizeof a);
+        }
+    }
+    /* Blocks depend only on the call's seed and their index: filled backwards, the same. */
+    fan__rng c;
+    fan__rng_seed(&c, 77);
+    fan__rng_fill_normal_bulk(FAN__KERNELS_CBLAS, &c, &t, w, 50176, 0.0f, 1.0f);
+    fan__rng_seed(&c, 77);
+    const uint64_t seed = fan__rng_next(&c);
+    for (size_t k = 50176 / FAN__NORMAL_BLOCK + 1; k-- > 0;) {
+        const size_t left = 50176 - k * FAN__NORMAL_BLOCK;
+        fan__rng_normal_block(fan__kernels_supported(), seed, k, &t, v,
+                              left < FAN__NORMAL_BLOCK ? left : FAN__NORMAL_BLOCK, 0.0f, 1.0f);
+    }
+    assert_memory_equal(v, w, 50176 * sizeof *v);
+}
+
 static void test_uniform_fill_stays_in_range_with_right_moments(void **state)
 {
     (void)state;
@@ -219,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_rng_purposes_never_share_a_state_for_one_seed),
         cmocka_unit_test(test_below_is_uniform),
         cmocka_unit_test(test_ziggurat_normals_have_normal_moments_and_tails),
+        cmocka_unit_test(test_bulk_normals_have_normal_moments_and_the_same_bits_on_every_isa),
         cmocka_unit_test(test_uniform_fill_stays_in_range_with_right_moments),
         cmocka_unit_test(test_shuffle_is_a_permutation),
     };

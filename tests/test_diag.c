@@ -703,10 +703,12 @@ static fan_status run_diagnostic(fan_net *net, const fan_dataset *ds, const floa
     case 7: return fan_diag_gram_dimensionality(net, 2, ds, 0, &v);
     case 8: return fan_diag_readout(net, x, T_BATCH, &v, &v, buf, 10);
     case 9: return fan_diag_calibration_error(net, ds, 10, &v);
+    case 10: return fan_diag_spectrum(net, 1, FAN_MATRIX_FEEDBACK, buf,
+                                      fan_net_layer_outputs(net, 1), &v, &v, &v);
     }
     return FAN_E_INVALID;
 }
-#define N_DIAGNOSTICS 10
+#define N_DIAGNOSTICS 11
 
 static void test_diagnostics_between_steps_leave_training_bit_identical(void **state)
 {

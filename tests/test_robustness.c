@@ -388,9 +388,14 @@ static void test_enumeration_values_out_of_range_are_invalid(void **state)
     EXPECT(FAN_E_INVALID, fan_net_set_rule(F.net, (fan_rule)-1));
     EXPECT(FAN_E_INVALID, fan_net_set_activation(F.net, 0, (fan_activation)5));
     EXPECT(FAN_E_INVALID, fan_net_set_loss(F.net, (fan_loss)2));
-    EXPECT(FAN_E_INVALID, fan_net_set(F.net, (fan_net_param)1, 0.1));
+    EXPECT(FAN_E_INVALID, fan_net_set(F.net, (fan_net_param)2, 0.1));
     double v;
-    EXPECT(FAN_E_INVALID, fan_net_get(F.net, (fan_net_param)1, &v));
+    EXPECT(FAN_E_INVALID, fan_net_get(F.net, (fan_net_param)2, &v));
+    /* Thread counts are whole numbers in [1, FAN_MAX_THREADS]. */
+    EXPECT_MSG(FAN_E_INVALID, fan_net_set(F.net, FAN_NET_THREADS, 0.0), NET_MSG, "threads");
+    EXPECT(FAN_E_INVALID, fan_net_set(F.net, FAN_NET_THREADS, 1.5));
+    EXPECT(FAN_E_INVALID, fan_net_set(F.net, FAN_NET_THREADS, FAN_MAX_THREADS + 1.0));
+    EXPECT(FAN_E_INVALID, fan_net_set(F.net, FAN_NET_THREADS, NAN));
     EXPECT(FAN_E_INVALID, fan_net_set_initializer(F.net, FAN_MATRIX_GRADIENTS, FAN_INIT_HE_NORMAL));
     EXPECT(FAN_E_INVALID, fan_net_set_initializer(F.net, FAN_MATRIX_WEIGHTS, (fan_init)3));
     fan_optimizer *o = SENTINEL;

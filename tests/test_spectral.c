@@ -338,6 +338,18 @@ static void test_net_spectra_select_weights_feedback_and_gradients(void **state)
     TU_CLOSE(e, ref_erank(db, 4), 1e-12, 0);
     TU_OK_NET(net, fan_diag_effective_rank(cnet, 0, FAN_MATRIX_GRADIENTS, &e));
     TU_CLOSE(e, 4.0, 1e-12, 0);
+    /* All of it from one SVD: the same values and summaries, bit for bit; outputs may be NULL. */
+    double sv1[4], e1, pr1, sr1;
+    TU_OK_NET(net, fan_diag_spectrum(cnet, 0, FAN_MATRIX_FEEDBACK, sv1, 4, &e1, &pr1, &sr1));
+    TU_OK_NET(net, fan_diag_singular_values(cnet, 0, FAN_MATRIX_FEEDBACK, sv, 4));
+    assert_memory_equal(sv1, sv, sizeof sv);
+    TU_OK_NET(net, fan_diag_effective_rank(cnet, 0, FAN_MATRIX_FEEDBACK, &e));
+    TU_OK_NET(net, fan_diag_participation_ratio(cnet, 0, FAN_MATRIX_FEEDBACK, &pr));
+    TU_OK_NET(net, fan_diag_stable_rank(cnet, 0, FAN_MATRIX_FEEDBACK, &sr));
+    assert_true(e1 == e && pr1 == pr && sr1 == sr);
+    TU_CLOSE(sr1, (25.0 + 0.25 + 4.0 + 1.0) / 25.0, 1e-12, 0);
+    TU_OK_NET(net, fan_diag_spectrum(cnet, 0, FAN_MATRIX_WEIGHTS, sv1, 4, NULL, NULL, &sr1));
+    TU_CLOSE(sr1, 30.0 / 16.0, 1e-12, 0);
     /* Layer 1 is 3 x 4: three singular values, matching the generic function on W_1. */
     float w1[12];
     double want[3];
@@ -380,6 +392,14 @@ static void test_net_spectra_reject_bad_arguments(void **state)
     assert_int_equal(fan_diag_effective_rank(net, 0, FAN_MATRIX_WEIGHTS, NULL), FAN_E_NULL);
     assert_int_equal(fan_diag_participation_ratio(net, 9, FAN_MATRIX_WEIGHTS, &v), FAN_E_INVALID);
     assert_int_equal(fan_diag_stable_rank(NULL, 0, FAN_MATRIX_WEIGHTS, &v), FAN_E_NULL);
+    assert_int_equal(fan_diag_spectrum(NULL, 0, FAN_MATRIX_WEIGHTS, sv, 4, &v, NULL, NULL),
+                     FAN_E_NULL);
+    assert_int_equal(fan_diag_spectrum(net, 0, FAN_MATRIX_WEIGHTS, NULL, 4, &v, NULL, NULL),
+                     FAN_E_NULL);
+    assert_int_equal(fan_diag_spectrum(net, 0, FAN_MATRIX_WEIGHTS, sv, 3, &v, NULL, NULL),
+                     FAN_E_SHAPE);
+    assert_int_equal(fan_diag_spectrum(net, 5, FAN_MATRIX_WEIGHTS, sv, 4, &v, NULL, NULL),
+                     FAN_E_INVALID);
     assert_true(sv[0] == -1 && v == -1);
     fan_net_free(net);
     assert_int_equal(c.live_blocks, 0);

@@ -3,7 +3,10 @@
    each pretrain on noise and train their own net, optimizer and iterators at the same time,
    while all of them also read one shared dataset (borrowed by their iterators) and one shared
    const net (diagnostics, serialisation). The results must equal the same jobs run one after
-   another. `make tsan` runs this file under ThreadSanitizer. */
+   another. Then a net's own threads (FAN_NET_THREADS): results repeat bit for bit at a given
+   count, match one thread within float rounding under every rule and kernel set (bit for bit on
+   the library's own kernels), and steps allocate nothing. `make tsan` runs this file under
+   ThreadSanitizer. */
 #define _POSIX_C_SOURCE 200809L /* pthreads */
 
 #include <setjmp.h>
@@ -17,6 +20,8 @@
 #include <string.h>
 
 #include "fanoise.h"
+#include "iter_internal.h"
+#include "kernels.h"
 #include "testutil.h"
 
 /* Small enough that OpenBLAS runs every product on the calling thread (its threading threshold
@@ -244,6 +249,283 @@ static void test_static_functions_are_safe_from_many_threads(void **state)
     }
 }
 
+
+/* ---- a net's own threads (FAN_NET_THREADS) --------------------------------------------------- */
+
+/* Shapes that cut the batch and the columns at ragged places for 2, 3 and 4 threads (rows go in
+   twelves, columns in sixteens), with a 5-output layer that leaves some threads no columns. */
+#define T_IN 40
+#define T_H1 35
+#define T_H2 18
+#define T_OUT 5
+#define T_ROWS 50
+#define T_BATCH 23
+#define T_STEPS 6
+
+typedef struct run_result {
+    unsigned char *bytes; /* the saved net */
+    size_t len;
+    float loss;
+    double eval_loss, eval_acc, loss_value;
+    float probs[T_ROWS * T_OUT];
+} run_result;
+
+static fan_dataset *thread_data(void)
+{
+    float x[T_ROWS * T_IN];
+    int32_t y[T_ROWS];
+    tu_fill(x, T_ROWS * T_IN, 77, -1.0f, 1.0f);
+    for (size_t i = 0; i < T_ROWS; i++) {
+        y[i] = (int32_t)(i % T_OUT);
+        x[i * T_IN + (size_t)y[i]] += 2.0f;
+    }
+    fan_dataset *ds = NULL;
+    TU_OK(fan_dataset_from_arrays(&ds, x, y, T_ROWS, T_IN, T_OUT, NULL));
+    return ds;
+}
+
+/* Trains a fresh net of `rule` with `threads` threads (and kernel set `ks`) on data and on noise
+   with Adam, then runs every inference call. */
+static void thread_run(fan_rule rule, fan_loss loss, size_t threads, fan__kernels ks,
+                       const fan_dataset *ds, run_result *out)
+{
+    const size_t sizes[] = {T_IN, T_H1, T_H2, T_OUT};
+    fan_net *net = NULL;
+    fan_optimizer *opt = NULL;
+    fan_iter *it = NULL, *noise = NULL;
+    TU_OK(fan_net_create(&net, sizes, 4, NULL));
+    fan__net_set_kernels(net, ks);
+    TU_OK_NET(net, fan_net_set_rule(net, rule));
+    TU_OK_NET(net, fan_net_set_loss(net, loss));
+    TU_OK_NET(net, fan_net_set_activation(net, 1, FAN_ACT_TANH));
+    TU_OK_NET(net, fan_net_set(net, FAN_NET_THREADS, (double)threads));
+    TU_OK_NET(net, fan_net_init(net, 8, 9));
+    TU_OK(fan_optimizer_create(&opt, FAN_OPTIMIZER_ADAM, net, NULL));
+    TU_OK(fan_optimizer_set(opt, FAN_OPT_LR, 0.01));
+    TU_OK(fan_iter_create_batches(&it, ds, T_BATCH, 3, NULL));
+    TU_OK(fan_iter_create_noise(&noise, T_IN, T_OUT, T_BATCH, 4, NULL));
+    TU_OK_NET(net, fan_pretrain_noise(net, opt, noise, T_STEPS, NULL, NULL));
+    TU_OK_NET(net, fan_train(net, opt, it, 2, NULL, NULL));
+    float x[T_ROWS * T_IN];
+    int32_t y[T_ROWS];
+    tu_fill(x, T_ROWS * T_IN, 78, -1.0f, 1.0f);
+    for (size_t i = 0; i < T_ROWS; i++) y[i] = (int32_t)((i * 3) % T_OUT);
+    TU_OK_NET(net, fan_net_train_batch(net, opt, x, y, T_ROWS, &out->loss));
+    TU_OK_NET(net, fan_net_evaluate(net, ds, &out->eval_loss, &out->eval_acc));
+    TU_OK_NET(net, fan_net_loss_value(net, x, y, T_ROWS, &out->loss_value));
+    TU_OK_NET(net, fan_net_forward(net, x, T_ROWS, out->probs, T_ROWS * T_OUT));
+    TU_OK(fan_net_save_mem(net, NULL, 0, &out->len));
+    out->bytes = malloc(out->len);
+    assert_non_null(out->bytes);
+    TU_OK(fan_net_save_mem(net, out->bytes, out->len, &out->len));
+    fan_iter_free(noise);
+    fan_iter_free(it);
+    fan_optimizer_free(opt);
+    fan_net_free(net);
+}
+
+static void assert_runs_close(const run_result *a, const run_result *b, double tol)
+{
+    const size_t sizes[] = {T_IN, T_H1, T_H2, T_OUT};
+    fan_net *na = NULL, *nb = NULL;
+    TU_OK(fan_net_load_mem(&na, a->bytes, a->len, NULL));
+    TU_OK(fan_net_load_mem(&nb, b->bytes, b->len, NULL));
+    float wa[T_IN * T_H1], wb[T_IN * T_H1];
+    for (size_t l = 0; l < 3; l++) {
+        const size_t len = sizes[l] * sizes[l + 1];
+        TU_OK(fan_net_get_weights(na, l, wa, len, NULL, 0));
+        TU_OK(fan_net_get_weights(nb, l, wb, len, NULL, 0));
+        for (size_t i = 0; i < len; i++) TU_CLOSE(wa[i], wb[i], tol, tol);
+    }
+    TU_CLOSE(a->loss, b->loss, tol, tol);
+    TU_CLOSE(a->eval_loss, b->eval_loss, tol, tol);
+    TU_CLOSE(a->loss_value, b->loss_value, tol, tol);
+    for (size_t i = 0; i < T_ROWS * T_OUT; i++) TU_CLOSE(a->probs[i], b->probs[i], tol, tol);
+    fan_net_free(na);
+    fan_net_free(nb);
+}
+
+static int runs_identical(const run_result *a, const run_result *b)
+{
+    return a->len == b->len && memcmp(a->bytes, b->bytes, a->len) == 0 && a->loss == b->loss &&
+           a->eval_loss == b->eval_loss && a->eval_acc == b->eval_acc &&
+           a->loss_value == b->loss_value && memcmp(a->probs, b->probs, sizeof a->probs) == 0;
+}
+
+static void test_thread_count_is_a_net_setting_with_default_one(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {3, 2};
+    fan_net *net = NULL, *copy = NULL;
+    double v = 0.0;
+    TU_OK(fan_net_create(&net, sizes, 2, NULL));
+    TU_OK(fan_net_get(net, FAN_NET_THREADS, &v));
+    assert_true(v == 1.0);
+    TU_OK(fan_net_set(net, FAN_NET_THREADS, 3.0));
+    TU_OK(fan_net_get(net, FAN_NET_THREADS, &v));
+    assert_true(v == 3.0);
+    TU_OK(fan_net_clone(&copy, net));
+    TU_OK(fan_net_get(copy, FAN_NET_THREADS, &v));
+    assert_true(v == 3.0);
+    /* Not part of the model: a loaded net runs on one thread until told otherwise. */
+    size_t len = 0;
+    TU_OK(fan_net_save_mem(net, NULL, 0, &len));
+    unsigned char *buf = malloc(len);
+    TU_OK(fan_net_save_mem(net, buf, len, &len));
+    fan_net *back = NULL;
+    TU_OK(fan_net_load_mem(&back, buf, len, NULL));
+    TU_OK(fan_net_get(back, FAN_NET_THREADS, &v));
+    assert_true(v == 1.0);
+    free(buf);
+    fan_net_free(back);
+    fan_net_free(copy);
+    fan_net_free(net);
+}
+
+static void test_threaded_training_repeats_bit_for_bit(void **state)
+{
+    (void)state;
+    fan_dataset *ds = thread_data();
+    for (size_t threads = 2; threads <= 3; threads++) {
+        run_result a, b;
+        thread_run(FAN_RULE_FA, FAN_LOSS_CROSS_ENTROPY, threads, fan__kernels_supported(), ds, &a);
+        thread_run(FAN_RULE_FA, FAN_LOSS_CROSS_ENTROPY, threads, fan__kernels_supported(), ds, &b);
+        assert_true(runs_identical(&a, &b));
+        free(a.bytes);
+        free(b.bytes);
+    }
+    fan_dataset_free(ds);
+}
+
+/* Every rule, both losses, the CBLAS path and the library's own kernels: 2 and 4 threads against
+   one. On the library's own kernels nothing depends on the split, so the bits match too. */
+static void test_threads_match_one_thread_under_every_rule_and_kernel_set(void **state)
+{
+    (void)state;
+    static const fan_rule rules[] = {FAN_RULE_BP, FAN_RULE_FA, FAN_RULE_DFA, FAN_RULE_USF,
+                                     FAN_RULE_BRSF, FAN_RULE_FRSF, FAN_RULE_KP, FAN_RULE_WM};
+    fan_dataset *ds = thread_data();
+    const fan__kernels top = fan__kernels_supported();
+    for (size_t r = 0; r < sizeof rules / sizeof rules[0]; r++) {
+        for (int k = FAN__KERNELS_CBLAS; k <= (int)top; k++) {
+            const fan_loss loss = r % 2 ? FAN_LOSS_MSE : FAN_LOSS_CROSS_ENTROPY;
+            run_result one, many;
+            thread_run(rules[r], loss, 1, (fan__kernels)k, ds, &one);
+            for (size_t threads = 2; threads <= 4; threads += 2) {
+                thread_run(rules[r], loss, threads, (fan__kernels)k, ds, &many);
+                assert_runs_close(&one, &many, 1e-4);
+                if (k != FAN__KERNELS_CBLAS) assert_true(runs_identical(&one, &many));
+                free(many.bytes);
+            }
+            free(one.bytes);
+        }
+    }
+    fan_dataset_free(ds);
+}
+
+static void test_threaded_steps_allocate_nothing_and_free_everything(void **state)
+{
+    (void)state;
+    tu_counter c = {0};
+    fan_allocator al = tu_allocator(&c);
+    const size_t sizes[] = {T_IN, T_H1, T_OUT};
+    fan_net *net = NULL;
+    fan_optimizer *opt = NULL;
+    fan_iter *noise = NULL;
+    TU_OK(fan_net_create(&net, sizes, 3, &al));
+    TU_OK_NET(net, fan_net_set(net, FAN_NET_THREADS, 3.0));
+    TU_OK(fan_optimizer_create(&opt, FAN_OPTIMIZER_SGD, net, &al));
+    TU_OK(fan_iter_create_noise(&noise, T_IN, T_OUT, T_BATCH, 1, &al));
+    TU_OK_NET(net, fan_pretrain_noise(net, opt, noise, 2, NULL, NULL));
+    const size_t allocs = c.total_allocs;
+    TU_OK_NET(net, fan_pretrain_noise(net, opt, noise, 20, NULL, NULL));
+    assert_int_equal(c.total_allocs, allocs);
+    /* A new count stops the old pool; the next call starts the new one. */
+    TU_OK_NET(net, fan_net_set(net, FAN_NET_THREADS, 2.0));
+    TU_OK_NET(net, fan_pretrain_noise(net, opt, noise, 2, NULL, NULL));
+    TU_OK_NET(net, fan_net_set(net, FAN_NET_THREADS, 1.0));
+    TU_OK_NET(net, fan_pretrain_noise(net, opt, noise, 2, NULL, NULL));
+    TU_OK_NET(net, fan_net_set(net, FAN_NET_THREADS, 4.0));
+    TU_OK_NET(net, fan_pretrain_noise(net, opt, noise, 2, NULL, NULL));
+    fan_iter_free(noise);
+    fan_optimizer_free(opt);
+    fan_net_free(net);
+    assert_int_equal(c.live_blocks, 0);
+}
+
+/* Runs a batch's items backwards, phase by phase: any order must give the same batch. */
+static void backwards(void *runner, void (*fn)(void *ctx, size_t phase, size_t item), void *ctx,
+                      const size_t *items, size_t n_phases)
+{
+    (*(size_t *)runner)++;
+    for (size_t ph = 0; ph < n_phases; ph++)
+        for (size_t i = items[ph]; i-- > 0;) fn(ctx, ph, i);
+}
+
+static void test_iterator_batches_do_not_depend_on_who_runs_their_items(void **state)
+{
+    (void)state;
+    fan_dataset *ds = thread_data();
+    fan_iter *a = NULL, *b = NULL, *na = NULL, *nb = NULL;
+    TU_OK(fan_iter_create_batches(&a, ds, T_BATCH, 6, NULL));
+    TU_OK(fan_iter_create_batches(&b, ds, T_BATCH, 6, NULL));
+    /* 3 blocks of noise per batch, the last one short. */
+    TU_OK(fan_iter_create_noise(&na, 1000, T_OUT, 9, 6, NULL));
+    TU_OK(fan_iter_create_noise(&nb, 1000, T_OUT, 9, 6, NULL));
+    size_t runs = 0;
+    for (int k = 0; k < 8; k++) {
+        fan_iter *its[2][2] = {{a, b}, {na, nb}};
+        for (int kind = 0; kind < 2; kind++) {
+            const float *xa, *xb;
+            const int32_t *la, *lb;
+            size_t n1 = 0, n2 = 0;
+            const fan_status s1 = fan_iter_next(its[kind][0], &xa, &la, NULL, &n1);
+            const fan_status s2 =
+                fan__iter_next_on(its[kind][1], backwards, &runs, &xb, &lb, NULL, &n2);
+            assert_int_equal(s1, s2);
+            assert_int_equal(n1, n2);
+            if (s1 != FAN_OK) continue;
+            assert_memory_equal(xa, xb, n1 * fan_iter_dim(its[kind][0]) * sizeof *xa);
+            assert_memory_equal(la, lb, n1 * sizeof *la);
+        }
+    }
+    assert_true(runs > 8);
+    fan_iter_free(a);
+    fan_iter_free(b);
+    fan_iter_free(na);
+    fan_iter_free(nb);
+    fan_dataset_free(ds);
+}
+
+/* A non-finite loss on a threaded net fails the step and changes nothing, as on one thread. */
+static void test_threaded_divergence_changes_nothing(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {T_IN, T_H1, T_OUT};
+    fan_net *net = NULL;
+    fan_optimizer *opt = NULL;
+    TU_OK(fan_net_create(&net, sizes, 3, NULL));
+    TU_OK_NET(net, fan_net_set_rule(net, FAN_RULE_BRSF));
+    TU_OK_NET(net, fan_net_set(net, FAN_NET_THREADS, 2.0));
+    TU_OK(fan_optimizer_create(&opt, FAN_OPTIMIZER_SGD, net, NULL));
+    float x[T_ROWS * T_IN];
+    int32_t y[T_ROWS] = {0};
+    tu_fill(x, T_ROWS * T_IN, 5, -1.0f, 1.0f);
+    TU_OK_NET(net, fan_net_train_batch(net, opt, x, y, T_ROWS, NULL));
+    size_t len = 0;
+    TU_OK(fan_net_save_mem(net, NULL, 0, &len));
+    unsigned char *before = malloc(len), *after = malloc(len);
+    TU_OK(fan_net_save_mem(net, before, len, &len));
+    for (size_t i = 0; i < T_IN; i++) x[7 * T_IN + i] = 3e38f; /* overflows the forward pass */
+    assert_int_equal(fan_net_train_batch(net, opt, x, y, T_ROWS, NULL), FAN_E_NUMERIC);
+    TU_OK(fan_net_save_mem(net, after, len, &len));
+    assert_memory_equal(before, after, len);
+    free(before);
+    free(after);
+    fan_optimizer_free(opt);
+    fan_net_free(net);
+}
+
 /* Threads failing at once on one const net: each call records its message on the handle (the
    documented exception to "const changes nothing"). The writes take turns: under
    ThreadSanitizer (make tsan) this test reported a data race before messages had a flag. */
@@ -291,6 +573,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_concurrent_jobs_give_the_same_results_as_sequential_ones),
         cmocka_unit_test(test_static_functions_are_safe_from_many_threads),
+        cmocka_unit_test(test_thread_count_is_a_net_setting_with_default_one),
+        cmocka_unit_test(test_threaded_training_repeats_bit_for_bit),
+        cmocka_unit_test(test_threads_match_one_thread_under_every_rule_and_kernel_set),
+        cmocka_unit_test(test_threaded_steps_allocate_nothing_and_free_everything),
+        cmocka_unit_test(test_threaded_divergence_changes_nothing),
+        cmocka_unit_test(test_iterator_batches_do_not_depend_on_who_runs_their_items),
         cmocka_unit_test(test_failing_calls_on_one_const_net_take_turns_with_its_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

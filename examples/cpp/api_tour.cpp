@@ -184,6 +184,11 @@ void nets() {
                std::fabs(s.stable_rank - net.stable_rank(0)) < 1e-9 &&
                std::fabs(s.participation_ratio - net.participation_ratio(0)) < 1e-9,
            "spectrum summaries agree with the per-matrix diagnostics");
+    const std::pair<std::vector<double>, fanoise::Spectrum> one = net.spectrum(0);
+    expect(one.first == sv && one.second.effective_rank == s.effective_rank &&
+               one.second.stable_rank == s.stable_rank &&
+               one.second.participation_ratio == s.participation_ratio,
+           "one SVD gives the same values and summaries");
     expect(net.singular_values(1, FAN_MATRIX_FEEDBACK).size() == kClasses &&
                net.principal_angles(1, 2).size() == 2,
            "feedback spectrum and principal angles");

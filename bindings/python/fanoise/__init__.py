@@ -23,15 +23,15 @@ from ._lib import lib as _library
 from .checkpoint import (checkpoint_from_bytes, checkpoint_to_bytes, load_checkpoint,
                          save_checkpoint)
 from .constants import (CSV_LAST_COLUMN, DEFAULT_MAX_LOAD_BYTES, MAX_CLASSES, MAX_LAYERS,
-                        MAX_MATRIX, MAX_SAMPLES, MAX_WIDTH, Activation, Init, IterParam,
-                        LabelMode, Loss, Matrix, NetParam, NoiseKind, Norm, OptimizerKind,
-                        OptimizerParam, Rule, Schedule, Status)
+                        MAX_MATRIX, MAX_SAMPLES, MAX_THREADS, MAX_WIDTH, Activation, Init,
+                        IterParam, LabelMode, Loss, Matrix, NetParam, NoiseKind, Norm,
+                        OptimizerKind, OptimizerParam, Rule, Schedule, Status)
 from .data import Batch, Dataset, Iter
 from .diag import (Alignment, Readout, Spectrum, alignment, calibration_error, delta_alignment,
                    effective_rank, gram_dimensionality, matrix_angle, matrix_effective_rank,
                    matrix_participation_ratio, matrix_singular_values, matrix_stable_rank,
                    participation_ratio, principal_angles, readout, singular_values,
-                   spectrum_summary, stable_rank)
+                   spectrum, spectrum_summary, stable_rank)
 from .errors import (FanoiseArithmeticError, FanoiseError, FanoiseMemoryError, FanoiseOSError,
                      FanoiseTypeError, FanoiseValueError, strerror)
 from .net import Net, Progress
@@ -59,13 +59,13 @@ __all__ = [
     "FanoiseArithmeticError",
     "Status", "Rule", "Activation", "Loss", "Init", "Matrix", "NetParam", "OptimizerKind",
     "OptimizerParam", "Schedule", "Norm", "IterParam", "NoiseKind", "LabelMode",
-    "MAX_LAYERS", "MAX_WIDTH", "MAX_MATRIX", "MAX_SAMPLES", "MAX_CLASSES", "CSV_LAST_COLUMN",
-    "DEFAULT_MAX_LOAD_BYTES",
+    "MAX_LAYERS", "MAX_THREADS", "MAX_WIDTH", "MAX_MATRIX", "MAX_SAMPLES", "MAX_CLASSES",
+    "CSV_LAST_COLUMN", "DEFAULT_MAX_LOAD_BYTES",
     "Alignment", "Readout", "Spectrum", "alignment", "delta_alignment", "singular_values",
     "effective_rank", "participation_ratio", "stable_rank", "principal_angles",
     "gram_dimensionality", "readout", "calibration_error", "matrix_singular_values",
     "matrix_effective_rank", "matrix_participation_ratio", "matrix_stable_rank", "matrix_angle",
-    "spectrum_summary", "numpy_enabled", "use_numpy", "version_string", "version_number",
-    "LIBRARY_PATH", "__version__", "save_checkpoint", "load_checkpoint", "checkpoint_to_bytes",
-    "checkpoint_from_bytes",
+    "spectrum", "spectrum_summary", "numpy_enabled", "use_numpy", "version_string",
+    "version_number", "LIBRARY_PATH", "__version__", "save_checkpoint", "load_checkpoint",
+    "checkpoint_to_bytes", "checkpoint_from_bytes",
 ]

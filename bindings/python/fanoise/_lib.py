@@ -298,6 +298,7 @@ PROTOTYPES = {
     "fan_diag_delta_alignment": (status, [NET, F32, I32, c_size_t, F64, c_size_t]),
     "fan_diag_singular_values": (status, [NET, c_size_t, c_enum, F64, c_size_t]),
     "fan_diag_effective_rank": (status, [NET, c_size_t, c_enum, F64]),
+    "fan_diag_spectrum": (status, [NET, c_size_t, c_enum, F64, c_size_t, F64, F64, F64]),
     "fan_diag_participation_ratio": (status, [NET, c_size_t, c_enum, F64]),
     "fan_diag_stable_rank": (status, [NET, c_size_t, c_enum, F64]),
     "fan_diag_principal_angles": (status, [NET, c_size_t, c_size_t, F64, c_size_t]),

@@ -84,6 +84,7 @@ class NetParam(IntEnum):
     """Scalar settings of a network for Net.get / Net.set (fan_net_param)."""
 
     LEAKY_SLOPE = 0
+    THREADS = 1
 
 
 class OptimizerKind(IntEnum):
@@ -180,6 +181,7 @@ C_ENUMS = {
 }
 
 MAX_LAYERS = 64
+MAX_THREADS = 64
 MAX_WIDTH = 16777216
 MAX_MATRIX = 268435456
 MAX_SAMPLES = 100000000
@@ -199,6 +201,7 @@ VERSION_STRING = f"{VERSION_MAJOR}.{VERSION_MINOR}.{VERSION_PATCH}"
 # #define'd numeric constants of the header, by C name.
 C_DEFINES = {
     "FAN_MAX_LAYERS": MAX_LAYERS,
+    "FAN_MAX_THREADS": MAX_THREADS,
     "FAN_MAX_WIDTH": MAX_WIDTH,
     "FAN_MAX_MATRIX": MAX_MATRIX,
     "FAN_MAX_SAMPLES": MAX_SAMPLES,

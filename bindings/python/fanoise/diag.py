@@ -58,6 +58,18 @@ def singular_values(net, layer, which=Matrix.WEIGHTS):
     return out
 
 
+def spectrum(net, layer, which=Matrix.WEIGHTS):
+    """(singular values, Spectrum) of W_l, B_l or dW_l from one SVD: the cheap way to get the
+    values and their summaries together."""
+    layer = B.size_arg(layer, "layer")
+    k = min(net.layer_inputs(layer), net.layer_outputs(layer))
+    p, _, out = B.doubles_out((k,))
+    e, pr, s = c_double(), c_double(), c_double()
+    _net_call(net, lib.fan_diag_spectrum, layer, B.enum_arg(which, "which"), p, k, byref(e),
+              byref(pr), byref(s))
+    return out, Spectrum(e.value, pr.value, s.value)
+
+
 def _scalar(fn, net, *args):
     v = c_double()
     _net_call(net, fn, *args, byref(v))

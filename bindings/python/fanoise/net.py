@@ -123,6 +123,15 @@ class Net(Handle):
     def leaky_slope(self, value):
         self.set(NetParam.LEAKY_SLOPE, value)
 
+    @property
+    def threads(self):
+        """FAN_NET_THREADS: threads this net's training, inference and evaluation calls use."""
+        return int(self.get(NetParam.THREADS))
+
+    @threads.setter
+    def threads(self, value):
+        self.set(NetParam.THREADS, value)
+
     def set_initializer(self, which, init):
         """Chooses the Init of W (which=Matrix.WEIGHTS) or of B (Matrix.FEEDBACK) for the next
         init(); nothing is redrawn until then."""

@@ -48,6 +48,13 @@ class TestDiagnostics(unittest.TestCase):
             fn.spectrum_summary([1.0, -1.0])
         self.assertEqual(cm.exception.status, fn.Status.E_INVALID)
 
+    def test_spectrum_gives_the_values_and_every_summary_from_one_call(self):
+        with fn.Net(SIZES, weight_seed=6) as net, NumpyMode(False):
+            sv, summary = fn.spectrum(net, 0)
+            self.assertEqual(as_list(sv), as_list(fn.singular_values(net, 0)))
+            self.assertEqual(summary, fn.spectrum_summary(sv))
+            self.assertEqual(summary.effective_rank, fn.effective_rank(net, 0))
+
     def test_net_spectra_agree_with_the_generic_matrix_functions(self):
         with fn.Net(SIZES, weight_seed=6) as net, NumpyMode(False):
             w = net.weights(0)[0]

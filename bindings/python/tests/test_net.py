@@ -38,6 +38,9 @@ class TestNetBasics(unittest.TestCase):
             self.assertEqual(net.loss, fn.Loss.MSE)
             net.leaky_slope = 0.2
             self.assertAlmostEqual(net.get(fn.NetParam.LEAKY_SLOPE), 0.2, places=6)
+            self.assertEqual(net.threads, 1)
+            net.threads = 2
+            self.assertEqual(net.get(fn.NetParam.THREADS), 2.0)
 
     def test_same_weight_seed_gives_identical_weights_whatever_the_rule(self):
         with fn.Net(SIZES, rule=fn.Rule.BP, weight_seed=9, feedback_seed=1) as bp, \

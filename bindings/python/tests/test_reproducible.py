@@ -82,9 +82,14 @@ class TestReproducible(unittest.TestCase):
             self._compare(python_run())
 
     def test_training_in_the_reference_run_learns(self):
-        # Guards against a reference that matches trivially (e.g. nothing trained).
+        # Guards against a reference that matches trivially (e.g. nothing trained): the last
+        # epoch's mean loss is below the first epoch's, and the net beats chance. (Single
+        # batches are no guide: at lr 0.05 with momentum 0.9 their losses jump around.)
         train = [float(v) for v in self.c["train_losses"].split()]
-        self.assertLess(float(self.c["eval_loss"]), train[0])
+        per_epoch = len(train) // DATA_EPOCHS
+        self.assertEqual(per_epoch, SAMPLES // DATA_BATCH)
+        first, last = train[:per_epoch], train[-per_epoch:]
+        self.assertLess(sum(last) / per_epoch, sum(first) / per_epoch)
         self.assertGreater(float(self.c["accuracy"]), 1.0 / CLASSES)
 
 

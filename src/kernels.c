@@ -22,6 +22,11 @@
 #define ECX1_AVX (1u << 28)
 #define EBX7_AVX2 (1u << 5)
 #define EBX7_AVX512F (1u << 16)
+#define EBX7_AVX512BW (1u << 30)
+#define EBX7_AVX512VL (1u << 31)
+/* The AVX-512 code is compiled for F, BW and VL (byte conversions, 256-bit masked forms): a CPU
+   with F alone (Xeon Phi) takes the AVX2 path. */
+#define EBX7_AVX512 (EBX7_AVX512F | EBX7_AVX512BW | EBX7_AVX512VL)
 /* XCR0 state the OS must save: SSE and AVX registers; and for AVX-512 also the opmask and both
    halves of the upper ZMM state. */
 #define XCR0_AVX 0x06u
@@ -47,7 +52,8 @@ fan__kernels fan__kernels_supported(void)
     if (__get_cpuid_max(0, NULL) < 7) return FAN__KERNELS_CBLAS;
     __cpuid_count(7, 0, a, b, c, d);
     if (!(b & EBX7_AVX2)) return FAN__KERNELS_CBLAS;
-    if ((b & EBX7_AVX512F) && (xcr0 & XCR0_AVX512) == XCR0_AVX512) return FAN__KERNELS_AVX512;
+    if ((b & EBX7_AVX512) == EBX7_AVX512 && (xcr0 & XCR0_AVX512) == XCR0_AVX512)
+        return FAN__KERNELS_AVX512;
     return FAN__KERNELS_AVX2;
 #else
     return FAN__KERNELS_CBLAS;

@@ -154,7 +154,7 @@ fuzz-replay: $(REPLAYS)
 # input per process.
 COV_DIR := $(BUILD)/fuzz-cov
 COV_GROUPS := net_load:src/io.c idx+cifar+csv:src/dataset_load.c+src/byte_source.c \
-              checkpoint:src/checkpoint.c+src/optimizer.c+src/iter.c \
+              checkpoint:src/checkpoint.c+src/optimizer.c+src/iter_state.c \
               load_path:src/io.c+src/dataset_load.c+src/byte_source.c+src/fileio.c+src/options.c \
               api:$(subst $(eval) ,+,$(filter-out src/dataset_load.c src/dataset_transform.c \
                   src/byte_source.c src/fileio.c src/file_replace.c src/options.c,$(SRCS)))

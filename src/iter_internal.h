@@ -1,6 +1,6 @@
 /*
  * iter_internal.h - what the training loops (train.c) need to know about an iterator's position
- * that the public API does not expose, and the checkpoint's way to recreate one. Owned by iter.c.
+ * that the public API does not expose, and the checkpoint's way to recreate one. Owned by iter.c and iter_state.c.
  */
 #ifndef FAN_ITER_INTERNAL_H
 #define FAN_ITER_INTERNAL_H

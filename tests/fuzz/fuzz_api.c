@@ -135,7 +135,14 @@ static void op_settings(world *w, uint8_t which)
     }
     case 1: s = fan_net_set_activation(w->net, pick_layer(w), (fan_activation)(fz_u8(&w->r) % 6)); break;
     case 2: s = fan_net_set_loss(w->net, (fan_loss)(fz_u8(&w->r) % 3)); break;
-    case 3: s = fan_net_set(w->net, (fan_net_param)(fz_u8(&w->r) % 2), pick_double(w)); break;
+    case 3: {
+        /* Half the thread settings are valid counts, so that later calls run on the net's pool. */
+        const fan_net_param p = (fan_net_param)(fz_u8(&w->r) % 2);
+        const double v = p == FAN_NET_THREADS && (fz_u8(&w->r) & 1) ? 1 + fz_u8(&w->r) % 3
+                                                                    : pick_double(w);
+        s = fan_net_set(w->net, p, v);
+        break;
+    }
     default:
         s = fan_net_set_initializer(w->net, (fan_matrix)(fz_u8(&w->r) % 3),
                                     (fan_init)(fz_u8(&w->r) % 4));

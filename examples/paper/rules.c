@@ -18,8 +18,12 @@
  *
  * A run that diverges (a step fails with FAN_E_NUMERIC: the library changes nothing on such a
  * step) stops training there; its remaining evaluation points are those of the net as it was, and
- * results.csv marks it. With --resume, a run that was interrupted continues: the recipes of
- * recipes.csv are reused and the seeds already in results.csv are read back instead of rerun.
+ * results.csv marks it. Weights can also stay finite yet grow so large that the test images
+ * overflow a forward pass (fan_net_evaluate then fails with FAN_E_NUMERIC): that run is marked
+ * diverged too, stops training, and each evaluation that overflows counts at chance accuracy
+ * (1 / classes: the net gives no prediction); its error-signal angle is NaN. With --resume, a
+ * run that was interrupted continues: the recipes of recipes.csv are reused and the seeds already
+ * in results.csv are read back instead of rerun.
  */
 #include "expkit.h"
 
@@ -107,6 +111,20 @@ static int diverged(fan_status st, const fan_net *net)
     return 0;
 }
 
+/* Evaluates the net on eval into p; returns 1 if the forward pass overflowed, in which case the
+   point counts at chance accuracy (see the top of the file). */
+static int evaluate_point(fan_net *net, const fan_dataset *eval, ek_point *p)
+{
+    const fan_status st = fan_net_evaluate(net, eval, &p->test_loss, &p->test_acc);
+    if (st == FAN_E_NUMERIC) {
+        p->test_loss = NAN;
+        p->test_acc = 1.0 / (double)fan_net_output_size(net);
+        return 1;
+    }
+    EK_TRY(st, fan_net_errmsg(net));
+    return 0;
+}
+
 /* Returns 1 if the noise phase diverged (the net is then as it was before the failing step). */
 static int noise_phase(fan_net *net, const settings *s, uint64_t seed, ek_progress *pg)
 {
@@ -139,7 +157,7 @@ static int data_phase(fan_net *net, const settings *s, size_t recipe, const fan_
     ek_point *pts = ek_xcalloc(np, sizeof *pts);
     size_t done = 0, k = 0;
     pts[k].epoch = 0;
-    EK_TRY(fan_net_evaluate(net, eval, &pts[k].test_loss, &pts[k].test_acc), fan_net_errmsg(net));
+    bad |= evaluate_point(net, eval, &pts[k]);
     k++;
     for (size_t e = 0; e < r->epochs; e++)
         for (size_t q = 1; q <= r->evals_per_epoch; q++) {
@@ -154,8 +172,7 @@ static int data_phase(fan_net *net, const settings *s, size_t recipe, const fan_
             }
             /* After a divergence the points are those of the net as training left it. */
             pts[k].epoch = (double)done / (double)bpe;
-            EK_TRY(fan_net_evaluate(net, eval, &pts[k].test_loss, &pts[k].test_acc),
-                   fan_net_errmsg(net));
+            bad |= evaluate_point(net, eval, &pts[k]);
             k++;
         }
     *auc = ek_curve_auc(pts, k);
@@ -278,7 +295,9 @@ static double delta_angle(const fan_net *net, const fan_dataset *ds)
     for (size_t i = 0; i < n; i++)
         EK_TRY(fan_dataset_get(ds, i, x + i * 784, 784, &y[i]), fan_dataset_errmsg(ds));
     double deg[FAN_MAX_LAYERS];
-    EK_TRY(fan_diag_delta_alignment(net, x, y, n, deg, L), fan_net_errmsg(net));
+    const fan_status st = fan_diag_delta_alignment(net, x, y, n, deg, L);
+    if (st == FAN_E_NUMERIC) deg[0] = NAN; /* a diverged net's forward pass overflowed */
+    else EK_TRY(st, fan_net_errmsg(net));
     free(x);
     free(y);
     return deg[0];

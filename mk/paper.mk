@@ -4,7 +4,7 @@
 #   make paper-results  runs every experiment with its defaults into out/paper/ (hours; one at a
 #                       time, so it can share a two-core machine)
 #   make rules-results  the learning-rules study (examples/paper/rules.c) into out/paper/rules/,
-#                       then its figure (about an hour on two cores; docs/rules.md)
+#                       then its figure (about 15 minutes on two cores; docs/rules.md)
 #   make figures        turns out/paper/*/ CSV into docs/figures/*.png with gnuplot
 #                       (PAPER_OUT=dir and FIG_DIR=dir choose other places)
 

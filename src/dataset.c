@@ -356,21 +356,54 @@ static void gather_one(const fan_dataset *ds, size_t i, float *x)
 }
 
 /* Rows of a shuffled batch lie anywhere in the dataset, so the first load of each row misses the
-   caches; requesting the row GATHER_PREFETCH_ROWS ahead while this one is converted hides most of
-   that latency (Fashion-MNIST, batch 64: 24 -> 9 us per batch, measured for docs/performance.md). */
+   caches. The iterator asks for the next batch's rows while this batch trains
+   (fan__dataset_prefetch); within a gather, requesting the row GATHER_PREFETCH_ROWS ahead while
+   this one is converted covers the first batch of an epoch. */
 #define GATHER_PREFETCH_ROWS 2
 #define GATHER_CACHE_LINE 64
 
-static void prefetch_row(const fan_dataset *ds, size_t i)
+/* Row i's bytes. */
+static const char *row_bytes(const fan_dataset *ds, size_t i, size_t *bytes)
+{
+    if (ds->u8 != NULL) {
+        *bytes = ds->dim;
+        return (const char *)(ds->u8 + i * ds->dim);
+    }
+    *bytes = ds->dim * sizeof(float);
+    return (const char *)(ds->f32 + i * ds->dim);
+}
+
+/* The two kinds of request are two loops of their own: GCC 12 drops both loops when one
+   function chooses between them with a flag (seen in the object code; the prefetch of the
+   gather had been compiled away since it was written). */
+
+/* Row i, about to be read: a non-temporal request. */
+static void prefetch_soon(const fan_dataset *ds, size_t i)
 {
 #if defined(__GNUC__)
-    const size_t bytes = ds->dim * (ds->u8 != NULL ? sizeof(uint8_t) : sizeof(float));
-    const char *row = ds->u8 != NULL ? (const char *)(ds->u8 + i * ds->dim)
-                                     : (const char *)(ds->f32 + i * ds->dim);
+    size_t bytes;
+    const char *row = row_bytes(ds, i, &bytes);
     for (size_t off = 0; off < bytes; off += GATHER_CACHE_LINE) __builtin_prefetch(row + off, 0, 0);
 #else
     (void)ds;
     (void)i;
+#endif
+}
+
+/* Rows to stay cached through a training step: a temporal request (a non-temporal one is
+   evicted long before the next batch is gathered). */
+void fan__dataset_prefetch(const fan_dataset *ds, const size_t *idx, size_t n)
+{
+#if defined(__GNUC__)
+    for (size_t r = 0; r < n; r++) {
+        size_t bytes;
+        const char *row = row_bytes(ds, idx[r], &bytes);
+        for (size_t off = 0; off < bytes; off += GATHER_CACHE_LINE) __builtin_prefetch(row + off, 0, 3);
+    }
+#else
+    (void)ds;
+    (void)idx;
+    (void)n;
 #endif
 }
 
@@ -379,7 +412,7 @@ void fan__dataset_gather(const fan_dataset *ds, const size_t *idx, size_t first,
 {
     for (size_t r = 0; r < n; r++) {
         size_t i = idx != NULL ? idx[r] : first + r;
-        if (idx != NULL && r + GATHER_PREFETCH_ROWS < n) prefetch_row(ds, idx[r + GATHER_PREFETCH_ROWS]);
+        if (idx != NULL && r + GATHER_PREFETCH_ROWS < n) prefetch_soon(ds, idx[r + GATHER_PREFETCH_ROWS]);
         gather_one(ds, i, x + r * ds->dim);
         if (labels != NULL) labels[r] = ds->labels[i];
     }

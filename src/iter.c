@@ -347,6 +347,8 @@ typedef struct batch_work {
     fan_iter *it;
     const size_t *idx; /* the epoch's order from the batch's first row, or NULL */
     size_t first, rows;
+    const size_t *next_idx; /* the next batch's rows in the epoch's order, or NULL */
+    size_t next_rows;
     uint64_t seed; /* normal noise: the call's seed */
 } batch_work;
 
@@ -361,6 +363,13 @@ static void gather_item(void *arg, size_t phase, size_t item)
     const size_t m = w->rows - r0 < GATHER_ITEM ? w->rows - r0 : GATHER_ITEM;
     fan__dataset_gather(w->it->ds, w->idx ? w->idx + r0 : NULL, w->first + r0, m,
                         w->it->x + r0 * w->it->dim, w->it->labels + r0);
+    /* The same rows of the next batch, which this thread will most likely gather (items keep
+       their home thread), arrive in its caches while this batch trains: shuffled rows are
+       otherwise a wait on memory for every row (docs/performance.md). */
+    if (w->next_idx != NULL && r0 < w->next_rows) {
+        const size_t ahead = w->next_rows - r0 < m ? w->next_rows - r0 : m;
+        fan__dataset_prefetch(w->it->ds, w->next_idx + r0, ahead);
+    }
 }
 
 static void noise_item(void *arg, size_t phase, size_t item)
@@ -390,7 +399,7 @@ static void next_noise(fan_iter *it, fan__runner run, void *runner, const int32_
 {
     const size_t count = it->batch * it->dim;
     if (it->kind == FAN_NOISE_GAUSSIAN) {
-        batch_work w = {it, NULL, 0, 0, fan__rng_next(&it->input_rng)};
+        batch_work w = {it, NULL, 0, 0, NULL, 0, fan__rng_next(&it->input_rng)};
         run_items(run, runner, noise_item, &w, (count + FAN__NORMAL_BLOCK - 1) / FAN__NORMAL_BLOCK);
     } else {
         const double a = SQRT3 * it->std;
@@ -459,7 +468,15 @@ fan_status fan__iter_next_on(fan_iter *it, fan__runner run, void *runner, const 
        bookkeeping; only the rows handed out are this shard's part. */
     size_t off = 0, part = rows;
     if (it->shard_count > 1) shard_part(it, rows, &off, &part);
-    batch_work w = {it, it->epoch_shuffled ? it->perm + it->pos + off : NULL, it->pos + off, part, 0};
+    batch_work w = {it, it->epoch_shuffled ? it->perm + it->pos + off : NULL, it->pos + off, part,
+                    NULL, 0, 0};
+    /* The next batch of the epoch starts `rows` further on; this shard's part of it starts at
+       about the same offset (only a hint, never read past the epoch's order). */
+    const size_t next = it->pos + off + rows;
+    if (w.idx != NULL && next < it->size) {
+        w.next_idx = it->perm + next;
+        w.next_rows = it->size - next < part ? it->size - next : part;
+    }
     run_items(run, runner, gather_item, &w, (part + GATHER_ITEM - 1) / GATHER_ITEM);
     it->pos += rows;
     it->index++;

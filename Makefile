@@ -93,7 +93,11 @@ lib: $(STLIB) $(SHLIB) $(LIBOUT)/$(SONAME) $(LIBOUT)/libfanoise.so
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) include/fanoise.h Makefile | $(BUILD)/obj
 	@$(call msg,CC,$<)
-	$(Q)$(CC) $(LIB_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(LIB_CFLAGS) $(FILE_CFLAGS) -c $< -o $@
+
+# The optimizer's update loops copy each value for the undo as they update it; GCC would split
+# the copies out into memmove calls (a second pass over every array), which this keeps it from.
+$(BUILD)/obj/optimizer.o: FILE_CFLAGS := $(call cc_option,-fno-tree-loop-distribute-patterns)
 
 $(STLIB): $(OBJS) | lib-dir
 	@$(call msg,AR,$@)

@@ -3,8 +3,9 @@
 #
 # A prefetch is a hint: dropping it changes no result, so no test fails when the compiler drops
 # it. GCC 12 did, silently, for as long as the gather chose between two prefetch localities in
-# one function (docs/performance.md, "What is left"); the loop that asks for the next batch's rows
-# is worth about 9% of a 784-100-10 step. On x86-64 the object file must hold a prefetcht0.
+# one function (docs/performance.md, "How it works"); the loop that asks for the next batch's rows
+# and labels is worth about 11% of a 784-100-10 step. On x86-64 the object file must hold a
+# prefetcht0.
 
 .PHONY: codegen-check
 

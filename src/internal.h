@@ -427,8 +427,8 @@ fan_status fan__read_file(const char *path, uint64_t max_bytes, const fan_alloca
  */
 void fan__dataset_gather(const fan_dataset *ds, const size_t *idx, size_t first, size_t n,
                          float *x, int32_t *labels);
-/* Asks the caches for the rows idx[0..n) of a later gather, without waiting for them (a hint:
-   no effect on any result). */
+/* Asks the caches for the rows idx[0..n) of a later gather and their labels, without waiting
+   for them (a hint: no effect on any result). */
 void fan__dataset_prefetch(const fan_dataset *ds, const size_t *idx, size_t n);
 /** The dataset's allocator. */
 const fan_allocator *fan__dataset_allocator(const fan_dataset *ds);

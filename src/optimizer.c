@@ -280,13 +280,13 @@ static void step_coeffs(const fan_optimizer *o, coeffs *c)
 /* The update loops write p and the state slices they are given, and first copy every value they
    change into the same place of the undo arrays (sp, sm, sv: one pass reads each value once),
    and nothing else, so disjoint ranges can run on several threads at once. The arrays never
-   overlap (restrict), without which GCC does not vectorise loops over seven of them. Each is compiled into
-   every vector width below; separate IEEE operations in a fixed order give the same bits on all
-   of them. */
+   overlap (restrict), without which GCC does not vectorise loops over seven of them. Each loop
+   is compiled into every vector width below; separate IEEE operations in a fixed order give the
+   same bits on all of them. */
 #define LOOP static inline __attribute__((always_inline)) uint32_t
 
-LOOP sgd(const coeffs *c, float *restrict p, const float *restrict g, float *restrict buf, size_t n,
-         float *restrict sp, float *restrict sb)
+LOOP sgd(const coeffs *c, float *restrict p, const float *restrict g, float *restrict buf,
+         size_t n, float *restrict sp, float *restrict sb)
 {
     const float lr = c->lr, mu = c->mu, wd = c->wd;
     uint32_t bad = 0;

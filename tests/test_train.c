@@ -723,6 +723,57 @@ static void test_an_update_that_overflows_fails_and_changes_nothing(void **state
     assert_true(checked_gradients >= 8);
 }
 
+static unsigned char *opt_state(const fan_optimizer *opt, size_t *len)
+{
+    TU_OK(fan_optimizer_save_mem(opt, NULL, 0, len));
+    unsigned char *buf = malloc(*len);
+    size_t written;
+    TU_OK(fan_optimizer_save_mem(opt, buf, *len, &written));
+    return buf;
+}
+
+/* The undo copy is made by the update loops themselves, of what they change, and the undo
+   restores exactly that: the optimizer's moments come back byte for byte after a failed step,
+   also when a momentum rounds to zero in float (the loops then leave the buffer alone, so the
+   undo must too, or it would write back the copy of an older step). */
+static void test_a_failed_step_gives_back_the_optimizer_state(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {4, 3, 2};
+    const float calm[8] = {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f, 0.7f, -0.8f};
+    float huge[8];
+    for (int i = 0; i < 8; i++) huge[i] = 1e33f;
+    const int32_t y[2] = {0, 1};
+    const struct {
+        fan_optimizer_kind kind;
+        double momentum; /* for the failing step; the good steps use 0.9 */
+    } cases[] = {
+        {FAN_OPTIMIZER_SGD, 0.9},      {FAN_OPTIMIZER_SGD, 1e-50},
+        {FAN_OPTIMIZER_RMSPROP, 0.5},  {FAN_OPTIMIZER_RMSPROP, 1e-50},
+        {FAN_OPTIMIZER_ADAM, 0.0},     {FAN_OPTIMIZER_ADAMW, 0.0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        fan_net *net = make_net(sizes, 3, FAN_RULE_FA, 5, NULL);
+        fan_optimizer *opt = make_opt(net, cases[c].kind, 0.01, NULL);
+        if (cases[c].kind == FAN_OPTIMIZER_SGD || cases[c].kind == FAN_OPTIMIZER_RMSPROP)
+            TU_OK(fan_optimizer_set(opt, FAN_OPT_MOMENTUM, 0.9));
+        for (int step = 0; step < 3; step++) TU_OK(fan_net_train_batch(net, opt, calm, y, 2, NULL));
+        if (cases[c].kind == FAN_OPTIMIZER_SGD || cases[c].kind == FAN_OPTIMIZER_RMSPROP)
+            TU_OK(fan_optimizer_set(opt, FAN_OPT_MOMENTUM, cases[c].momentum));
+        TU_OK(fan_optimizer_set(opt, FAN_OPT_LR, 1e6));
+        size_t len_before, len_after;
+        unsigned char *before = opt_state(opt, &len_before);
+        assert_int_equal(fan_net_train_batch(net, opt, huge, y, 2, NULL), FAN_E_NUMERIC);
+        unsigned char *after = opt_state(opt, &len_after);
+        assert_int_equal(len_before, len_after);
+        assert_memory_equal(before, after, len_before);
+        free(before);
+        free(after);
+        fan_optimizer_free(opt);
+        fan_net_free(net);
+    }
+}
+
 static void test_forward_refuses_non_finite_input(void **state)
 {
     (void)state;
@@ -758,6 +809,7 @@ int main(void)
         cmocka_unit_test(test_same_seeds_give_bit_identical_weights),
         cmocka_unit_test(test_training_allocates_nothing_after_warm_up),
         cmocka_unit_test(test_an_update_that_overflows_fails_and_changes_nothing),
+        cmocka_unit_test(test_a_failed_step_gives_back_the_optimizer_state),
         cmocka_unit_test(test_forward_refuses_non_finite_input),
     };
     return cmocka_run_group_tests_name("train", tests, NULL, NULL);

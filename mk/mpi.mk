@@ -51,8 +51,9 @@ $(MPI_DIR)/mpi_dp_check: mpi/tests/mpi_dp_check.c $(MPI_LIB) $(STLIB) | $(MPI_DI
 mpi: $(MPI_LIB) $(MPI_PROGS)
 
 # One BLAS thread per rank: the ranks are the parallelism. The sweep check needs the paper
-# programs and data/ (it skips with a message without the data).
-mpi-check: mpi paper
+# programs and data/, which `make data` puts there first (its own check only skips, with a
+# message, when run by hand without the data).
+mpi-check: mpi paper data
 	@if [ -z "$(MPIRUN)" ]; then echo "mpi-check: skipped: mpirun not found"; exit 0; fi; \
 	pass=0; fail=0; rm -rf $(MPI_DIR)/check; mkdir -p $(MPI_DIR)/check; \
 	for np in 2 3; do \

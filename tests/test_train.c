@@ -651,6 +651,16 @@ static unsigned char *net_state(const fan_net *net, size_t *len)
     return buf;
 }
 
+/* The same for an optimizer: its settings, step count and moments. */
+static unsigned char *opt_state(const fan_optimizer *opt, size_t *len)
+{
+    TU_OK(fan_optimizer_save_mem(opt, NULL, 0, len));
+    unsigned char *buf = malloc(*len);
+    size_t written;
+    TU_OK(fan_optimizer_save_mem(opt, buf, *len, &written));
+    return buf;
+}
+
 /* The audit's cases: an update that overflows must fail and leave net and optimizer exactly as
    they were, never return FAN_OK with infinite weights. */
 static void test_an_update_that_overflows_fails_and_changes_nothing(void **state)
@@ -721,15 +731,6 @@ static void test_an_update_that_overflows_fails_and_changes_nothing(void **state
         }
     }
     assert_true(checked_gradients >= 8);
-}
-
-static unsigned char *opt_state(const fan_optimizer *opt, size_t *len)
-{
-    TU_OK(fan_optimizer_save_mem(opt, NULL, 0, len));
-    unsigned char *buf = malloc(*len);
-    size_t written;
-    TU_OK(fan_optimizer_save_mem(opt, buf, *len, &written));
-    return buf;
 }
 
 /* The undo copy is made by the update loops themselves, of what they change, and the undo

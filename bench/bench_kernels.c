@@ -6,12 +6,20 @@
  *
  *   bench_kernels fma                          FMA peak of one core: GFLOP/s at 256 and 512 bits
  *   bench_kernels step sizes=784,100,10 batch=64   each GEMM of one step under every kernel set
+ *   bench_kernels cores                        what sharing work between CPUs 0 and 1 costs: a cache
+ *                                              line's trip between them, 100 KB written by one and
+ *                                              read by the other, and the pool's own cost per step
  *
  * Times are the minimum over repetitions of the mean over a chunk of calls: on a shared machine
  * the minimum is the figure least disturbed by other processes. Prints one JSON object.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* pthread_setaffinity_np */
 #include "kernels.h"
+#include "pool.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -101,6 +109,142 @@ static void run_fma(void)
     printf("}\n");
 }
 
+/* ---- the two cores ----------------------------------------------------------------------- */
+
+#define PINGPONG_ROUNDS 200000
+#define SHARED_BYTES (100 * 1024) /* about half a 784-100-10 batch of 64 rows in float */
+#define SHARED_ROUNDS 2000
+#define POOL_STEPS 20000
+
+static int pin(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+typedef struct partner {
+    atomic_uint turn; /* odd: the partner's move, even: main's */
+    unsigned char *buf;
+} partner;
+
+/* Answers every odd turn with the next even one: a cache line going back and forth. */
+static void *pong(void *arg)
+{
+    partner *pt = arg;
+    if (pin(1) != 0) return NULL;
+    for (unsigned i = 0; i < PINGPONG_ROUNDS; i++) {
+        while (atomic_load_explicit(&pt->turn, memory_order_acquire) != 2 * i + 1) continue;
+        atomic_store_explicit(&pt->turn, 2 * i + 2, memory_order_release);
+    }
+    return NULL;
+}
+
+/* Writes the buffer every odd turn, then hands it over. */
+static void *writer(void *arg)
+{
+    partner *pt = arg;
+    if (pin(1) != 0) return NULL;
+    for (unsigned r = 0; r < SHARED_ROUNDS; r++) {
+        while (atomic_load_explicit(&pt->turn, memory_order_acquire) != 2 * r + 1) continue;
+        memset(pt->buf, (int)(r & 0xff), SHARED_BYTES);
+        atomic_store_explicit(&pt->turn, 2 * r + 2, memory_order_release);
+    }
+    return NULL;
+}
+
+static void empty_item(void *ctx, size_t phase, size_t item)
+{
+    (void)phase;
+    atomic_fetch_add_explicit((atomic_size_t *)ctx, item, memory_order_relaxed);
+}
+
+/* Seconds per step of a pool of two running empty items in the jobs of a 784-100-10 training
+   step at batch 64: the gather (4 items), the pass (forward, output, backward: 4, 4 and 5) and
+   the update (5). */
+static double pool_step(void)
+{
+    fan_allocator al;
+    fan__alloc_init(&al, NULL);
+    fan__pool *p = NULL;
+    if (fan__pool_create(&p, 2, &al) != FAN_OK) return 0.0;
+    atomic_size_t count;
+    atomic_init(&count, 0);
+    const size_t gather[1] = {4}, pass[3] = {4, 4, 5}, update[1] = {5};
+    double best = 1e30;
+    for (int rep = 0; rep < 5; rep++) {
+        const double t0 = now();
+        for (int s = 0; s < POOL_STEPS; s++) {
+            fan__pool_run(p, empty_item, &count, gather, 1, NULL, 0);
+            fan__pool_run(p, empty_item, &count, pass, 3, NULL, 0);
+            fan__pool_run(p, empty_item, &count, update, 1, NULL, 0);
+        }
+        const double t = (now() - t0) / POOL_STEPS;
+        best = t < best ? t : best;
+    }
+    fan__pool_free(p, &al);
+    return best;
+}
+
+static void run_cores(void)
+{
+    printf("{\"kind\": \"cores\"");
+    partner pt;
+    pthread_t th;
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0 || !CPU_ISSET(0, &allowed) ||
+        !CPU_ISSET(1, &allowed) || pin(0) != 0) {
+        printf(", \"error\": \"cannot run on CPUs 0 and 1\"}\n");
+        return;
+    }
+    atomic_init(&pt.turn, 0);
+    if (pthread_create(&th, NULL, pong, &pt) != 0) return;
+    double t0 = now();
+    for (unsigned i = 0; i < PINGPONG_ROUNDS; i++) {
+        atomic_store_explicit(&pt.turn, 2 * i + 1, memory_order_release);
+        while (atomic_load_explicit(&pt.turn, memory_order_acquire) != 2 * i + 2) continue;
+    }
+    const double trip = (now() - t0) / PINGPONG_ROUNDS;
+    pthread_join(th, NULL);
+    printf(", \"line_one_way_ns\": %.0f", trip / 2 * 1e9);
+
+    pt.buf = aligned_alloc(64, SHARED_BYTES);
+    unsigned char *first = aligned_alloc(64, SHARED_BYTES), *again = aligned_alloc(64, SHARED_BYTES);
+    if (pt.buf == NULL || first == NULL || again == NULL) {
+        free(pt.buf);
+        free(first);
+        free(again);
+        printf("}\n");
+        return;
+    }
+    memset(first, 0, SHARED_BYTES);
+    memset(again, 0, SHARED_BYTES);
+    volatile unsigned char seen = 0; /* reads both copies, so that neither is optimised away */
+    atomic_init(&pt.turn, 0);
+    if (pthread_create(&th, NULL, writer, &pt) != 0) return;
+    double remote = 0.0, local = 0.0;
+    for (unsigned r = 0; r < SHARED_ROUNDS; r++) {
+        atomic_store_explicit(&pt.turn, 2 * r + 1, memory_order_release);
+        while (atomic_load_explicit(&pt.turn, memory_order_acquire) != 2 * r + 2) continue;
+        t0 = now();
+        memcpy(first, pt.buf, SHARED_BYTES); /* lines the other core just wrote */
+        const double t1 = now();
+        memcpy(again, pt.buf, SHARED_BYTES); /* the same lines, now in this core's caches */
+        remote += t1 - t0;
+        local += now() - t1;
+        seen ^= (unsigned char)(first[r % SHARED_BYTES] ^ again[(r * 61) % SHARED_BYTES]);
+    }
+    pthread_join(th, NULL);
+    free(pt.buf);
+    free(first);
+    free(again);
+    printf(", \"read_100kb_written_by_other_core_us\": %.2f, \"read_100kb_local_us\": %.2f",
+           remote / SHARED_ROUNDS * 1e6, local / SHARED_ROUNDS * 1e6);
+    printf(", \"pool_empty_step_us\": %.2f}\n", pool_step() * 1e6);
+}
+
 /* ---- GEMMs of one step --------------------------------------------------------------------- */
 
 typedef struct shape {
@@ -185,7 +329,7 @@ static void run_step(const size_t *sizes, size_t n_sizes, size_t batch)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_kernels fma | step [sizes=784,100,10] [batch=64]\n");
+        fprintf(stderr, "usage: bench_kernels fma | cores | step [sizes=784,100,10] [batch=64]\n");
         return 2;
     }
     size_t sizes[MAX_SIZES] = {784, 100, 10}, n_sizes = 3, batch = 64;
@@ -204,6 +348,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "fma") == 0)
         run_fma();
+    else if (strcmp(argv[1], "cores") == 0)
+        run_cores();
     else
         run_step(sizes, n_sizes, batch);
     return 0;

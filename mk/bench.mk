@@ -36,6 +36,7 @@ bench-bin: $(BENCH_BIN) $(BENCH_KERNELS)
 
 bench-kernels: $(BENCH_KERNELS)
 	OPENBLAS_NUM_THREADS=1 ./$(BENCH_KERNELS) fma
+	./$(BENCH_KERNELS) cores
 	OPENBLAS_NUM_THREADS=1 ./$(BENCH_KERNELS) step sizes=784,100,10 batch=64
 
 bench: $(BENCH_BIN) $(BENCH_KERNELS)

@@ -116,6 +116,9 @@ static void run_fma(void)
 #define SHARED_ROUNDS 2000
 #define POOL_STEPS 20000
 
+/* Reads both copies of each round, so that neither copy is optimised away. */
+static volatile unsigned char copies_seen;
+
 static int pin(int cpu)
 {
     cpu_set_t set;
@@ -221,7 +224,7 @@ static void run_cores(void)
     }
     memset(first, 0, SHARED_BYTES);
     memset(again, 0, SHARED_BYTES);
-    volatile unsigned char seen = 0; /* reads both copies, so that neither is optimised away */
+
     atomic_init(&pt.turn, 0);
     if (pthread_create(&th, NULL, writer, &pt) != 0) return;
     double remote = 0.0, local = 0.0;
@@ -234,7 +237,7 @@ static void run_cores(void)
         memcpy(again, pt.buf, SHARED_BYTES); /* the same lines, now in this core's caches */
         remote += t1 - t0;
         local += now() - t1;
-        seen ^= (unsigned char)(first[r % SHARED_BYTES] ^ again[(r * 61) % SHARED_BYTES]);
+        copies_seen ^= (unsigned char)(first[r % SHARED_BYTES] ^ again[(r * 61) % SHARED_BYTES]);
     }
     pthread_join(th, NULL);
     free(pt.buf);

@@ -104,17 +104,21 @@ static void forward_item(pass *ps, size_t l, size_t k)
                        net->leaky_slope);
 }
 
-/* Rows [r0, r1) of the error sent down through the output layer (weight layer L - 1 >= 1), from
-   the same rows of the output error: the same values as error_block's for those rows. */
-static void error_rows(pass *ps, size_t r0, size_t r1)
+/* Rows [r0, r1) and units [i0, i1) of the error sent down through weight layer l >= 1:
+   (src * M_l) .* phi'(h_l), src the error at layer l's outputs, or the net's output error for a
+   direct rule. Each element is the same sequence of operations whatever the rectangle. */
+static void error_rect(pass *ps, size_t l, size_t r0, size_t r1, size_t i0, size_t i1)
 {
     fan_net *net = ps->net;
-    const size_t L = net->n_layers, l = L - 1, ni = net->sizes[l];
-    float *d = net->d[l] + r0 * net->ld[l];
-    fan__gemm(net->kernels, 0, 0, r1 - r0, ni, net->fb_rows[l], net->d[L] + r0 * net->ld[L],
-              net->ld[L], net->rule->feedback(net, l, NULL), ni, d, net->ld[l]);
-    fan__mul_derivative(d, net->ld[l], net->h[l] + r0 * net->ld[l], net->ld[l], r1 - r0, ni,
-                        net->act[l - 1], net->leaky_slope);
+    const fan__rule_ops *ops = net->rule;
+    const size_t L = net->n_layers, ni = net->sizes[l];
+    const size_t from = ops->direct ? L : l + 1;
+    const float *m = ops->computed ? ps->m : ops->feedback(net, l, NULL);
+    float *d = net->d[l] + r0 * net->ld[l] + i0;
+    fan__gemm(net->kernels, 0, 0, r1 - r0, i1 - i0, net->fb_rows[l],
+              net->d[from] + r0 * net->ld[from], net->ld[from], m + i0, ni, d, net->ld[l]);
+    fan__mul_derivative(d, net->ld[l], net->h[l] + r0 * net->ld[l] + i0, net->ld[l], r1 - r0,
+                        i1 - i0, net->act[l - 1], net->leaky_slope);
 }
 
 static void output_item(pass *ps, size_t k)
@@ -139,7 +143,8 @@ static void output_item(pass *ps, size_t k)
     }
     (void)fan__output_rows(net, net->h[L], net->ld[L], ps->targets, r0, r1, ps->n, net->d[L],
                            net->row_loss);
-    if (ps->early) error_rows(ps, r0, r1);
+    /* The error sent down through the output layer, by these rows (ps->early: stored feedback). */
+    if (ps->early) error_rect(ps, L - 1, r0, r1, 0, net->sizes[L - 1]);
 }
 
 /* Rows [j0, j1) of dW_l = e^T h_l (e: the error at layer l's outputs, carrying the 1/n) and of
@@ -160,21 +165,6 @@ static int gradient_block(pass *ps, size_t l, size_t j0, size_t j1)
            !fan__all_finite_isa(net->kernels, db + j0, j1 - j0);
 }
 
-/* Units [i0, i1) of the error sent down through weight layer l >= 1: (src * M_l) .* phi'(h_l),
-   src the error at layer l's outputs, or the net's output error for a direct rule. */
-static void error_block(pass *ps, size_t l, size_t i0, size_t i1)
-{
-    fan_net *net = ps->net;
-    const fan__rule_ops *ops = net->rule;
-    const size_t L = net->n_layers, ni = net->sizes[l];
-    const size_t from = ops->direct ? L : l + 1;
-    const float *m = ops->computed ? ps->m : ops->feedback(net, l, NULL);
-    fan__gemm(net->kernels, 0, 0, ps->n, i1 - i0, net->fb_rows[l], net->d[from], net->ld[from],
-              m + i0, ni, net->d[l] + i0, net->ld[l]);
-    fan__mul_derivative(net->d[l] + i0, net->ld[l], net->h[l] + i0, net->ld[l], ps->n, i1 - i0,
-                        net->act[l - 1], net->leaky_slope);
-}
-
 static void backward_item(pass *ps, size_t l, size_t k)
 {
     const size_t *sizes = ps->net->sizes;
@@ -187,7 +177,7 @@ static void backward_item(pass *ps, size_t l, size_t k)
     }
     k -= ps->nb[l + 1];
     const size_t i0 = block_start(sizes[l], ps->nb[l], k), i1 = block_start(sizes[l], ps->nb[l], k + 1);
-    if (i1 > i0) error_block(ps, l, i0, i1);
+    if (i1 > i0) error_rect(ps, l, 0, ps->n, i0, i1);
 }
 
 static void pass_item(void *arg, size_t phase, size_t item)

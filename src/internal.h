@@ -307,11 +307,15 @@ void fan__net_weight_product(const fan_net *net, size_t l, float *out, float *tm
 size_t fan__net_product_floats(const fan_net *net);
 /** 1 for a rule value the library implements. */
 int fan__rule_known(fan_rule r);
-/** fan_net_compute_gradients / _targets, shared with the training step. */
+/**
+ * fan_net_compute_gradients / _targets, shared with the training step. With scan = 0 the
+ * gradients are not scanned for non-finite values (only the loss is checked): for a step whose
+ * update finds them itself.
+ */
 fan_status fan__net_gradients_labels(fan_net *net, const float *x, const int32_t *labels,
-                                     size_t n, float *loss);
+                                     size_t n, float *loss, int scan);
 fan_status fan__net_gradients_targets(fan_net *net, const float *x, const float *targets,
-                                      size_t n, float *loss);
+                                      size_t n, float *loss, int scan);
 /** The hook of fan_net_set_gradient_hook (NULL if none) and its user pointer, for the step. */
 fan_gradient_hook fan__net_gradient_hook(const fan_net *net, void **user);
 /**

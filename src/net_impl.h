@@ -166,7 +166,10 @@ double fan__output_rows(const fan_net *net, const float *y, size_t ld, const flo
 typedef enum fan__pass_mode {
     FAN__PASS_PROBS = 1, /* forward, softmax probabilities in h[L] */
     FAN__PASS_LOSS = 2,  /* forward, each row's loss in row_loss (targets given) */
-    FAN__PASS_TRAIN = 3  /* and the error pass and the gradients into grads_next */
+    FAN__PASS_TRAIN = 3, /* and the error pass and the gradients into grads_next, scanned */
+    /* FAN__PASS_TRAIN without the scan of the gradients for non-finite values: for a training
+       step whose update finds them itself (train.c, fan__net_gradients_labels) */
+    FAN__PASS_TRAIN_UNSCANNED = 4
 } fan__pass_mode;
 /**
  * One pass over n rows of x on the net's threads (net_parallel.c), in the workspace (reserved

@@ -77,6 +77,7 @@ typedef struct pass {
     size_t layer[FAN__POOL_MAX_PHASES];
     size_t top[FAN__POOL_MAX_PHASES]; /* a phase's first items: the output layer's gradient */
     int early; /* the output layer's error sent down is computed in the output phase */
+    int scan;  /* the gradients are scanned for non-finite values */
     const float *m; /* a computed feedback matrix, in the rule's scratch */
     atomic_int bad; /* a gradient is not finite */
 } pass;
@@ -148,7 +149,7 @@ static void output_item(pass *ps, size_t k)
 }
 
 /* Rows [j0, j1) of dW_l = e^T h_l (e: the error at layer l's outputs, carrying the 1/n) and of
-   db_l; returns 1 if any value is not finite. */
+   db_l; returns 1 if the pass scans its gradients and any value is not finite. */
 static int gradient_block(pass *ps, size_t l, size_t j0, size_t j1)
 {
     fan_net *net = ps->net;
@@ -161,8 +162,8 @@ static int gradient_block(pass *ps, size_t l, size_t j0, size_t j1)
     memset(db + j0, 0, (j1 - j0) * sizeof *db);
     for (size_t r = 0; r < ps->n; r++)
         for (size_t j = j0; j < j1; j++) db[j] += e[r * ld + j];
-    return !fan__all_finite_isa(net->kernels, dw, (j1 - j0) * ni) ||
-           !fan__all_finite_isa(net->kernels, db + j0, j1 - j0);
+    return ps->scan && (!fan__all_finite_isa(net->kernels, dw, (j1 - j0) * ni) ||
+                        !fan__all_finite_isa(net->kernels, db + j0, j1 - j0));
 }
 
 static void backward_item(pass *ps, size_t l, size_t k)
@@ -225,8 +226,10 @@ int fan__net_run_pass(fan_net *net, const float *x, const float *targets, size_t
     ps.kind[np] = OUTPUT;
     items[np++] = segs[ns++] = ps.row_blocks;
     /* A computed feedback matrix is made in a phase of its own after the output phase. */
-    ps.early = mode == FAN__PASS_TRAIN && L >= 2 && !net->rule->computed;
-    if (mode == FAN__PASS_TRAIN) {
+    const int train = mode == FAN__PASS_TRAIN || mode == FAN__PASS_TRAIN_UNSCANNED;
+    ps.scan = mode == FAN__PASS_TRAIN;
+    ps.early = train && L >= 2 && !net->rule->computed;
+    if (train) {
         size_t top = 0; /* the output layer's gradient blocks, waiting for the next phase */
         for (size_t l = L; l-- > 0;) {
             if (ps.early && l == L - 1) {

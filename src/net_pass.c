@@ -328,9 +328,10 @@ static fan_status nonfinite(const fan_net *net, const float *x, size_t n)
                                               "(lower the learning rate); no update applied");
 }
 
-/* Forward and backward by the net's rule into grads_next; swaps it in when all is finite. */
+/* Forward and backward by the net's rule into grads_next; swaps it in when the loss is finite
+   and, when `scan` is set, every gradient too. */
 static fan_status gradients(fan_net *net, const float *x, const float *targets, size_t n,
-                            float *loss)
+                            float *loss, int scan)
 {
     const fan__rule_ops *ops = net->rule;
     /* A rule with per-batch feedback draws it before the pass; a failed step puts the previous
@@ -338,7 +339,8 @@ static fan_status gradients(fan_net *net, const float *x, const float *targets, 
     const fan__rng before = net->magnitude_rng_last;
     if (ops->before_backward) ops->before_backward(net);
     fan__net_grads_prepare(net);
-    int bad = fan__net_run_pass(net, x, targets, n, FAN__PASS_TRAIN);
+    int bad = fan__net_run_pass(net, x, targets, n,
+                                scan ? FAN__PASS_TRAIN : FAN__PASS_TRAIN_UNSCANNED);
     const double lv = pass_loss(net, n);
     if (!isfinite(lv) || bad) {
         if (ops->before_backward) {
@@ -374,18 +376,18 @@ void fan__net_undo_gradients(fan_net *net)
 }
 
 fan_status fan__net_gradients_labels(fan_net *net, const float *x, const int32_t *labels,
-                                     size_t n, float *loss)
+                                     size_t n, float *loss, int scan)
 {
     FAN__CHECK(check_batch(net, x, n));
     FAN__FAIL_IF(net->err, labels == NULL, FAN_E_NULL, "labels is NULL");
     FAN__CHECK(fan__net_check_labels(net, labels, n));
     FAN__CHECK(reserve(net, n));
     fan__one_hot(labels, n, net->sizes[net->n_layers], net->onehot);
-    return gradients(net, x, net->onehot, n, loss);
+    return gradients(net, x, net->onehot, n, loss, scan);
 }
 
 fan_status fan__net_gradients_targets(fan_net *net, const float *x, const float *targets,
-                                      size_t n, float *loss)
+                                      size_t n, float *loss, int scan)
 {
     FAN__CHECK(check_batch(net, x, n));
     FAN__FAIL_IF(net->err, targets == NULL, FAN_E_NULL, "targets is NULL");
@@ -393,19 +395,19 @@ fan_status fan__net_gradients_targets(fan_net *net, const float *x, const float 
     FAN__FAIL_IF(net->err, !fan__all_finite(targets, n * c), FAN_E_NONFINITE,
                  "targets contain NaN or infinity");
     FAN__CHECK(reserve(net, n));
-    return gradients(net, x, targets, n, loss);
+    return gradients(net, x, targets, n, loss, scan);
 }
 
 fan_status fan_net_compute_gradients(fan_net *net, const float *x, const int32_t *labels,
                                      size_t n, float *loss)
 {
-    return fan__net_gradients_labels(net, x, labels, n, loss);
+    return fan__net_gradients_labels(net, x, labels, n, loss, 1);
 }
 
 fan_status fan_net_compute_gradients_targets(fan_net *net, const float *x, const float *targets,
                                              size_t n, float *loss)
 {
-    return fan__net_gradients_targets(net, x, targets, n, loss);
+    return fan__net_gradients_targets(net, x, targets, n, loss, 1);
 }
 
 fan_status fan_net_loss_value(fan_net *net, const float *x, const int32_t *labels, size_t n,

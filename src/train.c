@@ -71,8 +71,9 @@ static fan_status apply(fan_optimizer *opt, fan_net *net, int undo_gradients)
         fan__net_restore_rule_state(net);
         if (undo_gradients) fan__net_undo_gradients(net);
         (void)fan__fail(fan__net_errbuf(net), FAN_E_NUMERIC,
-                        "the update made a weight or optimizer state non-finite (learning rate or "
-                        "weight decay too large for these inputs); nothing was changed");
+                        "the update made a weight or optimizer state non-finite (a gradient "
+                        "overflowed, or the learning rate or weight decay is too large for these "
+                        "inputs); nothing was changed");
         return fan__fail(fan__optimizer_errbuf(opt), FAN_E_NUMERIC, "%s", fan_net_errmsg(net));
     }
     return FAN_OK;
@@ -107,18 +108,47 @@ static fan_status step_after(fan_optimizer *opt, fan_net *net, fan_status st)
     return apply(opt, net, 1);
 }
 
+/* Whether the step's gradients need their own scan for non-finite values. Without a gradient
+   hook nothing reads them before the update, and the update finds a non-finite gradient itself:
+   every optimizer turns one into a non-finite parameter or state (even a learning rate of 0:
+   0 times infinity is NaN), which undoes the step with FAN_E_NUMERIC. A hook (a data-parallel
+   companion's allreduce) only ever sees gradients that passed the scan. The scan is a pass over
+   every gradient, 2% of a 784-100-10 step. */
+static int scan_gradients(const fan_net *net)
+{
+    void *user = NULL;
+    return fan__net_gradient_hook(net, &user) != NULL;
+}
+
+/* The status of an unscanned step whose update failed: a NaN or infinity in x can leave the
+   loss finite (ReLU maps NaN to 0) and show only in the gradients; the scan would have blamed
+   the input, and so does this, on both handles. */
+static fan_status blame_input(fan_optimizer *opt, fan_net *net, const float *x, size_t n,
+                              fan_status st)
+{
+    if (st != FAN_E_NUMERIC || fan__all_finite(x, n * fan__net_sizes(net)[0])) return st;
+    (void)fan__fail(fan__net_errbuf(net), FAN_E_NONFINITE, "input x contains NaN or infinity");
+    return fan__fail(fan__optimizer_errbuf(opt), FAN_E_NONFINITE, "%s", fan_net_errmsg(net));
+}
+
 fan_status fan_net_train_batch(fan_net *net, fan_optimizer *opt, const float *x,
                                const int32_t *labels, size_t n, float *loss)
 {
     FAN__CHECK(check_pair(opt, net));
-    return step_after(opt, net, fan__net_gradients_labels(net, x, labels, n, loss));
+    const int scan = scan_gradients(net);
+    const fan_status st =
+        step_after(opt, net, fan__net_gradients_labels(net, x, labels, n, loss, scan));
+    return scan ? st : blame_input(opt, net, x, n, st);
 }
 
 fan_status fan_net_train_batch_targets(fan_net *net, fan_optimizer *opt, const float *x,
                                        const float *targets, size_t n, float *loss)
 {
     FAN__CHECK(check_pair(opt, net));
-    return step_after(opt, net, fan__net_gradients_targets(net, x, targets, n, loss));
+    const int scan = scan_gradients(net);
+    const fan_status st =
+        step_after(opt, net, fan__net_gradients_targets(net, x, targets, n, loss, scan));
+    return scan ? st : blame_input(opt, net, x, n, st);
 }
 
 /* ---- the loop ------------------------------------------------------------------------------ */

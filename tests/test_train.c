@@ -775,6 +775,94 @@ static void test_a_failed_step_gives_back_the_optimizer_state(void **state)
     }
 }
 
+static fan_status count_calls(fan_net *net, void *user)
+{
+    (void)net;
+    ++*(int *)user;
+    return FAN_OK;
+}
+
+/* A gradient that overflows while the loss stays finite: BP, W_0 = 4e-38 against inputs of
+   2.5e37 (products of 1, so the forward pass is calm), W_1 = +-100 (logits +-1200, loss 2400),
+   hence an error of 100 at the hidden layer and dW_0 = 100 x 2.5e37 = infinity. The training
+   step skips the pass's scan of the gradients when no hook reads them (the update finds them);
+   both ways (a gradient hook forces the scan), at one and two threads and under every optimizer,
+   the step must fail with FAN_E_NUMERIC and leave the net, the optimizer and the gradients
+   exactly as they were. */
+static void test_a_gradient_that_overflows_under_a_finite_loss_changes_nothing(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {4, 3, 2};
+    float x[2 * 4], w0[3 * 4], w1[2 * 3];
+    for (int i = 0; i < 8; i++) x[i] = 2.5e37f;
+    for (int i = 0; i < 12; i++) w0[i] = 4e-38f;
+    for (int i = 0; i < 6; i++) w1[i] = i < 3 ? 100.0f : -100.0f;
+    const float calm[8] = {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f, 0.7f, -0.8f};
+    const int32_t y[2] = {1, 1}, y_calm[2] = {0, 1};
+    const struct {
+        fan_optimizer_kind kind;
+        double lr, momentum;
+    } cases[] = {
+        {FAN_OPTIMIZER_SGD, 0.01, 0.0}, {FAN_OPTIMIZER_SGD, 0.0, 0.0}, /* 0 x infinity */
+        {FAN_OPTIMIZER_SGD, 0.01, 0.9}, {FAN_OPTIMIZER_ADAM, 0.01, 0.0},
+        {FAN_OPTIMIZER_ADAMW, 0.0, 0.0}, {FAN_OPTIMIZER_RMSPROP, 0.01, 0.0},
+        {FAN_OPTIMIZER_RMSPROP, 0.01, 0.5},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        for (int variant = 0; variant < 4; variant++) {
+            const int threads = 1 + variant % 2, hooked = variant / 2;
+            fan_net *net = make_net(sizes, 3, FAN_RULE_BP, 9, NULL);
+            TU_OK_NET(net, fan_net_set(net, FAN_NET_THREADS, threads));
+            fan_optimizer *opt = make_opt(net, cases[c].kind, 0.01, NULL);
+            if (cases[c].momentum > 0.0)
+                TU_OK(fan_optimizer_set(opt, FAN_OPT_MOMENTUM, cases[c].momentum));
+            /* Two good steps give the optimizer state to protect, then the overflowing net. */
+            for (int step = 0; step < 2; step++)
+                TU_OK(fan_net_train_batch(net, opt, calm, y_calm, 2, NULL));
+            TU_OK(fan_optimizer_set(opt, FAN_OPT_LR, cases[c].lr));
+            TU_OK_NET(net, fan_net_set_weights(net, 0, w0, 12, NULL, 0));
+            TU_OK_NET(net, fan_net_set_weights(net, 1, w1, 6, NULL, 0));
+            TU_OK_NET(net, fan_net_compute_gradients(net, calm, y_calm, 2, NULL));
+            float g_before[12], g_after[12];
+            TU_OK_NET(net, fan_net_get_gradients(net, 0, g_before, 12, NULL, 0));
+            double loss = 0.0;
+            TU_OK_NET(net, fan_net_loss_value(net, x, y, 2, &loss));
+            assert_true(isfinite(loss) && loss > 2000.0);
+            size_t net_len, net_len2, opt_len, opt_len2;
+            unsigned char *net_before = net_state(net, &net_len);
+            unsigned char *opt_before = opt_state(opt, &opt_len);
+            const uint64_t steps = fan_optimizer_steps(opt);
+
+            /* The gradient computation on its own scans and refuses. */
+            assert_int_equal(fan_net_compute_gradients(net, x, y, 2, NULL), FAN_E_NUMERIC);
+            assert_non_null(strstr(fan_net_errmsg(net), "non-finite"));
+            /* The training step: without a hook unscanned and undone by its update; with one,
+               scanned, so the hook never sees the overflowed gradient. */
+            int hook_calls = 0;
+            if (hooked) TU_OK_NET(net, fan_net_set_gradient_hook(net, count_calls, &hook_calls));
+            assert_int_equal(fan_net_train_batch(net, opt, x, y, 2, NULL), FAN_E_NUMERIC);
+            assert_non_null(strstr(fan_optimizer_errmsg(opt), "non-finite"));
+            assert_int_equal(fan_optimizer_steps(opt), steps);
+            assert_int_equal(hook_calls, 0);
+
+            unsigned char *net_after = net_state(net, &net_len2);
+            unsigned char *opt_after = opt_state(opt, &opt_len2);
+            assert_int_equal(net_len, net_len2);
+            assert_memory_equal(net_before, net_after, net_len);
+            assert_int_equal(opt_len, opt_len2);
+            assert_memory_equal(opt_before, opt_after, opt_len);
+            TU_OK_NET(net, fan_net_get_gradients(net, 0, g_after, 12, NULL, 0));
+            assert_memory_equal(g_before, g_after, sizeof g_before);
+            free(net_before);
+            free(net_after);
+            free(opt_before);
+            free(opt_after);
+            fan_optimizer_free(opt);
+            fan_net_free(net);
+        }
+    }
+}
+
 static void test_forward_refuses_non_finite_input(void **state)
 {
     (void)state;
@@ -811,6 +899,7 @@ int main(void)
         cmocka_unit_test(test_training_allocates_nothing_after_warm_up),
         cmocka_unit_test(test_an_update_that_overflows_fails_and_changes_nothing),
         cmocka_unit_test(test_a_failed_step_gives_back_the_optimizer_state),
+        cmocka_unit_test(test_a_gradient_that_overflows_under_a_finite_loss_changes_nothing),
         cmocka_unit_test(test_forward_refuses_non_finite_input),
     };
     return cmocka_run_group_tests_name("train", tests, NULL, NULL);

@@ -31,22 +31,39 @@
    NT_NR * NT_KC * 4 = 24 KB, half of a 48 KB L1. */
 #define NT_KC 1024
 
-/* Adds the halves of v until 4 lanes remain: lane q holds the sum of lanes q, q+4, q+8, q+12. */
-INLINE __m128 fold(__m512 v)
+/* The sums of the lanes of several vectors at once, every sum by one fixed tree:
+   sum(v) = (f0 + f1) + (f2 + f3), f_q = (v_q + v_{q+8}) + (v_{q+4} + v_{q+12}).
+   Each level adds two shuffles of a pair of vectors, so one add serves 2, 4, 8 and 16 sums at
+   levels 1-4; reducing each vector on its own (halves, then horizontal adds) gives the same
+   bits but spends most of its shuffles on idle lanes, 10% of a 784-100-10 forward pass. */
+
+/* Level 1: lanes 0-7 hold a_q + a_{q+8}, lanes 8-15 hold b_q + b_{q+8}. */
+INLINE __m512 halves(__m512 a, __m512 b)
 {
-    const __m256 lo = _mm512_castps512_ps256(v);
-    const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-    const __m256 s = _mm256_add_ps(lo, hi);
-    return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
 }
 
-/* The sums of four vectors, lane q = sum of v_q: every element of C is reduced by this same
-   sequence (fold, then two levels of pairwise horizontal adds). */
-INLINE __m128 sum4(__m512 v0, __m512 v1, __m512 v2, __m512 v3)
+/* Level 2, on two level-1 results: 128-bit lane L holds f of the L-th of their four vectors. */
+INLINE __m512 quarters(__m512 a, __m512 b)
 {
-    const __m128 h01 = _mm_hadd_ps(fold(v0), fold(v1));
-    const __m128 h23 = _mm_hadd_ps(fold(v2), fold(v3));
-    return _mm_hadd_ps(h01, h23);
+    return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x88), _mm512_shuffle_f32x4(a, b, 0xDD));
+}
+
+/* Levels 3 and 4: adjacent pairs within each 128-bit lane, a's two sums then b's. */
+INLINE __m512 pairs(__m512 a, __m512 b)
+{
+    return _mm512_add_ps(_mm512_shuffle_ps(a, b, 0x88), _mm512_shuffle_ps(a, b, 0xDD));
+}
+
+/* 128-bit lane i of v. */
+INLINE __m128 lane(__m512 v, int i)
+{
+    switch (i) {
+    case 0: return _mm512_extractf32x4_ps(v, 0);
+    case 1: return _mm512_extractf32x4_ps(v, 1);
+    case 2: return _mm512_extractf32x4_ps(v, 2);
+    default: return _mm512_extractf32x4_ps(v, 3);
+    }
 }
 
 /* Writes (accumulate: adds) the first `cols` of 4 sums to c. */
@@ -96,17 +113,25 @@ INLINE void nt_block(const float *const *ar, const float *const *br, size_t kc, 
             for (int i = 0; i < NT_MR; i++) acc[i][j] = _mm512_fmadd_ps(av[i], bv, acc[i][j]);
         }
     }
+    /* Columns 0-3: vector 4j + i of the tree is acc[i][j], so that 128-bit lane i of the
+       result holds row i's four sums. Columns 4-5: the same with 8 vectors; lane i holds row i's
+       two sums and two unused ones. */
+    __m512 t[8];
+#pragma GCC unroll 8
+    for (int q = 0; q < 8; q++)
+        t[q] = halves(acc[(2 * q) % 4][(2 * q) / 4], acc[(2 * q + 1) % 4][(2 * q + 1) / 4]);
+    const __m512 s03 = pairs(pairs(quarters(t[0], t[1]), quarters(t[2], t[3])),
+                             pairs(quarters(t[4], t[5]), quarters(t[6], t[7])));
+    const __m512 u = pairs(quarters(halves(acc[0][4], acc[1][4]), halves(acc[2][4], acc[3][4])),
+                           quarters(halves(acc[0][5], acc[1][5]), halves(acc[2][5], acc[3][5])));
+    const __m512 s45 = pairs(u, u);
     /* Constant bounds and indices here keep the accumulators in registers. */
 #pragma GCC unroll 8
     for (int i = 0; i < NT_MR; i++) {
         if ((size_t)i >= rows) break;
         float *ci = c + (size_t)i * ldc;
-        /* NT_NR = 6 columns: one group of 4 and one of 2 (padded with zeros). */
-        store4(ci, sum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]), cols < 4 ? cols : 4,
-               accumulate);
-        if (cols > 4)
-            store4(ci + 4, sum4(acc[i][4], acc[i][5], _mm512_setzero_ps(), _mm512_setzero_ps()),
-                   cols - 4, accumulate);
+        store4(ci, lane(s03, i), cols < 4 ? cols : 4, accumulate);
+        if (cols > 4) store4(ci + 4, lane(s45, i), cols - 4, accumulate);
     }
 }
 

@@ -28,7 +28,7 @@
 void fan__gemm(fan__kernels kernels, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc);
 
-/** fan__all_finite with the widest vectors of `isa` (the check of every gradient of a step). */
+/** fan__all_finite with the widest vectors of `isa` (the gradient scan of a pass that asks for one). */
 int fan__all_finite_isa(fan__kernels isa, const float *v, size_t n);
 
 /** A switch for the tests, which force each fallback on one net (lowered to what the CPU

@@ -51,24 +51,28 @@ INLINE __m128 sum4(__m256 v0, __m256 v1, __m256 v2, __m256 v3)
     return _mm_hadd_ps(h01, h23);
 }
 
-INLINE void nt_block(const float *const *ar, const float *const *br, size_t kc, float *c,
+/* One block of mr (3, 2 or 1: a compile-time constant after inlining) rows of A by NT_NR rows of
+   B, so that a batch that is not a multiple of NT_MR (64 = 21 x 3 + 1) does not pay for a whole
+   block in its last rows. Rows of B past the end repeat its last real one (so every load is in
+   bounds) and are not stored. */
+INLINE void nt_block(const int mr, const float *const *ar, const float *const *br, size_t kc, float *c,
                      size_t ldc, size_t rows, size_t cols, int accumulate)
 {
     __m256 acc[NT_MR][NT_NR];
 #pragma GCC unroll 8
-    for (int i = 0; i < NT_MR; i++)
+    for (int i = 0; i < mr; i++)
 #pragma GCC unroll 8
         for (int j = 0; j < NT_NR; j++) acc[i][j] = _mm256_setzero_ps();
     size_t p = 0;
     for (; p + VL <= kc; p += VL) {
         __m256 av[NT_MR];
 #pragma GCC unroll 8
-        for (int i = 0; i < NT_MR; i++) av[i] = _mm256_loadu_ps(ar[i] + p);
+        for (int i = 0; i < mr; i++) av[i] = _mm256_loadu_ps(ar[i] + p);
 #pragma GCC unroll 8
         for (int j = 0; j < NT_NR; j++) {
             const __m256 bv = _mm256_loadu_ps(br[j] + p);
 #pragma GCC unroll 8
-            for (int i = 0; i < NT_MR; i++) acc[i][j] = _mm256_fmadd_ps(av[i], bv, acc[i][j]);
+            for (int i = 0; i < mr; i++) acc[i][j] = _mm256_fmadd_ps(av[i], bv, acc[i][j]);
         }
     }
     if (p < kc) {
@@ -76,17 +80,17 @@ INLINE void nt_block(const float *const *ar, const float *const *br, size_t kc, 
         const __m256i mk = mask_of(kc - p);
         __m256 av[NT_MR];
 #pragma GCC unroll 8
-        for (int i = 0; i < NT_MR; i++) av[i] = _mm256_maskload_ps(ar[i] + p, mk);
+        for (int i = 0; i < mr; i++) av[i] = _mm256_maskload_ps(ar[i] + p, mk);
 #pragma GCC unroll 8
         for (int j = 0; j < NT_NR; j++) {
             const __m256 bv = _mm256_maskload_ps(br[j] + p, mk);
 #pragma GCC unroll 8
-            for (int i = 0; i < NT_MR; i++) acc[i][j] = _mm256_fmadd_ps(av[i], bv, acc[i][j]);
+            for (int i = 0; i < mr; i++) acc[i][j] = _mm256_fmadd_ps(av[i], bv, acc[i][j]);
         }
     }
     /* Constant bounds and indices here keep the accumulators in registers. */
 #pragma GCC unroll 8
-    for (int i = 0; i < NT_MR; i++) {
+    for (int i = 0; i < mr; i++) {
         if ((size_t)i >= rows) break;
         float *ci = c + (size_t)i * ldc;
         const __m128 s = sum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
@@ -114,7 +118,14 @@ TARGET void fan__gemm_nt_avx2(size_t m, size_t n, size_t k, const float *a, size
                 const float *ar[NT_MR];
                 for (size_t i = 0; i < NT_MR; i++)
                     ar[i] = a + (i0 + (i < rows ? i : rows - 1)) * lda + p0;
-                nt_block(ar, br, kc, c + i0 * ldc + j0, ldc, rows, cols, p0 > 0);
+                float *cb = c + i0 * ldc + j0;
+                /* One specialised copy per block height keeps the accumulators in registers. */
+                if (rows == 3)
+                    nt_block(3, ar, br, kc, cb, ldc, rows, cols, p0 > 0);
+                else if (rows == 2)
+                    nt_block(2, ar, br, kc, cb, ldc, rows, cols, p0 > 0);
+                else
+                    nt_block(1, ar, br, kc, cb, ldc, rows, cols, p0 > 0);
             }
         }
     }
@@ -129,13 +140,15 @@ TARGET void fan__gemm_nt_avx2(size_t m, size_t n, size_t k, const float *a, size
    element is still one FMA chain over p in order. */
 #define BN_KC 256
 
-INLINE void bn_block(int nv, const float *a, const size_t *arow, size_t csa, size_t k,
+/* One block of mr rows (6, 4 or 2) and nv vectors, both compile-time constants after inlining,
+   so that a layer's last units (100 = 16 x 6 + 4) do not pay for a whole block. */
+INLINE void bn_block(const int mr, const int nv, const float *a, const size_t *arow, size_t csa, size_t k,
                      const float *b, size_t ldb, const __m256i *mask, float *c, size_t ldc,
                      size_t rows, int accumulate)
 {
     __m256 acc[BN_MR][BN_NV];
 #pragma GCC unroll 8
-    for (int i = 0; i < BN_MR; i++)
+    for (int i = 0; i < mr; i++)
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++)
             acc[i][v] = accumulate && (size_t)i < rows
@@ -148,14 +161,14 @@ INLINE void bn_block(int nv, const float *a, const size_t *arow, size_t csa, siz
         for (int v = 0; v < nv; v++) bv[v] = _mm256_maskload_ps(bp + v * VL, mask[v]);
         const float *ap = a + p * csa;
 #pragma GCC unroll 8
-        for (int i = 0; i < BN_MR; i++) {
+        for (int i = 0; i < mr; i++) {
             const __m256 ai = _mm256_broadcast_ss(ap + arow[i]);
 #pragma GCC unroll 8
             for (int v = 0; v < nv; v++) acc[i][v] = _mm256_fmadd_ps(ai, bv[v], acc[i][v]);
         }
     }
 #pragma GCC unroll 8
-    for (int i = 0; i < BN_MR; i++) {
+    for (int i = 0; i < mr; i++) {
         if ((size_t)i >= rows) break;
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++) _mm256_maskstore_ps(c + (size_t)i * ldc + v * VL, mask[v], acc[i][v]);
@@ -163,13 +176,13 @@ INLINE void bn_block(int nv, const float *a, const size_t *arow, size_t csa, siz
 }
 
 /* The same block with full vectors: plain loads and stores. */
-INLINE void bn_block_full(const float *a, const size_t *arow, size_t csa, size_t k,
+INLINE void bn_block_full(const int mr, const float *a, const size_t *arow, size_t csa, size_t k,
                           const float *b, size_t ldb, float *c, size_t ldc, size_t rows,
                           int accumulate)
 {
     __m256 acc[BN_MR][BN_NV];
 #pragma GCC unroll 8
-    for (int i = 0; i < BN_MR; i++)
+    for (int i = 0; i < mr; i++)
 #pragma GCC unroll 8
         for (int v = 0; v < BN_NV; v++)
             acc[i][v] = accumulate && (size_t)i < rows
@@ -182,14 +195,14 @@ INLINE void bn_block_full(const float *a, const size_t *arow, size_t csa, size_t
         for (int v = 0; v < BN_NV; v++) bv[v] = _mm256_loadu_ps(bp + v * VL);
         const float *ap = a + p * csa;
 #pragma GCC unroll 8
-        for (int i = 0; i < BN_MR; i++) {
+        for (int i = 0; i < mr; i++) {
             const __m256 ai = _mm256_broadcast_ss(ap + arow[i]);
 #pragma GCC unroll 8
             for (int v = 0; v < BN_NV; v++) acc[i][v] = _mm256_fmadd_ps(ai, bv[v], acc[i][v]);
         }
     }
 #pragma GCC unroll 8
-    for (int i = 0; i < BN_MR; i++) {
+    for (int i = 0; i < mr; i++) {
         if ((size_t)i >= rows) break;
 #pragma GCC unroll 8
         for (int v = 0; v < BN_NV; v++) _mm256_storeu_ps(c + (size_t)i * ldc + v * VL, acc[i][v]);
@@ -216,12 +229,21 @@ TARGET void fan__gemm_bn_avx2(size_t m, size_t n, size_t k, const float *a, size
                 size_t arow[BN_MR];
                 for (size_t i = 0; i < BN_MR; i++) arow[i] = (i0 + (i < rows ? i : rows - 1)) * rsa;
                 float *cb = c + i0 * ldc + j0;
-                if (cols == panel)
-                    bn_block_full(ap, arow, csa, kc, bb, ldb, cb, ldc, rows, acc);
-                else if (cols > VL)
-                    bn_block(2, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc);
-                else
-                    bn_block(1, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc);
+                /* One specialised copy per block shape keeps the accumulators in registers. */
+                const int mr = rows > 4 ? 6 : rows > 2 ? 4 : 2;
+                if (cols == panel) {
+                    if (mr == 6) bn_block_full(6, ap, arow, csa, kc, bb, ldb, cb, ldc, rows, acc);
+                    else if (mr == 4) bn_block_full(4, ap, arow, csa, kc, bb, ldb, cb, ldc, rows, acc);
+                    else bn_block_full(2, ap, arow, csa, kc, bb, ldb, cb, ldc, rows, acc);
+                } else if (cols > VL) {
+                    if (mr == 6) bn_block(6, 2, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc);
+                    else if (mr == 4) bn_block(4, 2, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc);
+                    else bn_block(2, 2, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc);
+                } else {
+                    if (mr == 6) bn_block(6, 1, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc);
+                    else if (mr == 4) bn_block(4, 1, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc);
+                    else bn_block(2, 1, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc);
+                }
             }
         }
     }

@@ -79,23 +79,36 @@ INLINE void store4(float *c, __m128 s, size_t cols, int accumulate)
     for (size_t q = 0; q < cols; q++) c[q] = accumulate ? c[q] + t[q] : t[q];
 }
 
-/* One NT_MR x NT_NR block over kc floats of k. Rows past the end of A or B repeat the block's
-   last real row (so every load is in bounds) and are not stored. */
-INLINE void nt_block(const float *const *ar, const float *const *br, size_t kc, float *c,
-                     size_t ldc, size_t rows, size_t cols, int accumulate)
+/* Row i's sums of columns j..j+3 in 128-bit lane i: vector 4c + i of the tree is acc[i][j + c]. */
+#define SUMS4(acc, j)                                                                              \
+    pairs(pairs(quarters(halves(acc[0][j], acc[1][j]), halves(acc[2][j], acc[3][j])),            \
+                quarters(halves(acc[0][(j) + 1], acc[1][(j) + 1]),                               \
+                         halves(acc[2][(j) + 1], acc[3][(j) + 1]))),                             \
+          pairs(quarters(halves(acc[0][(j) + 2], acc[1][(j) + 2]),                               \
+                         halves(acc[2][(j) + 2], acc[3][(j) + 2])),                              \
+                quarters(halves(acc[0][(j) + 3], acc[1][(j) + 3]),                               \
+                         halves(acc[2][(j) + 3], acc[3][(j) + 3]))))
+
+/* One NT_MR x nr block over kc floats of k, nr = 6, 4 or 2 (a compile-time constant after
+   inlining): a block of a layer's last units computes only the columns it has, up to one more,
+   so a width that is not a multiple of NT_NR (784-100-10: 100 = 16 x 6 + 4) does not pay for a
+   whole block. Rows past the end of A or columns past the end of B repeat the block's last real
+   one (so every load is in bounds) and are not stored. */
+INLINE void nt_block(const int nr, const float *const *ar, const float *const *br, size_t kc,
+                     float *c, size_t ldc, size_t rows, size_t cols, int accumulate)
 {
     __m512 acc[NT_MR][NT_NR];
 #pragma GCC unroll 8
     for (int i = 0; i < NT_MR; i++)
 #pragma GCC unroll 8
-        for (int j = 0; j < NT_NR; j++) acc[i][j] = _mm512_setzero_ps();
+        for (int j = 0; j < nr; j++) acc[i][j] = _mm512_setzero_ps();
     size_t p = 0;
     for (; p + VL <= kc; p += VL) {
         __m512 av[NT_MR];
 #pragma GCC unroll 8
         for (int i = 0; i < NT_MR; i++) av[i] = _mm512_loadu_ps(ar[i] + p);
 #pragma GCC unroll 8
-        for (int j = 0; j < NT_NR; j++) {
+        for (int j = 0; j < nr; j++) {
             const __m512 bv = _mm512_loadu_ps(br[j] + p);
 #pragma GCC unroll 8
             for (int i = 0; i < NT_MR; i++) acc[i][j] = _mm512_fmadd_ps(av[i], bv, acc[i][j]);
@@ -108,31 +121,35 @@ INLINE void nt_block(const float *const *ar, const float *const *br, size_t kc, 
 #pragma GCC unroll 8
         for (int i = 0; i < NT_MR; i++) av[i] = _mm512_maskz_loadu_ps(mk, ar[i] + p);
 #pragma GCC unroll 8
-        for (int j = 0; j < NT_NR; j++) {
+        for (int j = 0; j < nr; j++) {
             const __m512 bv = _mm512_maskz_loadu_ps(mk, br[j] + p);
 #pragma GCC unroll 8
             for (int i = 0; i < NT_MR; i++) acc[i][j] = _mm512_fmadd_ps(av[i], bv, acc[i][j]);
         }
     }
-    /* Columns 0-3: vector 4j + i of the tree is acc[i][j], so that 128-bit lane i of the
-       result holds row i's four sums. Columns 4-5: the same with 8 vectors; lane i holds row i's
-       two sums and two unused ones. */
-    __m512 t[8];
-#pragma GCC unroll 8
-    for (int q = 0; q < 8; q++)
-        t[q] = halves(acc[(2 * q) % 4][(2 * q) / 4], acc[(2 * q + 1) % 4][(2 * q + 1) / 4]);
-    const __m512 s03 = pairs(pairs(quarters(t[0], t[1]), quarters(t[2], t[3])),
-                             pairs(quarters(t[4], t[5]), quarters(t[6], t[7])));
-    const __m512 u = pairs(quarters(halves(acc[0][4], acc[1][4]), halves(acc[2][4], acc[3][4])),
-                           quarters(halves(acc[0][5], acc[1][5]), halves(acc[2][5], acc[3][5])));
-    const __m512 s45 = pairs(u, u);
+    /* Four columns: 128-bit lane i of the sums holds row i's four. Two columns: the same tree
+       on 8 vectors, whose last level adds the result to itself; lane i holds row i's two sums
+       and two unused ones. Every sum is the same tree whichever columns share its block. */
+    __m512 s4 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps();
+    if (nr >= 4) s4 = SUMS4(acc, 0);
+    if (nr != 4) {
+        const int j = nr - 2;
+        const __m512 u = pairs(quarters(halves(acc[0][j], acc[1][j]), halves(acc[2][j], acc[3][j])),
+                               quarters(halves(acc[0][j + 1], acc[1][j + 1]),
+                                        halves(acc[2][j + 1], acc[3][j + 1])));
+        s2 = pairs(u, u);
+    }
     /* Constant bounds and indices here keep the accumulators in registers. */
 #pragma GCC unroll 8
     for (int i = 0; i < NT_MR; i++) {
         if ((size_t)i >= rows) break;
         float *ci = c + (size_t)i * ldc;
-        store4(ci, lane(s03, i), cols < 4 ? cols : 4, accumulate);
-        if (cols > 4) store4(ci + 4, lane(s45, i), cols - 4, accumulate);
+        if (nr == 2) {
+            store4(ci, lane(s2, i), cols, accumulate);
+            continue;
+        }
+        store4(ci, lane(s4, i), cols < 4 ? cols : 4, accumulate);
+        if (cols > 4) store4(ci + 4, lane(s2, i), cols - 4, accumulate);
     }
 }
 
@@ -151,7 +168,14 @@ TARGET void fan__gemm_nt_avx512(size_t m, size_t n, size_t k, const float *a, si
                 const float *ar[NT_MR];
                 for (size_t i = 0; i < NT_MR; i++)
                     ar[i] = a + (i0 + (i < rows ? i : rows - 1)) * lda + p0;
-                nt_block(ar, br, kc, c + i0 * ldc + j0, ldc, rows, cols, p0 > 0);
+                float *cb = c + i0 * ldc + j0;
+                /* One specialised copy per block width keeps the accumulators in registers. */
+                if (cols > 4)
+                    nt_block(6, ar, br, kc, cb, ldc, rows, cols, p0 > 0);
+                else if (cols > 2)
+                    nt_block(4, ar, br, kc, cb, ldc, rows, cols, p0 > 0);
+                else
+                    nt_block(2, ar, br, kc, cb, ldc, rows, cols, p0 > 0);
             }
         }
     }
@@ -168,15 +192,16 @@ TARGET void fan__gemm_nt_avx512(size_t m, size_t n, size_t k, const float *a, si
    values, so each element is still one FMA chain over p in order. */
 #define BN_KC 128
 
-/* One block of BN_MR rows and nv vectors (nv <= BN_NV, a compile-time constant after inlining);
+/* One block of mr rows (6, 4 or 2) and nv vectors (nv <= BN_NV), both compile-time constants
+   after inlining, so that a layer's last units (100 = 16 x 6 + 4) do not pay for a whole block;
    `mask` gives the valid lanes of each vector. Each element is one FMA chain over p in order. */
-INLINE void bn_block(int nv, const float *a, const size_t *arow, size_t csa, size_t k,
+INLINE void bn_block(const int mr, const int nv, const float *a, const size_t *arow, size_t csa, size_t k,
                      const float *b, size_t ldb, const __mmask16 *mask, float *c, size_t ldc,
                      size_t rows, int accumulate)
 {
     __m512 acc[BN_MR][BN_NV];
 #pragma GCC unroll 8
-    for (int i = 0; i < BN_MR; i++)
+    for (int i = 0; i < mr; i++)
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++)
             acc[i][v] = accumulate && (size_t)i < rows
@@ -189,14 +214,14 @@ INLINE void bn_block(int nv, const float *a, const size_t *arow, size_t csa, siz
         for (int v = 0; v < nv; v++) bv[v] = _mm512_maskz_loadu_ps(mask[v], bp + v * VL);
         const float *ap = a + p * csa;
 #pragma GCC unroll 8
-        for (int i = 0; i < BN_MR; i++) {
+        for (int i = 0; i < mr; i++) {
             const __m512 ai = _mm512_set1_ps(ap[arow[i]]);
 #pragma GCC unroll 8
             for (int v = 0; v < nv; v++) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
         }
     }
 #pragma GCC unroll 8
-    for (int i = 0; i < BN_MR; i++) {
+    for (int i = 0; i < mr; i++) {
         if ((size_t)i >= rows) break;
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++)
@@ -227,12 +252,21 @@ TARGET void fan__gemm_bn_avx512(size_t m, size_t n, size_t k, const float *a, si
                 size_t arow[BN_MR];
                 for (size_t i = 0; i < BN_MR; i++) arow[i] = (i0 + (i < rows ? i : rows - 1)) * rsa;
                 float *cb = c + i0 * ldc + j0;
-                /* One specialised copy per vector count keeps the accumulators in registers. */
-                switch (nv) {
-                case 4: bn_block(4, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
-                case 3: bn_block(3, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
-                case 2: bn_block(2, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
-                default: bn_block(1, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
+                /* One specialised copy per block shape keeps the accumulators in registers. */
+                const int mr = rows > 4 ? 6 : rows > 2 ? 4 : 2;
+                switch (mr * 10 + nv) {
+                case 64: bn_block(6, 4, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
+                case 63: bn_block(6, 3, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
+                case 62: bn_block(6, 2, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
+                case 61: bn_block(6, 1, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
+                case 44: bn_block(4, 4, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
+                case 43: bn_block(4, 3, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
+                case 42: bn_block(4, 2, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
+                case 41: bn_block(4, 1, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
+                case 24: bn_block(2, 4, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
+                case 23: bn_block(2, 3, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
+                case 22: bn_block(2, 2, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
+                default: bn_block(2, 1, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
                 }
             }
         }

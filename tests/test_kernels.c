@@ -134,11 +134,24 @@ static void test_own_kernels_give_the_same_bits_for_any_split(void **state)
                           parts + cut[s] * n, n);
             assert_memory_equal(whole, parts, m * n * sizeof *whole);
         }
-        /* TN (A is k x m) split by columns. */
+        /* NT split by columns (rows of B), so that pieces 1 to 5 wide take the narrower blocks
+           the kernels keep for a layer's last units: the same bits as the whole call's. */
+        fan__gemm(ks, 0, 1, m, n, k, a, k, bt, k, whole, n);
+        const size_t cols[] = {0, 1, 3, 7, 11, 16, 18, 23, 28, n};
+        for (size_t s = 0; s + 1 < sizeof cols / sizeof cols[0]; s++)
+            fan__gemm(ks, 0, 1, m, cols[s + 1] - cols[s], k, a, k, bt + cols[s] * k, k,
+                      parts + cols[s], n);
+        assert_memory_equal(whole, parts, m * n * sizeof *whole);
+        /* TN (A is k x m) split by columns, then by rows into pieces 1 to 5 high. */
         fan__gemm(ks, 1, 0, m, n, k, a, m, b, n, whole, n);
         const size_t cut[] = {0, 16, 19, 48, n};
         for (size_t s = 0; s + 1 < sizeof cut / sizeof cut[0]; s++)
             fan__gemm(ks, 1, 0, m, cut[s + 1] - cut[s], k, a, m, b + cut[s], n, parts + cut[s], n);
+        assert_memory_equal(whole, parts, m * n * sizeof *whole);
+        const size_t rows[] = {0, 1, 3, 7, 11, 16, 18, 23, 28, m};
+        for (size_t s = 0; s + 1 < sizeof rows / sizeof rows[0]; s++)
+            fan__gemm(ks, 1, 0, rows[s + 1] - rows[s], n, k, a + rows[s], m, b, n,
+                      parts + rows[s] * n, n);
         assert_memory_equal(whole, parts, m * n * sizeof *whole);
     }
     free(a);

@@ -55,8 +55,8 @@ INLINE __m128 sum4(__m256 v0, __m256 v1, __m256 v2, __m256 v3)
    B, so that a batch that is not a multiple of NT_MR (64 = 21 x 3 + 1) does not pay for a whole
    block in its last rows. Rows of B past the end repeat its last real one (so every load is in
    bounds) and are not stored. */
-INLINE void nt_block(const int mr, const float *const *ar, const float *const *br, size_t kc, float *c,
-                     size_t ldc, size_t rows, size_t cols, int accumulate)
+INLINE void nt_block(const int mr, const float *const *ar, const float *const *br, size_t kc,
+                     float *c, size_t ldc, size_t rows, size_t cols, int accumulate)
 {
     __m256 acc[NT_MR][NT_NR];
 #pragma GCC unroll 8
@@ -142,9 +142,9 @@ TARGET void fan__gemm_nt_avx2(size_t m, size_t n, size_t k, const float *a, size
 
 /* One block of mr rows (6, 4 or 2) and nv vectors, both compile-time constants after inlining,
    so that a layer's last units (100 = 16 x 6 + 4) do not pay for a whole block. */
-INLINE void bn_block(const int mr, const int nv, const float *a, const size_t *arow, size_t csa, size_t k,
-                     const float *b, size_t ldb, const __m256i *mask, float *c, size_t ldc,
-                     size_t rows, int accumulate)
+INLINE void bn_block(const int mr, const int nv, const float *a, const size_t *arow, size_t csa,
+                     size_t k, const float *b, size_t ldb, const __m256i *mask, float *c,
+                     size_t ldc, size_t rows, int accumulate)
 {
     __m256 acc[BN_MR][BN_NV];
 #pragma GCC unroll 8
@@ -229,21 +229,25 @@ TARGET void fan__gemm_bn_avx2(size_t m, size_t n, size_t k, const float *a, size
                 size_t arow[BN_MR];
                 for (size_t i = 0; i < BN_MR; i++) arow[i] = (i0 + (i < rows ? i : rows - 1)) * rsa;
                 float *cb = c + i0 * ldc + j0;
-                /* One specialised copy per block shape keeps the accumulators in registers. */
+                /* One specialised copy per block shape keeps the accumulators in registers
+                   (nv 0: two whole vectors, plain loads and stores). */
                 const int mr = rows > 4 ? 6 : rows > 2 ? 4 : 2;
-                if (cols == panel) {
-                    if (mr == 6) bn_block_full(6, ap, arow, csa, kc, bb, ldb, cb, ldc, rows, acc);
-                    else if (mr == 4) bn_block_full(4, ap, arow, csa, kc, bb, ldb, cb, ldc, rows, acc);
-                    else bn_block_full(2, ap, arow, csa, kc, bb, ldb, cb, ldc, rows, acc);
-                } else if (cols > VL) {
-                    if (mr == 6) bn_block(6, 2, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc);
-                    else if (mr == 4) bn_block(4, 2, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc);
-                    else bn_block(2, 2, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc);
-                } else {
-                    if (mr == 6) bn_block(6, 1, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc);
-                    else if (mr == 4) bn_block(4, 1, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc);
-                    else bn_block(2, 1, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc);
+                const int nv = cols == panel ? 0 : cols > VL ? 2 : 1;
+#define FULL(r) bn_block_full(r, ap, arow, csa, kc, bb, ldb, cb, ldc, rows, acc)
+#define PART(r, v) bn_block(r, v, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc)
+                switch (mr * 10 + nv) {
+                case 60: FULL(6); break;
+                case 40: FULL(4); break;
+                case 20: FULL(2); break;
+                case 62: PART(6, 2); break;
+                case 42: PART(4, 2); break;
+                case 22: PART(2, 2); break;
+                case 61: PART(6, 1); break;
+                case 41: PART(4, 1); break;
+                default: PART(2, 1); break;
                 }
+#undef FULL
+#undef PART
             }
         }
     }

@@ -195,9 +195,9 @@ TARGET void fan__gemm_nt_avx512(size_t m, size_t n, size_t k, const float *a, si
 /* One block of mr rows (6, 4 or 2) and nv vectors (nv <= BN_NV), both compile-time constants
    after inlining, so that a layer's last units (100 = 16 x 6 + 4) do not pay for a whole block;
    `mask` gives the valid lanes of each vector. Each element is one FMA chain over p in order. */
-INLINE void bn_block(const int mr, const int nv, const float *a, const size_t *arow, size_t csa, size_t k,
-                     const float *b, size_t ldb, const __mmask16 *mask, float *c, size_t ldc,
-                     size_t rows, int accumulate)
+INLINE void bn_block(const int mr, const int nv, const float *a, const size_t *arow, size_t csa,
+                     size_t k, const float *b, size_t ldb, const __mmask16 *mask, float *c,
+                     size_t ldc, size_t rows, int accumulate)
 {
     __m512 acc[BN_MR][BN_NV];
 #pragma GCC unroll 8
@@ -254,20 +254,22 @@ TARGET void fan__gemm_bn_avx512(size_t m, size_t n, size_t k, const float *a, si
                 float *cb = c + i0 * ldc + j0;
                 /* One specialised copy per block shape keeps the accumulators in registers. */
                 const int mr = rows > 4 ? 6 : rows > 2 ? 4 : 2;
+#define BLOCK(r, v) bn_block(r, v, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc)
                 switch (mr * 10 + nv) {
-                case 64: bn_block(6, 4, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
-                case 63: bn_block(6, 3, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
-                case 62: bn_block(6, 2, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
-                case 61: bn_block(6, 1, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
-                case 44: bn_block(4, 4, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
-                case 43: bn_block(4, 3, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
-                case 42: bn_block(4, 2, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
-                case 41: bn_block(4, 1, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
-                case 24: bn_block(2, 4, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
-                case 23: bn_block(2, 3, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
-                case 22: bn_block(2, 2, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
-                default: bn_block(2, 1, ap, arow, csa, kc, bb, ldb, mask, cb, ldc, rows, acc); break;
+                case 64: BLOCK(6, 4); break;
+                case 63: BLOCK(6, 3); break;
+                case 62: BLOCK(6, 2); break;
+                case 61: BLOCK(6, 1); break;
+                case 44: BLOCK(4, 4); break;
+                case 43: BLOCK(4, 3); break;
+                case 42: BLOCK(4, 2); break;
+                case 41: BLOCK(4, 1); break;
+                case 24: BLOCK(2, 4); break;
+                case 23: BLOCK(2, 3); break;
+                case 22: BLOCK(2, 2); break;
+                default: BLOCK(2, 1); break;
                 }
+#undef BLOCK
             }
         }
     }
